@@ -1,0 +1,299 @@
+/**
+ * The bounded-frequency runner that schedules proxy syncs, with an injectable clock.
+ *
+ * Upstream's `pkg/proxy/runner` runs the sync function under three bounds: never more often than
+ * once per `minInterval` (measured from the end of one run to the start of the next), at least once
+ * per `maxInterval` even with no requests, and, after a run that failed, again no later than
+ * `retryInterval`. Requests (`run()`) that arrive while a run is in progress or while the minimum
+ * interval has not elapsed are merged into one pending run. The function never runs concurrently
+ * with itself.
+ *
+ * @module
+ */
+
+import { log } from "../config/log.ts";
+
+/** A clock and timer source; {@linkcode realClock} in production, {@linkcode FakeClock} in tests. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `fn` once after `ms` milliseconds; returns an id for `clearTimeout`. */
+  setTimeout(fn: () => void, ms: number): number;
+  /** Cancels a timer; unknown ids are ignored. */
+  clearTimeout(id: number): void;
+}
+
+const realTimers = new Map<number, ReturnType<typeof setTimeout>>();
+let nextRealTimerId = 1;
+
+/** The wall clock and the runtime's timers. */
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const id = nextRealTimerId++;
+    realTimers.set(
+      id,
+      setTimeout(() => {
+        realTimers.delete(id);
+        fn();
+      }, ms),
+    );
+    return id;
+  },
+  clearTimeout: (id) => {
+    const handle = realTimers.get(id);
+    if (handle === undefined) return;
+    clearTimeout(handle);
+    realTimers.delete(id);
+  },
+};
+
+interface FakeTimer {
+  id: number;
+  due: number;
+  fn: () => void;
+}
+
+/**
+ * A manual {@linkcode Clock} for tests: time moves only through {@linkcode FakeClock.tick}, which
+ * fires the timers that fall due in order, each with the clock set to its due time.
+ *
+ * @example
+ * ```ts
+ * const clock = new FakeClock(0);
+ * clock.setTimeout(() => console.log("fired at", clock.now()), 500);
+ * clock.tick(1000); // fired at 500
+ * ```
+ */
+export class FakeClock implements Clock {
+  #now: number;
+  #timers: FakeTimer[] = [];
+  #nextId = 1;
+
+  /** @param start Initial time in milliseconds since the epoch. */
+  constructor(start = 0) {
+    this.#now = start;
+  }
+
+  /** {@inheritDoc Clock.now} */
+  now(): number {
+    return this.#now;
+  }
+
+  /** {@inheritDoc Clock.setTimeout} */
+  setTimeout(fn: () => void, ms: number): number {
+    const id = this.#nextId++;
+    this.#timers.push({ id, due: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  /** {@inheritDoc Clock.clearTimeout} */
+  clearTimeout(id: number): void {
+    this.#timers = this.#timers.filter((t) => t.id !== id);
+  }
+
+  /** Number of timers not yet fired. */
+  get pendingTimers(): number {
+    return this.#timers.length;
+  }
+
+  /**
+   * Advances time by `ms`, firing every timer that falls due (including timers set by timers),
+   * in due order.
+   *
+   * @param ms Milliseconds to advance.
+   */
+  tick(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      const next = this.#nextDue(end);
+      if (next === undefined) break;
+      this.#now = next.due;
+      next.fn();
+    }
+    this.#now = end;
+  }
+
+  /**
+   * As {@linkcode FakeClock.tick}, but lets pending promise callbacks and I/O settle after each
+   * fired timer and at the end, so async work started by a timer (a sync) completes before time
+   * moves on.
+   *
+   * @param ms Milliseconds to advance.
+   */
+  async tickAsync(ms: number): Promise<void> {
+    const end = this.#now + ms;
+    await settle();
+    for (;;) {
+      const next = this.#nextDue(end);
+      if (next === undefined) break;
+      this.#now = next.due;
+      next.fn();
+      await settle();
+    }
+    this.#now = end;
+    await settle();
+  }
+
+  #nextDue(end: number): FakeTimer | undefined {
+    let best: FakeTimer | undefined;
+    for (const t of this.#timers) {
+      if (t.due <= end && (best === undefined || t.due < best.due)) best = t;
+    }
+    if (best !== undefined) this.#timers = this.#timers.filter((t) => t !== best);
+    return best;
+  }
+}
+
+/** Lets queued promise callbacks run (one macrotask turn of the real event loop). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Bounds of a {@linkcode BoundedFrequencyRunner}. */
+export interface BoundedFrequencyRunnerOptions {
+  /** Minimum time between the end of one run and the start of the next (`minSyncPeriod`). */
+  minIntervalMs: number;
+  /** Maximum time between runs when nothing requests one (upstream: 1 h). */
+  maxIntervalMs: number;
+  /** After a failed run, the next run starts no later than this (`syncPeriod`). */
+  retryIntervalMs: number;
+  /** Time source; {@linkcode realClock} by default. */
+  clock?: Clock;
+}
+
+/**
+ * Runs an async function on request, rate-limited and with a periodic floor, as upstream's
+ * `BoundedFrequencyRunner`.
+ *
+ * @example
+ * ```ts
+ * const runner = new BoundedFrequencyRunner("sync-runner", () => proxier.syncProxyRules(), {
+ *   minIntervalMs: 1000, maxIntervalMs: 3600_000, retryIntervalMs: 30_000,
+ * });
+ * runner.start();
+ * runner.run(); // coalesced with other requests
+ * ```
+ */
+export class BoundedFrequencyRunner {
+  #name: string;
+  #fn: () => Promise<void>;
+  #min: number;
+  #max: number;
+  #retry: number;
+  #clock: Clock;
+  #started = false;
+  #stopped = false;
+  #running = false;
+  #pending = false;
+  #failed = false;
+  #lastEnd: number | undefined;
+  #startedAt = 0;
+  #timer: number | undefined;
+  #timerDue: number | undefined;
+  #current: Promise<void> | undefined;
+
+  /**
+   * @param name Name used in log lines.
+   * @param fn The function to run; a rejection schedules a retry.
+   * @param opts Interval bounds and clock.
+   * @throws {RangeError} If an interval is negative or minInterval exceeds maxInterval.
+   */
+  constructor(name: string, fn: () => Promise<void>, opts: BoundedFrequencyRunnerOptions) {
+    if (opts.minIntervalMs < 0 || opts.maxIntervalMs < 0 || opts.retryIntervalMs < 0) {
+      throw new RangeError(`Cannot create runner ${name}: intervals must not be negative`);
+    }
+    if (opts.minIntervalMs > opts.maxIntervalMs) {
+      throw new RangeError(
+        `Cannot create runner ${name}: minInterval ${opts.minIntervalMs}ms exceeds maxInterval ${opts.maxIntervalMs}ms`,
+      );
+    }
+    this.#name = name;
+    this.#fn = fn;
+    this.#min = opts.minIntervalMs;
+    this.#max = opts.maxIntervalMs;
+    this.#retry = opts.retryIntervalMs;
+    this.#clock = opts.clock ?? realClock;
+  }
+
+  /** Whether `fn` is executing right now. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Starts the loop: pending requests and the periodic run are scheduled from now on. */
+  start(): void {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    this.#startedAt = this.#clock.now();
+    this.#schedule();
+  }
+
+  /**
+   * Requests a run. Returns at once; the run happens as soon as the minimum interval allows, and
+   * requests made before it starts are merged into it.
+   */
+  run(): void {
+    if (this.#stopped) return;
+    this.#pending = true;
+    this.#schedule();
+  }
+
+  /**
+   * Stops scheduling runs. A run in progress is not interrupted; {@linkcode wait} resolves when it
+   * has finished.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#clearTimer();
+  }
+
+  /** Resolves when the run in progress, if any, has finished. */
+  async wait(): Promise<void> {
+    await this.#current;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerDue = undefined;
+  }
+
+  /** (Re)arms the single timer for the next run, or leaves it to the end of the current run. */
+  #schedule(): void {
+    if (!this.#started || this.#stopped || this.#running) return;
+    const now = this.#clock.now();
+    const base = this.#lastEnd ?? this.#startedAt;
+    let due = base + this.#max;
+    if (this.#failed) due = Math.min(due, base + Math.max(this.#retry, this.#min));
+    if (this.#pending) {
+      due = Math.min(due, this.#lastEnd === undefined ? now : this.#lastEnd + this.#min);
+    }
+    due = Math.max(due, now);
+    if (this.#timer !== undefined && this.#timerDue === due) return;
+    this.#clearTimer();
+    this.#timerDue = due;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerDue = undefined;
+      this.#current = this.#execute();
+    }, due - now);
+  }
+
+  async #execute(): Promise<void> {
+    if (this.#stopped || this.#running) return;
+    this.#running = true;
+    this.#pending = false;
+    try {
+      await this.#fn();
+      this.#failed = false;
+    } catch (err) {
+      this.#failed = true;
+      log.error("Sync failed", err, { runner: this.#name, retryingTime: `${this.#retry}ms` });
+    } finally {
+      this.#running = false;
+      this.#lastEnd = this.#clock.now();
+      this.#schedule();
+    }
+  }
+}
