@@ -1,0 +1,229 @@
+import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
+import { configureLogging } from "../../config/log.ts";
+import { FakeCommandRunner } from "../exec.ts";
+import {
+  createIptables,
+  detectBackend,
+  ExecIptables,
+  extractLines,
+  IptablesRestoreError,
+  parseRestoreErrorLine,
+} from "./iptables.ts";
+
+configureLogging({ write: () => {} });
+
+const INPUT = [
+  "*nat",
+  ":KUBE-SERVICES - [0:0]",
+  ":KUBE-A - [0:0]",
+  "-A KUBE-A -j RETURN",
+  "-A KUBE-A --bogus",
+  "-A KUBE-A -j RETURN",
+  "-A KUBE-SERVICES -j KUBE-A",
+  "-A KUBE-SERVICES -j RETURN",
+  "COMMIT",
+  "",
+].join("\n");
+
+Deno.test("ExecIptables.restore() feeds stdin to iptables-restore with wait, noflush and counters", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv4", "nft", { run: fake });
+  await ipt.restore(INPUT, { noflush: true });
+  assertEquals(fake.calls, [{
+    cmd: "iptables-nft-restore",
+    args: ["-w", "5", "-W", "100000", "--noflush", "--counters"],
+    stdin: INPUT,
+  }]);
+});
+
+Deno.test("ExecIptables.restore() uses ip6tables-legacy-restore for IPv6 legacy", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv6", "legacy", { run: fake });
+  await ipt.restore("*filter\nCOMMIT\n", { counters: false });
+  assertEquals(fake.commandLines(), ["ip6tables-legacy-restore -w 5 -W 100000"]);
+});
+
+Deno.test("ExecIptables.restore() throws IptablesRestoreError with the line and its context", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond(() => ({
+    code: 2,
+    stderr: "Ignoring deprecated --wait-interval option.\n" +
+      'iptables-nft-restore v1.8.9 (nf_tables): unknown option "--bogus"\n' +
+      "Error occurred at line: 5\n" +
+      "Try `iptables-nft-restore -h' or 'iptables-nft-restore --help' for more information.\n",
+  }));
+  const ipt = new ExecIptables("IPv4", "nft", { run: fake });
+  const err = await assertRejects(() => ipt.restore(INPUT), IptablesRestoreError);
+  assertEquals(
+    err.message,
+    "Cannot restore iptables rules: iptables-nft-restore exited with code 2 at line 5: " +
+      'iptables-nft-restore v1.8.9 (nf_tables): unknown option "--bogus"',
+  );
+  assertEquals(err.line, 5);
+  assertEquals(err.exitCode, 2);
+  assertEquals(
+    err.context,
+    [
+      "2: :KUBE-SERVICES - [0:0]",
+      "3: :KUBE-A - [0:0]",
+      "4: -A KUBE-A -j RETURN",
+      "5: -A KUBE-A --bogus",
+      "6: -A KUBE-A -j RETURN",
+      "7: -A KUBE-SERVICES -j KUBE-A",
+      "8: -A KUBE-SERVICES -j RETURN",
+    ].join("\n"),
+  );
+  assert(!err.stderr.includes("Ignoring deprecated"));
+});
+
+Deno.test("IptablesRestoreError has no line when iptables-restore names none", () => {
+  const err = new IptablesRestoreError(
+    { code: 4, stdout: "", stderr: "Another app is currently holding the xtables lock." },
+    INPUT,
+  );
+  assertEquals(err.line, undefined);
+  assertEquals(err.context, "");
+  assertEquals(
+    err.message,
+    "Cannot restore iptables rules: iptables-restore exited with code 4: " +
+      "Another app is currently holding the xtables lock.",
+  );
+});
+
+Deno.test("parseRestoreErrorLine() reads both iptables-restore formats", () => {
+  assertEquals(parseRestoreErrorLine("Bad argument `bogus'\nError occurred at line: 4\n"), 4);
+  assertEquals(parseRestoreErrorLine("iptables-restore: line 42 failed\n"), 42);
+  assertEquals(parseRestoreErrorLine("something else"), undefined);
+});
+
+Deno.test("extractLines() clamps at the start and the end of the input", () => {
+  assertEquals(extractLines("a\nb\nc\nd\n", 1, 3), "1: a\n2: b\n3: c\n4: d");
+  assertEquals(extractLines("a\nb\nc\nd\ne\nf\ng\nh\n", 8, 3), "5: e\n6: f\n7: g\n8: h");
+  assertEquals(extractLines("a\nb\n", 9, 3), "");
+});
+
+Deno.test("ExecIptables.save() runs iptables-save for one table", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond((c) => c.cmd === "iptables-nft-save" ? { stdout: "*nat\nCOMMIT\n" } : undefined);
+  const ipt = new ExecIptables("IPv4", "nft", { run: fake });
+  assertEquals(await ipt.save("nat"), "*nat\nCOMMIT\n");
+  assertEquals(fake.commandLines(), ["iptables-nft-save -t nat"]);
+  fake.respond(() => ({ code: 1, stderr: "table does not exist" }));
+  await assertRejects(() => ipt.save("mangle"), Error, "Cannot save iptables table mangle");
+});
+
+Deno.test("ExecIptables.ensureChain() accepts an existing chain and reports other failures", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv4", "legacy", { run: fake });
+  fake.respond(() => ({ code: 1, stderr: "iptables: Chain already exists." }));
+  await ipt.ensureChain("nat", "KUBE-SERVICES");
+  assertEquals(fake.commandLines(), [
+    "iptables-legacy -w 5 -W 100000 -t nat -N KUBE-SERVICES",
+  ]);
+  fake.respond(() => ({ code: 4, stderr: "Permission denied (you must be root)" }));
+  await assertRejects(
+    () => ipt.ensureChain("nat", "KUBE-SERVICES"),
+    Error,
+    "Cannot ensure chain KUBE-SERVICES in table nat: iptables-legacy exited with code 4",
+  );
+});
+
+Deno.test("ExecIptables.ensureRule() checks first and prepends or appends only when missing", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv4", "nft", { run: fake });
+  const args = ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"];
+  fake.respond((c) => c.args.includes("-C") ? { code: 1 } : undefined);
+  await ipt.ensureRule("prepend", "nat", "PREROUTING", args);
+  await ipt.ensureRule("append", "nat", "OUTPUT", args);
+  assertEquals(fake.calls.map((c) => c.args.slice(4, 7)), [
+    ["-t", "nat", "-C"],
+    ["-t", "nat", "-I"],
+    ["-t", "nat", "-C"],
+    ["-t", "nat", "-A"],
+  ]);
+  assertEquals(fake.calls[1].args.slice(7), ["PREROUTING", ...args]);
+
+  const present = new FakeCommandRunner();
+  await new ExecIptables("IPv4", "nft", { run: present }).ensureRule(
+    "prepend",
+    "nat",
+    "PREROUTING",
+    args,
+  );
+  assertEquals(present.calls.length, 1, "an existing rule is not inserted again");
+});
+
+Deno.test("ExecIptables.deleteRule() deletes only an existing rule", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv4", "nft", { run: fake });
+  fake.respond((c) => c.args.includes("-C") ? { code: 1 } : undefined);
+  await ipt.deleteRule("filter", "INPUT", ["-j", "KUBE-NODEPORTS"]);
+  assertEquals(fake.calls.length, 1);
+  const fake2 = new FakeCommandRunner();
+  await new ExecIptables("IPv4", "nft", { run: fake2 }).deleteRule("filter", "INPUT", [
+    "-j",
+    "KUBE-NODEPORTS",
+  ]);
+  assertEquals(fake2.commandLines(), [
+    "iptables-nft -w 5 -W 100000 -t filter -C INPUT -j KUBE-NODEPORTS",
+    "iptables-nft -w 5 -W 100000 -t filter -D INPUT -j KUBE-NODEPORTS",
+  ]);
+});
+
+Deno.test("ExecIptables.chainExists() maps the exit code", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond((c) => c.args.includes("KUBE-NOPE") ? { code: 1 } : undefined);
+  const ipt = new ExecIptables("IPv6", "nft", { run: fake });
+  assertEquals(await ipt.chainExists("nat", "KUBE-SERVICES"), true);
+  assertEquals(await ipt.chainExists("nat", "KUBE-NOPE"), false);
+  assertEquals(fake.calls[0].cmd, "ip6tables-nft");
+});
+
+function saves(outputs: Record<string, string>): FakeCommandRunner {
+  const fake = new FakeCommandRunner();
+  fake.respond((c) => {
+    const key = [c.cmd, ...c.args].join(" ");
+    return key in outputs ? { stdout: outputs[key] } : { stdout: "" };
+  });
+  return fake;
+}
+
+Deno.test("detectBackend() prefers nft when kubelet's mangle chains are in nft", async () => {
+  const fake = saves({
+    "iptables-nft-save -t mangle": "*mangle\n:KUBE-IPTABLES-HINT - [0:0]\nCOMMIT\n",
+    "iptables-legacy-save": "*filter\n-A INPUT -j ACCEPT\n".repeat(20),
+  });
+  assertEquals(await detectBackend(fake), "nft");
+});
+
+Deno.test("detectBackend() picks legacy when kubelet's chains are only in legacy", async () => {
+  const fake = saves({
+    "ip6tables-legacy-save": "*mangle\n:KUBE-KUBELET-CANARY - [0:0]\nCOMMIT\n",
+    "iptables-nft-save": "*filter\n-A INPUT -j ACCEPT\n-A INPUT -j ACCEPT\n",
+  });
+  assertEquals(await detectBackend(fake), "legacy");
+  assert(
+    !fake.commandLines().includes("iptables-legacy-save -t mangle"),
+    "legacy is never asked for mangle (that would create the table)",
+  );
+});
+
+Deno.test("detectBackend() falls back to the rule count, nft on a tie", async () => {
+  assertEquals(
+    await detectBackend(saves({
+      "iptables-legacy-save": "*filter\n-A INPUT -j ACCEPT\n-A FORWARD -j ACCEPT\n",
+      "iptables-nft-save": "*filter\n-A INPUT -j ACCEPT\n",
+    })),
+    "legacy",
+  );
+  assertEquals(await detectBackend(saves({})), "nft");
+});
+
+Deno.test("createIptables() honours a forced backend without probing", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = await createIptables("IPv6", { backend: "legacy", run: fake });
+  assertEquals([ipt.family, ipt.backend], ["IPv6", "legacy"]);
+  assertEquals(fake.calls.length, 0);
+  const auto = await createIptables("IPv4", { backend: "auto", run: saves({}) });
+  assertEquals(auto.backend, "nft");
+});
