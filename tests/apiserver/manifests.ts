@@ -1,0 +1,81 @@
+/**
+ * Reads Kubernetes manifests (multi-document YAML, JSON, `kind: List`) into raw objects for the
+ * API server fixture.
+ *
+ * NOTE: the fixture's own YAML reader. It imports the `yaml` npm package, which the proxy itself
+ * reads only in `config/load.ts`; the fixture is test tooling and must not depend on the config
+ * loader's internals.
+ *
+ * @module
+ */
+
+import { parseAllDocuments } from "yaml";
+import type { RawObject } from "./object_store.ts";
+
+function flatten(doc: unknown, out: RawObject[]): void {
+  if (doc === null || doc === undefined) return;
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new SyntaxError("Cannot read manifest: a document is not an object");
+  }
+  const obj = doc as RawObject;
+  if (typeof obj.kind === "string" && obj.kind.endsWith("List") && Array.isArray(obj.items)) {
+    for (const item of obj.items) flatten(item, out);
+    return;
+  }
+  out.push(obj);
+}
+
+/**
+ * Parses manifest text (YAML with `---` separators, or JSON) into objects.
+ *
+ * @param text The manifest text.
+ * @returns the objects, `List` kinds expanded, empty documents skipped.
+ * @throws {SyntaxError} on a YAML error or a document that is not an object.
+ */
+export function parseManifests(text: string): RawObject[] {
+  const out: RawObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) {
+      throw new SyntaxError(`Cannot read manifest: ${doc.errors[0].message}`);
+    }
+    flatten(doc.toJSON(), out);
+  }
+  return out;
+}
+
+/**
+ * Reads every `*.yaml`, `*.yml` and `*.json` file of a folder (sorted by name, recursively) or a
+ * single file.
+ *
+ * @param path A folder or file.
+ * @returns the objects in file order.
+ * @throws {SyntaxError} naming the file on a parse error.
+ */
+export async function readManifests(path: string): Promise<RawObject[]> {
+  const stat = await Deno.stat(path);
+  const files: string[] = [];
+  if (stat.isDirectory) {
+    const walk = async (dir: string) => {
+      const entries = [];
+      for await (const e of Deno.readDir(dir)) entries.push(e);
+      entries.sort((a, b) => a.name < b.name ? -1 : 1);
+      for (const e of entries) {
+        const full = `${dir}/${e.name}`;
+        if (e.isDirectory) await walk(full);
+        else if (/\.(ya?ml|json)$/.test(e.name)) files.push(full);
+      }
+    };
+    await walk(path);
+  } else {
+    files.push(path);
+  }
+  const out: RawObject[] = [];
+  for (const file of files) {
+    try {
+      out.push(...parseManifests(await Deno.readTextFile(file)));
+    } catch (err) {
+      throw new SyntaxError(`Cannot read manifests from ${file}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
