@@ -142,6 +142,13 @@ export interface Node {
   readonly podCIDRs: readonly string[];
   /** `status.addresses` of type InternalIP then ExternalIP, canonical. */
   readonly addresses: readonly string[];
+  /**
+   * `metadata.deletionTimestamp` (RFC 3339) while the node is being deleted; unset otherwise.
+   * /healthz reports a node being deleted as not eligible (KEP-3836).
+   */
+  readonly deletionTimestamp?: string;
+  /** The keys of `spec.taints`; /healthz looks for `ToBeDeletedByClusterAutoscaler`. */
+  readonly taintKeys?: readonly string[];
 }
 
 /** A Namespace, trimmed to its name (cluster DNS answers only for namespaces that exist). */
