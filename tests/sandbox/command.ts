@@ -5,6 +5,10 @@
  * @module
  */
 
+// Children run from the repository root, so `deno run` finds the project's deno.json (its import
+// map and unstable flags) wherever the caller was started.
+const ROOT = new URL("../..", import.meta.url).pathname;
+
 /** What a finished command returned. */
 export interface CommandResult {
   /** Exit code; 127 when the binary could not be started. */
@@ -46,6 +50,7 @@ export async function runCommand(
   try {
     const child = new Deno.Command(full[0], {
       args: full.slice(1),
+      cwd: ROOT,
       stdin: opts.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",

@@ -20,6 +20,9 @@ export interface NetnsProcessOptions {
   onLine?: (line: string) => void;
 }
 
+// Children run from the repository root, so `deno run` finds the project's deno.json.
+const ROOT = new URL("../..", import.meta.url).pathname;
+
 /** How many output lines a process keeps for error messages. */
 const MAX_LINES = 2000;
 
@@ -73,6 +76,7 @@ export class NetnsProcess {
     const full = opts.netns ? ["ip", "netns", "exec", opts.netns, ...argv] : [...argv];
     const child = new Deno.Command(full[0], {
       args: full.slice(1),
+      cwd: ROOT,
       stdin: opts.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",

@@ -1,0 +1,149 @@
+/**
+ * Builders of the raw API objects the sandbox serves: Nodes, Services and the EndpointSlices an
+ * EndpointSlice controller would write for pods of the sandbox.
+ *
+ * @module
+ */
+
+import type { ApiObject } from "./api_server.ts";
+import type { SandboxNode, SandboxPod } from "./sandbox.ts";
+
+/** One Service port. */
+export interface PortSpec {
+  name?: string;
+  port: number;
+  targetPort?: number;
+  protocol?: "TCP" | "UDP";
+  nodePort?: number;
+}
+
+/** Options of {@linkcode makeService}. */
+export interface ServiceOptions {
+  /** A ClusterIP, or "None" for a headless service. */
+  clusterIP: string;
+  ports: PortSpec[];
+  type?: "ClusterIP" | "NodePort" | "LoadBalancer";
+  namespace?: string;
+  sessionAffinity?: "None" | "ClientIP";
+  externalTrafficPolicy?: "Cluster" | "Local";
+  healthCheckNodePort?: number;
+  externalIPs?: string[];
+}
+
+/**
+ * A `v1` Node for a sandbox node: pod CIDR, InternalIP, hostname label.
+ *
+ * @param node The sandbox node.
+ * @returns The Node object.
+ */
+export function makeNode(node: SandboxNode): ApiObject {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: node.name, labels: { "kubernetes.io/hostname": node.name } },
+    spec: { podCIDR: node.podCIDR, podCIDRs: [node.podCIDR] },
+    status: {
+      addresses: [
+        { type: "InternalIP", address: node.ip },
+        { type: "Hostname", address: node.name },
+      ],
+    },
+  };
+}
+
+/**
+ * A `v1` Service.
+ *
+ * @param name Its name.
+ * @param opts ClusterIP, ports, type and policies.
+ * @returns The Service object.
+ */
+export function makeService(name: string, opts: ServiceOptions): ApiObject {
+  const spec: ApiObject = {
+    type: opts.type ?? "ClusterIP",
+    clusterIP: opts.clusterIP,
+    clusterIPs: [opts.clusterIP],
+    ipFamilies: ["IPv4"],
+    ipFamilyPolicy: "SingleStack",
+    selector: { app: name },
+    sessionAffinity: opts.sessionAffinity ?? "None",
+    ports: opts.ports.map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      protocol: p.protocol ?? "TCP",
+      port: p.port,
+      targetPort: p.targetPort ?? p.port,
+      ...(p.nodePort ? { nodePort: p.nodePort } : {}),
+    })),
+  };
+  if (opts.sessionAffinity === "ClientIP") {
+    spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 10800 } };
+  }
+  if (opts.type === "NodePort" || opts.type === "LoadBalancer") {
+    spec.externalTrafficPolicy = opts.externalTrafficPolicy ?? "Cluster";
+    if (opts.healthCheckNodePort) spec.healthCheckNodePort = opts.healthCheckNodePort;
+  }
+  if (opts.externalIPs) spec.externalIPs = opts.externalIPs;
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: opts.namespace ?? "default" },
+    spec,
+  };
+}
+
+/** Options of {@linkcode makeEndpointSlice}. */
+export interface EndpointSliceOptions {
+  namespace?: string;
+  /** Slice name; default `<service>-sandbox`. */
+  name?: string;
+  /** Give each endpoint `hostname: <pod name>` (StatefulSet pods behind their headless service). */
+  hostnames?: boolean;
+  /** Pods whose endpoint is not ready. */
+  notReady?: string[];
+}
+
+/**
+ * The EndpointSlice of a service whose pods are `pods`, as the EndpointSlice controller writes it.
+ *
+ * @param service The Service (its name and ports).
+ * @param pods The backing pods.
+ * @param opts Hostnames, readiness.
+ * @returns The EndpointSlice object.
+ */
+export function makeEndpointSlice(
+  service: ApiObject,
+  pods: readonly SandboxPod[],
+  opts: EndpointSliceOptions = {},
+): ApiObject {
+  const svcName = service.metadata.name as string;
+  const namespace = opts.namespace ?? service.metadata.namespace ?? "default";
+  const ports = (service.spec.ports as ApiObject[]).map((p) => ({
+    ...(p.name ? { name: p.name } : { name: "" }),
+    protocol: p.protocol,
+    port: p.targetPort,
+  }));
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: opts.name ?? `${svcName}-sandbox`,
+      namespace,
+      labels: {
+        "kubernetes.io/service-name": svcName,
+        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+      },
+    },
+    addressType: "IPv4",
+    ports,
+    endpoints: pods.map((pod) => {
+      const ready = !(opts.notReady ?? []).includes(pod.name);
+      return {
+        addresses: [pod.ip],
+        conditions: { ready, serving: ready, terminating: false },
+        ...(opts.hostnames ? { hostname: pod.name } : {}),
+        nodeName: pod.node,
+        targetRef: { kind: "Pod", namespace, name: pod.name },
+      };
+    }),
+  };
+}
