@@ -1,0 +1,350 @@
+/**
+ * The DNS responder's indexes over the watch cache, kept up to date by the cache's handlers.
+ *
+ * @module
+ */
+
+import type { EndpointSliceHandler, NamespaceHandler, ServiceHandler } from "../cache/handlers.ts";
+import type { EndpointPort, EndpointSlice, Namespace, Service } from "../cache/objects.ts";
+import { objectKey } from "../cache/objects.ts";
+import { parseIP } from "./ip.ts";
+
+/** One endpoint address that DNS publishes (ready, or any with publishNotReadyAddresses). */
+export interface EndpointRecord {
+  /** Canonical address. */
+  readonly ip: string;
+  readonly ipv6: boolean;
+  /** The DNS label: `hostname` when set, else the dashed address (`10-1-2-3`, `fd00--1`). */
+  readonly label: string;
+  /** The ports of the slice the address came from (empty: no SRV for it). */
+  readonly ports: readonly EndpointPort[];
+}
+
+/** A Service with its merged endpoints, as DNS reads it. */
+export interface ServiceEntry {
+  readonly service: Service;
+  /**
+   * Published addresses across all slices of the service, in slice order, NOT de-duplicated
+   * (SRV weights count duplicates, as CoreDNS does; answers de-duplicate).
+   */
+  readonly endpoints: readonly EndpointRecord[];
+  /** `endpoints` grouped by label. */
+  readonly byLabel: ReadonlyMap<string, readonly EndpointRecord[]>;
+}
+
+/** Options of a ClusterView. */
+export interface ClusterViewOptions {
+  /**
+   * Whether Namespace objects are delivered (default true). With true, names in a namespace that
+   * is not in the Namespace watch are NXDOMAIN, as in CoreDNS; with false, a namespace exists
+   * while it holds a Service, and the view does not wait for a Namespace sync.
+   */
+  readonly watchNamespaces?: boolean;
+  /** Clock for the SOA serial (Unix seconds of the last change); `Date.now` by default. */
+  readonly now?: () => number;
+}
+
+const EMPTY_ENDPOINTS: readonly EndpointRecord[] = [];
+
+/**
+ * The label CoreDNS gives an endpoint without a hostname: its address with `.` or `:` replaced
+ * by `-`, and a `0` appended when that leaves a trailing `-` (`2001:db8::` -> `2001-db8--0`).
+ *
+ * @param ip A canonical address.
+ * @returns The label.
+ */
+export function dashedLabel(ip: string): string {
+  const dashed = ip.includes(":") ? ip.replaceAll(":", "-") : ip.replaceAll(".", "-");
+  return dashed.endsWith("-") ? dashed + "0" : dashed;
+}
+
+/**
+ * Indexes Services, EndpointSlices and Namespaces for the DNS responder: services by
+ * namespace/name, published endpoints per service (slices merged, both families), a reverse
+ * index from IP to names, and namespace existence. Every update touches only the service it
+ * concerns; no query scans all services.
+ *
+ * Handlers only update maps: they never throw on a bad object (an unusable address is skipped).
+ * `version` changes on every change that can change an answer, so answer caches can be dropped.
+ */
+export class ClusterView implements ServiceHandler, EndpointSliceHandler, NamespaceHandler {
+  #services = new Map<string, Service>();
+  #slices = new Map<string, Map<string, EndpointSlice>>();
+  #entries = new Map<string, ServiceEntry>();
+  #clusterIPs = new Map<string, string>();
+  #endpointIPs = new Map<string, Map<string, string[]>>();
+  #namespaces = new Set<string>();
+  #servicesPerNamespace = new Map<string, number>();
+  #servicesSynced = false;
+  #slicesSynced = false;
+  #namespacesSynced = false;
+  #watchNamespaces: boolean;
+  #now: () => number;
+  #version = 0;
+  #serial: number;
+
+  /** @param opts See ClusterViewOptions. */
+  constructor(opts: ClusterViewOptions = {}) {
+    this.#watchNamespaces = opts.watchNamespaces ?? true;
+    this.#now = opts.now ?? Date.now;
+    this.#serial = Math.floor(this.#now() / 1000);
+  }
+
+  /** Increases on every change that can change an answer. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** SOA serial: Unix seconds of the last change (kept increasing). */
+  get serial(): number {
+    return this.#serial;
+  }
+
+  /** True once Services, EndpointSlices (and Namespaces, when watched) have synced. */
+  hasSynced(): boolean {
+    return this.#servicesSynced && this.#slicesSynced &&
+      (this.#namespacesSynced || !this.#watchNamespaces);
+  }
+
+  /**
+   * Whether names in a namespace can exist.
+   *
+   * @param namespace Lowercased namespace name.
+   */
+  namespaceExists(namespace: string): boolean {
+    if (this.#watchNamespaces) return this.#namespaces.has(namespace);
+    return (this.#servicesPerNamespace.get(namespace) ?? 0) > 0;
+  }
+
+  /**
+   * The service `namespace/name` with its endpoints.
+   *
+   * @param namespace Lowercased namespace.
+   * @param name Lowercased service name.
+   */
+  service(namespace: string, name: string): ServiceEntry | undefined {
+    return this.#entries.get(`${namespace}/${name}`);
+  }
+
+  /**
+   * Names for a PTR answer, relative to the cluster zone: the service name when `ip` is a
+   * ClusterIP (`web.default.svc`), else one name per (service, endpoint label) publishing the
+   * address (`web-0.web.default.svc`), de-duplicated.
+   *
+   * @param ip A canonical address.
+   */
+  namesForIP(ip: string): readonly string[] {
+    const svc = this.#clusterIPs.get(ip);
+    if (svc !== undefined) return [svc];
+    const byService = this.#endpointIPs.get(ip);
+    if (byService === undefined) return [];
+    const names: string[] = [];
+    for (const list of byService.values()) {
+      for (const n of list) if (!names.includes(n)) names.push(n);
+    }
+    return names;
+  }
+
+  /** Number of services indexed. */
+  get serviceCount(): number {
+    return this.#entries.size;
+  }
+
+  // ServiceHandler
+
+  /** Records a new Service. */
+  onServiceAdd(service: Service): void {
+    this.#setService(service);
+  }
+
+  /** Records a changed Service. */
+  onServiceUpdate(previous: Service, current: Service): void {
+    if (objectKey(previous) !== objectKey(current)) this.#deleteService(previous);
+    this.#setService(current);
+  }
+
+  /** Forgets a Service. */
+  onServiceDelete(service: Service): void {
+    this.#deleteService(service);
+  }
+
+  /** Marks Services synced. */
+  onServicesSynced(): void {
+    this.#servicesSynced = true;
+    this.#changed();
+  }
+
+  // EndpointSliceHandler
+
+  /** Records a new EndpointSlice. */
+  onEndpointSliceAdd(slice: EndpointSlice): void {
+    this.#setSlice(slice);
+  }
+
+  /** Records a changed EndpointSlice. */
+  onEndpointSliceUpdate(previous: EndpointSlice, current: EndpointSlice): void {
+    if (
+      previous.serviceName !== current.serviceName || previous.namespace !== current.namespace ||
+      previous.name !== current.name
+    ) {
+      this.#deleteSlice(previous);
+    }
+    this.#setSlice(current);
+  }
+
+  /** Forgets an EndpointSlice. */
+  onEndpointSliceDelete(slice: EndpointSlice): void {
+    this.#deleteSlice(slice);
+  }
+
+  /** Marks EndpointSlices synced. */
+  onEndpointSlicesSynced(): void {
+    this.#slicesSynced = true;
+    this.#changed();
+  }
+
+  // NamespaceHandler
+
+  /** Records a Namespace. */
+  onNamespaceAdd(namespace: Namespace): void {
+    this.#namespaces.add(namespace.name);
+    this.#changed();
+  }
+
+  /** Forgets a Namespace. */
+  onNamespaceDelete(namespace: Namespace): void {
+    this.#namespaces.delete(namespace.name);
+    this.#changed();
+  }
+
+  /** Marks Namespaces synced. */
+  onNamespacesSynced(): void {
+    this.#namespacesSynced = true;
+    this.#changed();
+  }
+
+  #setService(service: Service): void {
+    const key = objectKey(service);
+    if (!this.#services.has(key)) {
+      this.#servicesPerNamespace.set(
+        service.namespace,
+        (this.#servicesPerNamespace.get(service.namespace) ?? 0) + 1,
+      );
+    }
+    this.#services.set(key, service);
+    this.#rebuild(key);
+  }
+
+  #deleteService(service: Service): void {
+    const key = objectKey(service);
+    if (!this.#services.delete(key)) return;
+    const n = (this.#servicesPerNamespace.get(service.namespace) ?? 1) - 1;
+    if (n <= 0) this.#servicesPerNamespace.delete(service.namespace);
+    else this.#servicesPerNamespace.set(service.namespace, n);
+    this.#rebuild(key);
+  }
+
+  #setSlice(slice: EndpointSlice): void {
+    if (slice.serviceName === "") return;
+    const key = `${slice.namespace}/${slice.serviceName}`;
+    let slices = this.#slices.get(key);
+    if (slices === undefined) this.#slices.set(key, slices = new Map());
+    slices.set(slice.name, slice);
+    this.#rebuild(key);
+  }
+
+  #deleteSlice(slice: EndpointSlice): void {
+    if (slice.serviceName === "") return;
+    const key = `${slice.namespace}/${slice.serviceName}`;
+    const slices = this.#slices.get(key);
+    if (slices === undefined || !slices.delete(slice.name)) return;
+    if (slices.size === 0) this.#slices.delete(key);
+    this.#rebuild(key);
+  }
+
+  /** Recomputes the entry and the reverse index of one service. */
+  #rebuild(key: string): void {
+    const old = this.#entries.get(key);
+    if (old !== undefined) this.#unindex(key, old);
+    const service = this.#services.get(key);
+    if (service === undefined) {
+      this.#entries.delete(key);
+      this.#changed();
+      return;
+    }
+    const endpoints = service.headless || service.type !== "ExternalName"
+      ? this.#publishedEndpoints(service, this.#slices.get(key))
+      : EMPTY_ENDPOINTS;
+    const byLabel = new Map<string, EndpointRecord[]>();
+    for (const ep of endpoints) {
+      const list = byLabel.get(ep.label);
+      if (list === undefined) byLabel.set(ep.label, [ep]);
+      else list.push(ep);
+    }
+    const entry: ServiceEntry = { service, endpoints, byLabel };
+    this.#entries.set(key, entry);
+    this.#index(key, entry);
+    this.#changed();
+  }
+
+  #publishedEndpoints(
+    service: Service,
+    slices: Map<string, EndpointSlice> | undefined,
+  ): readonly EndpointRecord[] {
+    if (slices === undefined) return EMPTY_ENDPOINTS;
+    const out: EndpointRecord[] = [];
+    for (const slice of slices.values()) {
+      if (slice.addressType === "FQDN") continue;
+      for (const ep of slice.endpoints) {
+        if (!ep.ready && !service.publishNotReadyAddresses) continue;
+        for (const address of ep.addresses) {
+          const bytes = parseIP(address);
+          if (bytes === undefined) continue;
+          out.push({
+            ip: address,
+            ipv6: bytes.length === 16,
+            label: ep.hostname !== "" ? ep.hostname.toLowerCase() : dashedLabel(address),
+            ports: slice.ports,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  #index(key: string, entry: ServiceEntry): void {
+    const { service } = entry;
+    const svcName = `${service.name}.${service.namespace}.svc`;
+    for (const ip of service.clusterIPs) {
+      if (!this.#clusterIPs.has(ip)) this.#clusterIPs.set(ip, svcName);
+    }
+    for (const ep of entry.endpoints) {
+      let byService = this.#endpointIPs.get(ep.ip);
+      if (byService === undefined) this.#endpointIPs.set(ep.ip, byService = new Map());
+      const name = `${ep.label}.${svcName}`;
+      const list = byService.get(key);
+      if (list === undefined) byService.set(key, [name]);
+      else if (!list.includes(name)) list.push(name);
+    }
+  }
+
+  #unindex(key: string, entry: ServiceEntry): void {
+    const { service } = entry;
+    const svcName = `${service.name}.${service.namespace}.svc`;
+    for (const ip of service.clusterIPs) {
+      if (this.#clusterIPs.get(ip) === svcName) this.#clusterIPs.delete(ip);
+    }
+    for (const ep of entry.endpoints) {
+      const byService = this.#endpointIPs.get(ep.ip);
+      if (byService === undefined) continue;
+      byService.delete(key);
+      if (byService.size === 0) this.#endpointIPs.delete(ep.ip);
+    }
+  }
+
+  #changed(): void {
+    this.#version++;
+    const now = Math.floor(this.#now() / 1000);
+    this.#serial = now > this.#serial ? now : this.#serial;
+  }
+}
