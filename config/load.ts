@@ -1,0 +1,521 @@
+/**
+ * Reads and writes the configuration file: a multi-document YAML file holding one
+ * `KubeProxyConfiguration` (upstream's v1alpha1) and at most one `ClusterDNSConfiguration`
+ * (ours). The only importer of the `yaml` package.
+ *
+ * Decoding is strict, as upstream's first decoding pass: an unknown or duplicate field, a value
+ * of the wrong type, a malformed duration, a wrong `apiVersion` or `kind`, an empty file or
+ * invalid YAML are all errors, reported together as one `ConfigError` whose problems name the
+ * field and the line. (Upstream then retries leniently and only warns about unknown fields; we
+ * do not, so that a typo cannot silently change behaviour.)
+ *
+ * YAML is read with the YAML 1.1 schema, as upstream's `sigs.k8s.io/yaml` does (`yes`/`no`/`on`/
+ * `off` are booleans), and a number or boolean given for a string field is taken as its text
+ * (`showHiddenMetricsForVersion: 1.30` is `"1.3"`, as upstream).
+ *
+ * @module
+ */
+
+import {
+  Document,
+  type DocumentOptions,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node as YamlNode,
+  parseAllDocuments,
+  type ParseOptions,
+  type SchemaOptions,
+  stringify,
+  type Tags,
+} from "yaml";
+import { ConfigError, type ConfigProblem } from "./config_error.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
+import { appendPortIfNeeded, isIPv6String } from "./ip.ts";
+import {
+  CLUSTER_DNS_FIELDS,
+  type FieldSpec,
+  KUBE_PROXY_FIELDS,
+  type ScalarSpec,
+} from "./schema.ts";
+import {
+  CLUSTER_DNS_API_VERSION,
+  CLUSTER_DNS_KIND,
+  type ClusterDNSConfiguration,
+  KUBE_PROXY_API_VERSION,
+  KUBE_PROXY_KIND,
+  type KubeProxyConfiguration,
+} from "./types.ts";
+
+/** Both documents of a configuration file, fully defaulted. */
+export interface LoadedConfig {
+  /** The kube-proxy document. */
+  readonly config: KubeProxyConfiguration;
+  /** The DNS document (all defaults when the file has none). */
+  readonly dns: ClusterDNSConfiguration;
+}
+
+/** Options of {@linkcode loadConfig}. */
+export interface LoadConfigOptions {
+  /** Name of the file, used as the path of file-level problems. Default `config`. */
+  readonly source?: string;
+}
+
+/** Upstream's `ports.ProxyHealthzPort`. */
+export const DEFAULT_HEALTHZ_PORT = 10256;
+/** Upstream's `ports.ProxyStatusPort` (metrics). */
+export const DEFAULT_METRICS_PORT = 10249;
+
+type Json = Record<string, unknown>;
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const UINT32_MAX = 2 ** 32 - 1;
+const QUANTITY = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$/;
+
+const PARSE_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
+  version: "1.1",
+  uniqueKeys: false,
+  // Timestamps stay strings: no field of either document is a timestamp.
+  customTags: (tags: Tags) =>
+    tags.filter((t) =>
+      typeof t === "string" ? t !== "timestamp" : t.tag !== "tag:yaml.org,2002:timestamp"
+    ),
+};
+
+/** Walks one YAML document against a field table, collecting problems. */
+class Decoder {
+  #doc: Document.Parsed;
+  #lines: LineCounter;
+  #problems: ConfigProblem[];
+
+  constructor(doc: Document.Parsed, lines: LineCounter, problems: ConfigProblem[]) {
+    this.#doc = doc;
+    this.#lines = lines;
+    this.#problems = problems;
+  }
+
+  /** Line of a node, for messages. */
+  line(node: unknown): number | undefined {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return range ? this.#lines.linePos(range[0]).line : undefined;
+  }
+
+  problem(path: string, message: string, node: unknown): void {
+    const line = this.line(node);
+    this.#problems.push({
+      path,
+      message: line === undefined ? message : `${message} (line ${line})`,
+    });
+  }
+
+  /** Follows aliases; undefined for a missing value or an explicit null. */
+  resolve(node: unknown): YamlNode | undefined {
+    let n = node as YamlNode | null | undefined;
+    while (n && isAlias(n)) n = n.resolve(this.#doc) as YamlNode | undefined;
+    if (!n) return undefined;
+    if (isScalar(n) && n.value === null) return undefined;
+    return n;
+  }
+
+  /** Decodes a mapping against `fields`, defaulting every field. */
+  decodeObject(node: YamlNode | undefined, fields: readonly FieldSpec[], path: string): Json {
+    const present = new Map<string, YamlNode | undefined>();
+    if (node !== undefined) {
+      if (!isMap(node)) {
+        this.problem(path, `cannot unmarshal ${describe(node)} into an object`, node);
+      } else {
+        const known = new Set(fields.map((f) => f.json));
+        for (const pair of node.items) {
+          const keyNode = this.resolve(pair.key);
+          const key = keyNode && isScalar(keyNode) ? String(keyNode.value) : undefined;
+          if (key === undefined) {
+            this.problem(path, "field names must be strings", pair.key ?? node);
+            continue;
+          }
+          const where = path ? `${path}.${key}` : key;
+          if (!known.has(key)) {
+            if (!(path === "" && (key === "apiVersion" || key === "kind"))) {
+              this.problem(where, `unknown field ${JSON.stringify(key)}`, keyNode);
+            }
+            continue;
+          }
+          if (present.has(key)) {
+            this.problem(where, `duplicate field ${JSON.stringify(key)}`, keyNode);
+            continue;
+          }
+          present.set(key, this.resolve(pair.value));
+        }
+      }
+    }
+    const out: Json = {};
+    for (const field of fields) {
+      const where = path ? `${path}.${field.json}` : field.json;
+      out[field.json] = this.decodeField(present.get(field.json), field, where);
+    }
+    return out;
+  }
+
+  decodeField(node: YamlNode | undefined, field: FieldSpec, path: string): unknown {
+    switch (field.kind) {
+      case "object":
+        return this.decodeObject(node, field.fields, path);
+      case "objectList": {
+        if (node === undefined) return [];
+        if (!isSeq(node)) {
+          this.problem(path, `cannot unmarshal ${describe(node)} into a list`, node);
+          return [];
+        }
+        return node.items.map((item, i) =>
+          this.decodeObject(this.resolve(item), field.fields, `${path}[${i}]`)
+        );
+      }
+      case "stringList": {
+        if (node === undefined) return field.nullable ? null : [];
+        if (!isSeq(node)) {
+          this.problem(path, `cannot unmarshal ${describe(node)} into a list of strings`, node);
+          return field.nullable ? null : [];
+        }
+        const out: string[] = [];
+        node.items.forEach((item, i) => {
+          const text = this.decodeString(this.resolve(item), `${path}[${i}]`);
+          if (text !== undefined) out.push(text);
+        });
+        return out;
+      }
+      case "boolMap": {
+        const out: Record<string, boolean> = {};
+        if (node === undefined) return out;
+        if (!isMap(node)) {
+          this.problem(path, `cannot unmarshal ${describe(node)} into map[string]bool`, node);
+          return out;
+        }
+        for (const pair of node.items) {
+          const keyNode = this.resolve(pair.key);
+          const key = keyNode && isScalar(keyNode) ? String(keyNode.value) : "";
+          const value = this.resolve(pair.value);
+          if (Object.hasOwn(out, key)) {
+            this.problem(`${path}.${key}`, `duplicate field ${JSON.stringify(key)}`, keyNode);
+          } else if (value && isScalar(value) && typeof value.value === "boolean") {
+            out[key] = value.value;
+          } else {
+            this.problem(`${path}.${key}`, `cannot unmarshal ${describe(value)} into bool`, value);
+          }
+        }
+        return out;
+      }
+      default:
+        return this.decodeScalar(node, field, path);
+    }
+  }
+
+  decodeString(node: YamlNode | undefined, path: string): string | undefined {
+    if (node === undefined) return undefined;
+    if (isScalar(node)) {
+      const v = node.value;
+      if (typeof v === "string") return v;
+      if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") {
+        return String(v);
+      }
+    }
+    this.problem(path, `cannot unmarshal ${describe(node)} into string`, node);
+    return undefined;
+  }
+
+  decodeScalar(node: YamlNode | undefined, field: ScalarSpec, path: string): unknown {
+    const value = this.convertScalar(node, field, path);
+    if (value === undefined || (!field.pointer && isZero(value))) {
+      return field.def ?? zeroOf(field);
+    }
+    return value;
+  }
+
+  /** The field's value from YAML, or undefined when absent, null or wrong. */
+  convertScalar(node: YamlNode | undefined, field: ScalarSpec, path: string): unknown {
+    if (node === undefined) return undefined;
+    if (field.kind === "string") return this.decodeString(node, path);
+    const v = isScalar(node) ? node.value : undefined;
+    const bad = (type: string) => {
+      this.problem(path, `cannot unmarshal ${describe(node)} into ${type}`, node);
+      return undefined;
+    };
+    switch (field.kind) {
+      case "bool":
+        return typeof v === "boolean" ? v : bad("bool");
+      case "int32":
+        return typeof v === "number" && Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX
+          ? v
+          : bad("int32");
+      case "uint32":
+        return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= UINT32_MAX
+          ? v
+          : bad("uint32");
+      case "float32":
+        return typeof v === "number" && Number.isFinite(v) ? v : bad("float32");
+      case "duration":
+      case "timeOrDuration": {
+        if (field.kind === "timeOrDuration" && typeof v === "number" && Number.isInteger(v)) {
+          return v / 1e6; // integer nanoseconds, as component-base's TimeOrMetaDuration
+        }
+        if (typeof v !== "string") return bad('a duration (a string such as "30s")');
+        try {
+          return parseDuration(v);
+        } catch (err) {
+          this.problem(path, (err as Error).message, node);
+          return undefined;
+        }
+      }
+      case "quantity": {
+        const text = typeof v === "number" ? String(v) : v;
+        if (typeof text !== "string") return bad("a quantity");
+        if (!QUANTITY.test(text)) {
+          this.problem(
+            path,
+            `quantities must match the regular expression ` +
+              `'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$', got ${JSON.stringify(text)}`,
+            node,
+          );
+          return undefined;
+        }
+        return text;
+      }
+    }
+  }
+}
+
+function describe(node: unknown): string {
+  if (node === undefined || node === null) return "null";
+  if (isMap(node)) return "a mapping";
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) {
+    const v = node.value;
+    if (typeof v === "string") return `string ${JSON.stringify(v)}`;
+    if (typeof v === "number") return `number ${v}`;
+    if (typeof v === "boolean") return `bool ${v}`;
+    if (v === null) return "null";
+  }
+  return "a value of an unsupported type";
+}
+
+function isZero(value: unknown): boolean {
+  return value === "" || value === 0 || value === false;
+}
+
+function zeroOf(field: ScalarSpec): unknown {
+  switch (field.kind) {
+    case "string":
+    case "quantity":
+      return "";
+    case "bool":
+      return false;
+    default:
+      return 0;
+  }
+}
+
+/** Upstream's defaulting of the two listen addresses, which depend on `bindAddress`. */
+function defaultBindAddresses(raw: Json): void {
+  const v6 = isIPv6String(raw.bindAddress as string);
+  const healthz = raw.healthzBindAddress as string;
+  const metrics = raw.metricsBindAddress as string;
+  raw.healthzBindAddress = healthz === ""
+    ? `${v6 ? "[::]" : "0.0.0.0"}:${DEFAULT_HEALTHZ_PORT}`
+    : appendPortIfNeeded(healthz, DEFAULT_HEALTHZ_PORT);
+  raw.metricsBindAddress = metrics === ""
+    ? `${v6 ? "[::1]" : "127.0.0.1"}:${DEFAULT_METRICS_PORT}`
+    : appendPortIfNeeded(metrics, DEFAULT_METRICS_PORT);
+}
+
+function scalarText(decoder: Decoder, node: unknown, path: string): string | undefined {
+  const resolved = decoder.resolve(node);
+  if (resolved === undefined) return undefined;
+  return decoder.decodeString(resolved, path);
+}
+
+/**
+ * Decodes, strictly, a configuration file's text into both documents and applies upstream's
+ * defaults (and ours for the DNS document). Empty documents (a stray `---`) are skipped.
+ *
+ * @param text The file's content.
+ * @param options Where the text came from, for messages.
+ * @returns Both documents, fully defaulted (not yet validated: see `validateConfig`).
+ * @throws {ConfigError} With every decoding problem found.
+ * @example
+ * ```ts
+ * const { config } = loadConfig("apiVersion: kubeproxy.config.k8s.io/v1alpha1\n" +
+ *   "kind: KubeProxyConfiguration\nmode: iptables\n");
+ * config.iptables.syncPeriod; // 30000
+ * ```
+ */
+export function loadConfig(text: string, options: LoadConfigOptions = {}): LoadedConfig {
+  const source = options.source ?? "config";
+  const problems: ConfigProblem[] = [];
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter: lines });
+  const list = Array.isArray(docs) ? docs : [];
+  let config: Json | undefined;
+  let dns: Json | undefined;
+  let seen = 0;
+  for (const doc of list) {
+    if (doc.errors.length > 0) {
+      for (const err of doc.errors) {
+        const pos = err.linePos?.[0];
+        const where = pos ? ` at line ${pos.line}, column ${pos.col}` : "";
+        const first = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+        problems.push({ path: source, message: `invalid YAML${where}: ${first}` });
+      }
+      seen++;
+      continue;
+    }
+    const decoder = new Decoder(doc, lines, problems);
+    const root = decoder.resolve(doc.contents);
+    if (root === undefined) continue; // an empty document
+    seen++;
+    if (!isMap(root)) {
+      decoder.problem(source, `a document must be a mapping, got ${describe(root)}`, root);
+      continue;
+    }
+    const apiVersion = scalarText(decoder, root.get("apiVersion", true), "apiVersion");
+    const kind = scalarText(decoder, root.get("kind", true), "kind");
+    if (!kind || !apiVersion) {
+      decoder.problem(
+        source,
+        `Object 'Kind' or 'apiVersion' is missing; expected apiVersion ` +
+          `${KUBE_PROXY_API_VERSION}, kind ${KUBE_PROXY_KIND} (or apiVersion ` +
+          `${CLUSTER_DNS_API_VERSION}, kind ${CLUSTER_DNS_KIND})`,
+        root,
+      );
+      continue;
+    }
+    const gvk = `${apiVersion}, Kind=${kind}`;
+    if (kind === KUBE_PROXY_KIND && apiVersion === KUBE_PROXY_API_VERSION) {
+      if (config !== undefined) {
+        decoder.problem(source, `more than one ${KUBE_PROXY_KIND} document`, root);
+        continue;
+      }
+      config = decoder.decodeObject(root, KUBE_PROXY_FIELDS, "");
+    } else if (kind === CLUSTER_DNS_KIND && apiVersion === CLUSTER_DNS_API_VERSION) {
+      if (dns !== undefined) {
+        decoder.problem(source, `more than one ${CLUSTER_DNS_KIND} document`, root);
+        continue;
+      }
+      dns = decoder.decodeObject(root, CLUSTER_DNS_FIELDS, "");
+    } else if (kind === KUBE_PROXY_KIND || kind === CLUSTER_DNS_KIND) {
+      const want = kind === KUBE_PROXY_KIND ? KUBE_PROXY_API_VERSION : CLUSTER_DNS_API_VERSION;
+      decoder.problem(
+        "apiVersion",
+        `unsupported apiVersion ${JSON.stringify(apiVersion)} for kind ${kind}; ` +
+          `this build reads ${want}`,
+        root.get("apiVersion", true),
+      );
+    } else {
+      decoder.problem(
+        "kind",
+        `got unexpected config type: ${gvk}; expected ${KUBE_PROXY_KIND} or ${CLUSTER_DNS_KIND}`,
+        root.get("kind", true),
+      );
+    }
+  }
+  if (seen === 0) {
+    problems.push({
+      path: source,
+      message: `the file is empty; expected a ${KUBE_PROXY_KIND} document`,
+    });
+  } else if (config === undefined && problems.length === 0) {
+    problems.push({ path: source, message: `no ${KUBE_PROXY_KIND} document in the file` });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    config: finishKubeProxy(config!),
+    dns: (dns ?? decodeEmpty(CLUSTER_DNS_FIELDS)) as unknown as ClusterDNSConfiguration,
+  };
+}
+
+function finishKubeProxy(raw: Json): KubeProxyConfiguration {
+  defaultBindAddresses(raw);
+  return raw as unknown as KubeProxyConfiguration;
+}
+
+function decodeEmpty(fields: readonly FieldSpec[]): Json {
+  const doc = new Document({}) as unknown as Document.Parsed;
+  return new Decoder(doc, new LineCounter(), []).decodeObject(undefined, fields, "");
+}
+
+/**
+ * Upstream's defaulted `KubeProxyConfiguration` (the result of defaulting an empty document)
+ * and the DNS defaults.
+ *
+ * @returns Fresh default documents.
+ */
+export function defaultConfig(): LoadedConfig {
+  const raw = decodeEmpty(KUBE_PROXY_FIELDS);
+  return {
+    config: finishKubeProxy(raw),
+    dns: decodeEmpty(CLUSTER_DNS_FIELDS) as unknown as ClusterDNSConfiguration,
+  };
+}
+
+/** Builds the YAML value of a document from the field table, keys sorted as upstream writes. */
+function encodeObject(value: Json, fields: readonly FieldSpec[]): Json {
+  const out: Json = {};
+  const sorted = [...fields].sort((a, b) => (a.json < b.json ? -1 : a.json > b.json ? 1 : 0));
+  for (const field of sorted) {
+    const v = value[field.json];
+    switch (field.kind) {
+      case "object":
+        out[field.json] = encodeObject(v as Json, field.fields);
+        break;
+      case "objectList":
+        if ((v as Json[]).length > 0) {
+          out[field.json] = (v as Json[]).map((item) => encodeObject(item, field.fields));
+        }
+        break;
+      case "boolMap":
+        if (!field.omitEmpty || Object.keys(v as Json).length > 0) {
+          out[field.json] = Object.fromEntries(
+            Object.entries(v as Json).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+          );
+        }
+        break;
+      case "stringList":
+        out[field.json] = v === null ? null : [...(v as string[])];
+        break;
+      case "duration":
+      case "timeOrDuration":
+        out[field.json] = formatDuration(v as number);
+        break;
+      default:
+        if (!(field.omitEmpty && isZero(v))) out[field.json] = v;
+    }
+  }
+  return out;
+}
+
+function renderDocument(apiVersion: string, kind: string, body: Json): string {
+  const withEnvelope = Object.fromEntries(
+    Object.entries({ ...body, apiVersion, kind }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  return stringify(withEnvelope, {
+    version: "1.1",
+    indentSeq: false,
+    lineWidth: 0,
+    nullStr: "null",
+  });
+}
+
+/**
+ * Renders both documents as the YAML `--write-config-to` writes: fully defaulted, keys in
+ * upstream's (sorted) order, durations as Go strings. Loading the result gives the same values.
+ *
+ * @param config The kube-proxy document.
+ * @param dns The DNS document.
+ * @returns The file's text: the kube-proxy document, `---`, the DNS document.
+ */
+export function renderConfig(config: KubeProxyConfiguration, dns: ClusterDNSConfiguration): string {
+  const kubeProxy = encodeObject(config as unknown as Json, KUBE_PROXY_FIELDS);
+  const clusterDns = encodeObject(dns as unknown as Json, CLUSTER_DNS_FIELDS);
+  return renderDocument(KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, kubeProxy) + "---\n" +
+    renderDocument(CLUSTER_DNS_API_VERSION, CLUSTER_DNS_KIND, clusterDns);
+}
