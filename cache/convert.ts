@@ -1,0 +1,354 @@
+/**
+ * Converters from raw API JSON to the trimmed objects of `cache/objects.ts`, as CoreDNS's
+ * `object.ToService` does: copy out what the proxier and DNS read, normalize it (defaults
+ * applied, canonical IPs), and let the API object go.
+ *
+ * An object that cannot be used (no name, a bad cluster IP or endpoint address, a port that is
+ * missing or out of range, an unknown protocol or type) gives `undefined` and exactly one
+ * `log.warn` line naming the object and the problem; the watch goes on. Entries that kube-proxy
+ * itself drops one by one (a bad external IP, load-balancer IP or source range, a node address)
+ * are dropped from the object, which is kept, and the same one line says so.
+ *
+ * @module
+ */
+
+import { log } from "../config/log.ts";
+import { canonicalCIDR, canonicalIP } from "./ip.ts";
+import type {
+  Endpoint,
+  EndpointPort,
+  EndpointSlice,
+  IPFamily,
+  LoadBalancerIngress,
+  Namespace,
+  Node,
+  Protocol,
+  Service,
+  ServicePortSpec,
+  ServiceType,
+} from "./objects.ts";
+
+// deno-lint-ignore no-explicit-any
+type Raw = any;
+
+/** A problem that makes an object unusable. */
+class InvalidObject extends Error {}
+
+const SERVICE_TYPES: readonly ServiceType[] = [
+  "ClusterIP",
+  "NodePort",
+  "LoadBalancer",
+  "ExternalName",
+];
+const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP", "SCTP"];
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+function arr(v: unknown): Raw[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function protocolOf(v: unknown, where: string): Protocol {
+  if (v === undefined || v === null || v === "") return "TCP";
+  if (!PROTOCOLS.includes(v as Protocol)) {
+    throw new InvalidObject(`${where}: unsupported protocol ${JSON.stringify(v)}`);
+  }
+  return v as Protocol;
+}
+
+function portNumber(v: unknown, where: string, allowZero: boolean): number {
+  if (v === undefined || v === null) {
+    if (allowZero) return 0;
+    throw new InvalidObject(`${where}: port is missing`);
+  }
+  if (!Number.isInteger(v) || (v as number) < (allowZero ? 0 : 1) || (v as number) > 65535) {
+    throw new InvalidObject(`${where}: invalid port ${JSON.stringify(v)}`);
+  }
+  return v as number;
+}
+
+function ipOrThrow(v: unknown, where: string): string {
+  const ip = canonicalIP(str(v));
+  if (ip === undefined) throw new InvalidObject(`${where}: invalid IP ${JSON.stringify(v)}`);
+  return ip;
+}
+
+function metaOf(raw: Raw, namespaced: boolean): { namespace: string; name: string; rv: string } {
+  const meta = raw?.metadata;
+  const name = str(meta?.name);
+  if (name === "") throw new InvalidObject("metadata.name is missing");
+  const namespace = namespaced ? str(meta?.namespace) : "";
+  if (namespaced && namespace === "") throw new InvalidObject("metadata.namespace is missing");
+  return { namespace, name, rv: str(meta?.resourceVersion) };
+}
+
+function label(raw: Raw, key: string): string | undefined {
+  const v = raw?.metadata?.labels?.[key];
+  return typeof v === "string" ? v : undefined;
+}
+
+function describe(raw: Raw): string {
+  const ns = str(raw?.metadata?.namespace);
+  const name = str(raw?.metadata?.name);
+  return ns === "" ? name : `${ns}/${name}`;
+}
+
+/** Runs a converter, turning InvalidObject into undefined plus one warning. */
+function convert<T>(
+  kind: string,
+  raw: Raw,
+  body: (dropped: string[]) => T,
+): T | undefined {
+  const dropped: string[] = [];
+  try {
+    const out = body(dropped);
+    if (dropped.length > 0) {
+      log.warn(`Ignoring invalid fields of ${kind}`, {
+        [kind.toLowerCase()]: describe(raw),
+        ignored: dropped.join("; "),
+      });
+    }
+    return out;
+  } catch (err) {
+    if (!(err instanceof InvalidObject)) throw err;
+    log.warn(`Skipping invalid ${kind}`, {
+      [kind.toLowerCase()]: describe(raw),
+      reason: err.message,
+    });
+    return undefined;
+  }
+}
+
+function servicePorts(spec: Raw): ServicePortSpec[] {
+  return arr(spec?.ports).map((p: Raw, i: number) => {
+    const where = `spec.ports[${i}]`;
+    const port = portNumber(p?.port, where, false);
+    let targetPort: number | string = port;
+    if (typeof p?.targetPort === "number") {
+      if (p.targetPort !== 0) targetPort = portNumber(p.targetPort, `${where}.targetPort`, false);
+    } else if (typeof p?.targetPort === "string" && p.targetPort !== "") {
+      targetPort = /^[0-9]+$/.test(p.targetPort) ? Number(p.targetPort) : p.targetPort;
+    }
+    const out: ServicePortSpec = {
+      name: str(p?.name),
+      protocol: protocolOf(p?.protocol, where),
+      port,
+      targetPort,
+      nodePort: portNumber(p?.nodePort, `${where}.nodePort`, true),
+      ...(typeof p?.appProtocol === "string" ? { appProtocol: p.appProtocol } : {}),
+    };
+    return out;
+  });
+}
+
+/**
+ * Converts a raw `v1` Service.
+ *
+ * @param raw The API object (parsed JSON).
+ * @returns the trimmed Service, or undefined (logged) when it cannot be used.
+ */
+export function toService(raw: Raw): Service | undefined {
+  return convert("Service", raw, (dropped) => {
+    const { namespace, name, rv } = metaOf(raw, true);
+    const spec = raw?.spec ?? {};
+    const type = (spec.type ?? "ClusterIP") as ServiceType;
+    if (!SERVICE_TYPES.includes(type)) {
+      throw new InvalidObject(`spec.type: unsupported type ${JSON.stringify(spec.type)}`);
+    }
+    const headless = spec.clusterIP === "None";
+    let clusterIPs: string[] = [];
+    if (type !== "ExternalName" && !headless) {
+      const given: unknown[] = Array.isArray(spec.clusterIPs) && spec.clusterIPs.length > 0
+        ? spec.clusterIPs
+        : (str(spec.clusterIP) === "" ? [] : [spec.clusterIP]);
+      clusterIPs = given.map((ip, i) => ipOrThrow(ip, `spec.clusterIPs[${i}]`));
+    }
+    let ipFamilies: IPFamily[] = arr(spec.ipFamilies).filter((f: unknown) =>
+      f === "IPv4" || f === "IPv6"
+    );
+    if (ipFamilies.length === 0 || clusterIPs.length > 0) {
+      const fromIPs = clusterIPs.map((ip): IPFamily => ip.includes(":") ? "IPv6" : "IPv4");
+      if (fromIPs.length > 0) ipFamilies = fromIPs;
+    }
+    const canonicalList = (
+      list: unknown[],
+      field: string,
+      parse: (s: string) => string | undefined,
+    ) =>
+      list.flatMap((v, i) => {
+        const c = parse(str(v));
+        if (c === undefined) {
+          dropped.push(`${field}[${i}]: invalid ${JSON.stringify(v)}`);
+          return [];
+        }
+        return [c];
+      });
+    const loadBalancerIngress: LoadBalancerIngress[] = arr(raw?.status?.loadBalancer?.ingress)
+      .flatMap((ing: Raw, i: number) => {
+        if (ing?.ip === undefined || ing.ip === "") return [];
+        const ip = canonicalIP(str(ing.ip));
+        if (ip === undefined) {
+          dropped.push(`status.loadBalancer.ingress[${i}].ip: invalid ${JSON.stringify(ing.ip)}`);
+          return [];
+        }
+        return [{ ip, ipMode: ing.ipMode === "Proxy" ? "Proxy" : "VIP" } as LoadBalancerIngress];
+      });
+    const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+    let externalName = "";
+    if (type === "ExternalName") {
+      externalName = str(spec.externalName).toLowerCase().replace(/\.$/, "");
+    }
+    return {
+      namespace,
+      name,
+      resourceVersion: rv,
+      type,
+      clusterIPs,
+      headless,
+      ipFamilies,
+      ports: servicePorts(spec),
+      externalIPs: canonicalList(arr(spec.externalIPs), "spec.externalIPs", canonicalIP),
+      loadBalancerIngress,
+      loadBalancerSourceRanges: canonicalList(
+        arr(spec.loadBalancerSourceRanges),
+        "spec.loadBalancerSourceRanges",
+        canonicalCIDR,
+      ),
+      externalName,
+      sessionAffinity: spec.sessionAffinity === "ClientIP" ? "ClientIP" : "None",
+      sessionAffinityTimeoutSeconds: Number.isInteger(timeout) && timeout > 0 ? timeout : 10800,
+      externalTrafficPolicy: spec.externalTrafficPolicy === "Local" ||
+          spec.externalTrafficPolicy === "OnlyLocal"
+        ? "Local"
+        : "Cluster",
+      internalTrafficPolicy: spec.internalTrafficPolicy === "Local" ? "Local" : "Cluster",
+      healthCheckNodePort: portNumber(spec.healthCheckNodePort, "spec.healthCheckNodePort", true),
+      publishNotReadyAddresses: spec.publishNotReadyAddresses === true,
+      trafficDistribution: str(spec.trafficDistribution),
+      serviceProxyName: label(raw, "service.kubernetes.io/service-proxy-name") ?? "",
+      headlessLabel: label(raw, "service.kubernetes.io/headless") !== undefined,
+    };
+  });
+}
+
+function endpointOf(e: Raw, i: number, addressType: EndpointSlice["addressType"]): Endpoint {
+  const where = `endpoints[${i}]`;
+  const addresses = arr(e?.addresses).map((a: unknown, j: number) => {
+    if (addressType === "FQDN") {
+      const s = str(a).toLowerCase();
+      if (s === "") throw new InvalidObject(`${where}.addresses[${j}]: empty`);
+      return s;
+    }
+    const ip = ipOrThrow(a, `${where}.addresses[${j}]`);
+    if ((addressType === "IPv6") !== ip.includes(":")) {
+      throw new InvalidObject(`${where}.addresses[${j}]: ${ip} is not an ${addressType} address`);
+    }
+    return ip;
+  });
+  const c = e?.conditions ?? {};
+  const ready = c.ready !== false;
+  const hintsRaw = e?.hints;
+  const ref = e?.targetRef;
+  return {
+    addresses,
+    ready,
+    serving: typeof c.serving === "boolean" ? c.serving : ready,
+    terminating: c.terminating === true,
+    hostname: str(e?.hostname),
+    nodeName: str(e?.nodeName),
+    zone: str(e?.zone),
+    hints: hintsRaw === undefined || hintsRaw === null ? undefined : {
+      forZones: arr(hintsRaw.forZones).map((z: Raw) => str(z?.name)).filter((z) => z !== ""),
+      forNodes: arr(hintsRaw.forNodes).map((n: Raw) => str(n?.name)).filter((n) => n !== ""),
+    },
+    targetRef: ref === undefined || ref === null
+      ? undefined
+      : { kind: str(ref.kind), namespace: str(ref.namespace), name: str(ref.name) },
+  };
+}
+
+/**
+ * Converts a raw `discovery.k8s.io/v1` EndpointSlice.
+ *
+ * @param raw The API object (parsed JSON).
+ * @returns the trimmed EndpointSlice, or undefined (logged) when it cannot be used.
+ */
+export function toEndpointSlice(raw: Raw): EndpointSlice | undefined {
+  return convert("EndpointSlice", raw, () => {
+    const { namespace, name, rv } = metaOf(raw, true);
+    const addressType = raw?.addressType;
+    if (addressType !== "IPv4" && addressType !== "IPv6" && addressType !== "FQDN") {
+      throw new InvalidObject(`addressType: unsupported ${JSON.stringify(addressType)}`);
+    }
+    const ports: EndpointPort[] = arr(raw?.ports).map((p: Raw, i: number) => ({
+      name: str(p?.name),
+      protocol: protocolOf(p?.protocol, `ports[${i}]`),
+      port: portNumber(p?.port, `ports[${i}]`, false),
+      ...(typeof p?.appProtocol === "string" ? { appProtocol: p.appProtocol } : {}),
+    }));
+    return {
+      namespace,
+      name,
+      resourceVersion: rv,
+      serviceName: label(raw, "kubernetes.io/service-name") ?? "",
+      addressType,
+      ports,
+      endpoints: arr(raw?.endpoints).map((e: Raw, i: number) => endpointOf(e, i, addressType)),
+    };
+  });
+}
+
+/**
+ * Converts a raw `v1` Node.
+ *
+ * @param raw The API object (parsed JSON).
+ * @returns the trimmed Node, or undefined (logged) when it cannot be used (no name, a bad pod
+ *   CIDR).
+ */
+export function toNode(raw: Raw): Node | undefined {
+  return convert("Node", raw, (dropped) => {
+    const { name, rv } = metaOf(raw, false);
+    const spec = raw?.spec ?? {};
+    const cidrs: unknown[] = Array.isArray(spec.podCIDRs) && spec.podCIDRs.length > 0
+      ? spec.podCIDRs
+      : (str(spec.podCIDR) === "" ? [] : [spec.podCIDR]);
+    const podCIDRs = cidrs.map((c, i) => {
+      const canonical = canonicalCIDR(str(c));
+      if (canonical === undefined) {
+        throw new InvalidObject(`spec.podCIDRs[${i}]: invalid CIDR ${JSON.stringify(c)}`);
+      }
+      return canonical;
+    });
+    const addresses: string[] = [];
+    for (const kind of ["InternalIP", "ExternalIP"]) {
+      arr(raw?.status?.addresses).forEach((a: Raw, i: number) => {
+        if (a?.type !== kind) return;
+        const ip = canonicalIP(str(a.address));
+        if (ip === undefined) {
+          dropped.push(`status.addresses[${i}]: invalid ${JSON.stringify(a.address)}`);
+        } else if (!addresses.includes(ip)) {
+          addresses.push(ip);
+        }
+      });
+    }
+    const labelsRaw = raw?.metadata?.labels ?? {};
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(labelsRaw)) if (typeof v === "string") labels[k] = v;
+    return { name, resourceVersion: rv, labels, podCIDRs, addresses };
+  });
+}
+
+/**
+ * Converts a raw `v1` Namespace.
+ *
+ * @param raw The API object (parsed JSON).
+ * @returns the trimmed Namespace, or undefined (logged) without a name.
+ */
+export function toNamespace(raw: Raw): Namespace | undefined {
+  return convert("Namespace", raw, () => {
+    const { name, rv } = metaOf(raw, false);
+    return { name, resourceVersion: rv };
+  });
+}
