@@ -89,12 +89,16 @@ const PARSE_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
 class Decoder {
   #doc: Document.Parsed;
   #lines: LineCounter;
-  #problems: ConfigProblem[];
+  #problems: { line: number; problem: ConfigProblem }[] = [];
 
-  constructor(doc: Document.Parsed, lines: LineCounter, problems: ConfigProblem[]) {
+  constructor(doc: Document.Parsed, lines: LineCounter) {
     this.#doc = doc;
     this.#lines = lines;
-    this.#problems = problems;
+  }
+
+  /** The problems found so far, in file order. */
+  problems(): ConfigProblem[] {
+    return this.#problems.sort((a, b) => a.line - b.line).map((p) => p.problem);
   }
 
   /** Line of a node, for messages. */
@@ -106,8 +110,8 @@ class Decoder {
   problem(path: string, message: string, node: unknown): void {
     const line = this.line(node);
     this.#problems.push({
-      path,
-      message: line === undefined ? message : `${message} (line ${line})`,
+      line: line ?? 0,
+      problem: { path, message: line === undefined ? message : `${message} (line ${line})` },
     });
   }
 
@@ -121,7 +125,12 @@ class Decoder {
   }
 
   /** Decodes a mapping against `fields`, defaulting every field. */
-  decodeObject(node: YamlNode | undefined, fields: readonly FieldSpec[], path: string): Json {
+  decodeObject(
+    node: YamlNode | undefined,
+    fields: readonly FieldSpec[],
+    path: string,
+    root = false,
+  ): Json {
     const present = new Map<string, YamlNode | undefined>();
     if (node !== undefined) {
       if (!isMap(node)) {
@@ -137,7 +146,7 @@ class Decoder {
           }
           const where = path ? `${path}.${key}` : key;
           if (!known.has(key)) {
-            if (!(path === "" && (key === "apiVersion" || key === "kind"))) {
+            if (!(root && (key === "apiVersion" || key === "kind"))) {
               this.problem(where, `unknown field ${JSON.stringify(key)}`, keyNode);
             }
             continue;
@@ -354,11 +363,9 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
   const problems: ConfigProblem[] = [];
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter: lines });
-  const list = Array.isArray(docs) ? docs : [];
-  let config: Json | undefined;
-  let dns: Json | undefined;
+  const found: Record<string, Json> = {};
   let seen = 0;
-  for (const doc of list) {
+  for (const doc of Array.isArray(docs) ? docs : []) {
     if (doc.errors.length > 0) {
       for (const err of doc.errors) {
         const pos = err.linePos?.[0];
@@ -369,68 +376,81 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
       seen++;
       continue;
     }
-    const decoder = new Decoder(doc, lines, problems);
+    const decoder = new Decoder(doc, lines);
     const root = decoder.resolve(doc.contents);
-    if (root === undefined) continue; // an empty document
+    if (root === undefined) continue; // an empty document, such as a trailing `---`
     seen++;
-    if (!isMap(root)) {
-      decoder.problem(source, `a document must be a mapping, got ${describe(root)}`, root);
-      continue;
-    }
-    const apiVersion = scalarText(decoder, root.get("apiVersion", true), "apiVersion");
-    const kind = scalarText(decoder, root.get("kind", true), "kind");
-    if (!kind || !apiVersion) {
-      decoder.problem(
-        source,
-        `Object 'Kind' or 'apiVersion' is missing; expected apiVersion ` +
-          `${KUBE_PROXY_API_VERSION}, kind ${KUBE_PROXY_KIND} (or apiVersion ` +
-          `${CLUSTER_DNS_API_VERSION}, kind ${CLUSTER_DNS_KIND})`,
-        root,
-      );
-      continue;
-    }
-    const gvk = `${apiVersion}, Kind=${kind}`;
-    if (kind === KUBE_PROXY_KIND && apiVersion === KUBE_PROXY_API_VERSION) {
-      if (config !== undefined) {
-        decoder.problem(source, `more than one ${KUBE_PROXY_KIND} document`, root);
-        continue;
-      }
-      config = decoder.decodeObject(root, KUBE_PROXY_FIELDS, "");
-    } else if (kind === CLUSTER_DNS_KIND && apiVersion === CLUSTER_DNS_API_VERSION) {
-      if (dns !== undefined) {
-        decoder.problem(source, `more than one ${CLUSTER_DNS_KIND} document`, root);
-        continue;
-      }
-      dns = decoder.decodeObject(root, CLUSTER_DNS_FIELDS, "");
-    } else if (kind === KUBE_PROXY_KIND || kind === CLUSTER_DNS_KIND) {
-      const want = kind === KUBE_PROXY_KIND ? KUBE_PROXY_API_VERSION : CLUSTER_DNS_API_VERSION;
-      decoder.problem(
-        "apiVersion",
-        `unsupported apiVersion ${JSON.stringify(apiVersion)} for kind ${kind}; ` +
-          `this build reads ${want}`,
-        root.get("apiVersion", true),
-      );
-    } else {
-      decoder.problem(
-        "kind",
-        `got unexpected config type: ${gvk}; expected ${KUBE_PROXY_KIND} or ${CLUSTER_DNS_KIND}`,
-        root.get("kind", true),
-      );
-    }
+    decodeDocument(decoder, root, source, found);
+    problems.push(...decoder.problems());
   }
   if (seen === 0) {
     problems.push({
       path: source,
       message: `the file is empty; expected a ${KUBE_PROXY_KIND} document`,
     });
-  } else if (config === undefined && problems.length === 0) {
+  } else if (found[KUBE_PROXY_KIND] === undefined && problems.length === 0) {
     problems.push({ path: source, message: `no ${KUBE_PROXY_KIND} document in the file` });
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
-    config: finishKubeProxy(config!),
-    dns: (dns ?? decodeEmpty(CLUSTER_DNS_FIELDS)) as unknown as ClusterDNSConfiguration,
+    config: finishKubeProxy(found[KUBE_PROXY_KIND]),
+    dns: (found[CLUSTER_DNS_KIND] ??
+      decodeEmpty(CLUSTER_DNS_FIELDS)) as unknown as ClusterDNSConfiguration,
   };
+}
+
+/** Decodes one non-empty document into `found[kind]`, recording problems on the decoder. */
+function decodeDocument(
+  decoder: Decoder,
+  root: YamlNode,
+  source: string,
+  found: Record<string, Json>,
+): void {
+  if (!isMap(root)) {
+    decoder.problem(source, `a document must be a mapping, got ${describe(root)}`, root);
+    return;
+  }
+  const apiVersion = scalarText(decoder, root.get("apiVersion", true), "apiVersion");
+  const kind = scalarText(decoder, root.get("kind", true), "kind");
+  if (!kind || !apiVersion) {
+    decoder.problem(
+      source,
+      `Object 'Kind' or 'apiVersion' is missing; expected apiVersion ` +
+        `${KUBE_PROXY_API_VERSION}, kind ${KUBE_PROXY_KIND} (or apiVersion ` +
+        `${CLUSTER_DNS_API_VERSION}, kind ${CLUSTER_DNS_KIND})`,
+      root,
+    );
+    return;
+  }
+  const known: Record<string, [string, readonly FieldSpec[]]> = {
+    [KUBE_PROXY_KIND]: [KUBE_PROXY_API_VERSION, KUBE_PROXY_FIELDS],
+    [CLUSTER_DNS_KIND]: [CLUSTER_DNS_API_VERSION, CLUSTER_DNS_FIELDS],
+  };
+  const entry = Object.hasOwn(known, kind) ? known[kind] : undefined;
+  if (!entry) {
+    decoder.problem(
+      `${kind}.kind`,
+      `got unexpected config type: ${apiVersion}, Kind=${kind}; ` +
+        `expected ${KUBE_PROXY_KIND} or ${CLUSTER_DNS_KIND}`,
+      root.get("kind", true),
+    );
+    return;
+  }
+  const [wantVersion, fields] = entry;
+  if (apiVersion !== wantVersion) {
+    decoder.problem(
+      `${kind}.apiVersion`,
+      `unsupported apiVersion ${JSON.stringify(apiVersion)} for kind ${kind}; ` +
+        `this build reads ${wantVersion}`,
+      root.get("apiVersion", true),
+    );
+    return;
+  }
+  if (found[kind] !== undefined) {
+    decoder.problem(source, `more than one ${kind} document`, root);
+    return;
+  }
+  found[kind] = decoder.decodeObject(root, fields, kind, true);
 }
 
 function finishKubeProxy(raw: Json): KubeProxyConfiguration {
@@ -440,7 +460,7 @@ function finishKubeProxy(raw: Json): KubeProxyConfiguration {
 
 function decodeEmpty(fields: readonly FieldSpec[]): Json {
   const doc = new Document({}) as unknown as Document.Parsed;
-  return new Decoder(doc, new LineCounter(), []).decodeObject(undefined, fields, "");
+  return new Decoder(doc, new LineCounter()).decodeObject(undefined, fields, "");
 }
 
 /**

@@ -1,0 +1,350 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  assertThrows,
+} from "../tests/assert.ts";
+import { ConfigError, type ConfigProblem } from "./config_error.ts";
+import { defaultConfig, loadConfig, renderConfig } from "./load.ts";
+
+const HEADER = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n";
+const DNS_HEADER =
+  "---\napiVersion: dns.kubeproxy.config/v1alpha1\nkind: ClusterDNSConfiguration\n";
+const FIXTURE = new URL("./testdata/upstream_defaulted_v1alpha1.yaml", import.meta.url);
+
+function problemsOf(text: string): readonly ConfigProblem[] {
+  const err = assertThrows(() => loadConfig(text, { source: "kp.yaml" }), ConfigError);
+  return err.problems;
+}
+
+function onlyProblem(text: string): ConfigProblem {
+  const problems = problemsOf(text);
+  assertEquals(problems.length, 1, JSON.stringify(problems));
+  return problems[0];
+}
+
+Deno.test("loadConfig() applies upstream's defaults to a minimal document", () => {
+  const { config, dns } = loadConfig(HEADER);
+  assertEquals(config, defaultConfig().config);
+  assertEquals(config.bindAddress, "0.0.0.0");
+  assertEquals(config.healthzBindAddress, "0.0.0.0:10256");
+  assertEquals(config.metricsBindAddress, "127.0.0.1:10249");
+  assertEquals(config.iptables, {
+    masqueradeBit: 14,
+    masqueradeAll: false,
+    localhostNodePorts: true,
+    syncPeriod: 30_000,
+    minSyncPeriod: 1_000,
+  });
+  assertEquals(config.conntrack.tcpEstablishedTimeout, 86_400_000);
+  assertEquals(config.conntrack.tcpCloseWaitTimeout, 3_600_000);
+  assertEquals(config.conntrack.maxPerCore, 32_768);
+  assertEquals(config.conntrack.min, 131_072);
+  assertEquals(config.configSyncPeriod, 900_000);
+  assertEquals(config.oomScoreAdj, -999);
+  assertEquals(config.clientConnection.qps, 5);
+  assertEquals(config.clientConnection.burst, 10);
+  assertEquals(config.logging.format, "text");
+  assertEquals(config.logging.flushFrequency, 5_000);
+  assertEquals(config.nodePortAddresses, null);
+  assertEquals(config.featureGates, {});
+  assertEquals(config.mode, "");
+  assertEquals(dns, {
+    enabled: true,
+    bindAddress: "0.0.0.0",
+    port: 53,
+    clusterDomain: "cluster.local",
+    ttl: 5,
+    upstreamServers: [],
+    forwardTimeout: 2_000,
+    maxConcurrentForwards: 1000,
+    tcpIdleTimeout: 10_000,
+    podRecords: "insecure",
+    serviceIPs: [],
+  });
+});
+
+Deno.test("loadConfig() re-defaults zero values of non-pointer fields but keeps pointer zeros", () => {
+  const { config } = loadConfig(
+    HEADER + "bindAddress: ''\nclientConnection:\n  qps: 0\n  burst: 0\niptables:\n" +
+      "  minSyncPeriod: 0s\n  masqueradeBit: 0\nconntrack:\n  maxPerCore: 0\n  min: 0\n" +
+      "  tcpEstablishedTimeout: 0s\noomScoreAdj: 0\n",
+  );
+  assertEquals(config.bindAddress, "0.0.0.0");
+  assertEquals(config.clientConnection.qps, 5);
+  assertEquals(config.clientConnection.burst, 10);
+  assertEquals(config.iptables.minSyncPeriod, 1_000);
+  assertEquals(config.iptables.masqueradeBit, 0);
+  assertEquals(config.conntrack.maxPerCore, 0);
+  assertEquals(config.conntrack.min, 0);
+  assertEquals(config.conntrack.tcpEstablishedTimeout, 0);
+  assertEquals(config.oomScoreAdj, 0);
+});
+
+Deno.test("loadConfig() defaults listen addresses from an IPv6 bindAddress and appends ports", () => {
+  const v6 = loadConfig(HEADER + "bindAddress: fd00::1\n").config;
+  assertEquals(v6.healthzBindAddress, "[::]:10256");
+  assertEquals(v6.metricsBindAddress, "[::1]:10249");
+  const bare = loadConfig(HEADER + "healthzBindAddress: 10.0.0.1\nmetricsBindAddress: '::1'\n");
+  assertEquals(bare.config.healthzBindAddress, "10.0.0.1:10256");
+  assertEquals(bare.config.metricsBindAddress, "[::1]:10249");
+});
+
+Deno.test("loadConfig() reads a kubeadm-style file with every kind of field", () => {
+  const { config, dns } = loadConfig(
+    HEADER +
+      `featureGates:
+  ServiceTrafficDistribution: true
+clientConnection:
+  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
+  qps: 0.5
+clusterCIDR: 10.244.0.0/16,fd00:10:244::/56
+mode: iptables
+iptables:
+  masqueradeAll: yes
+  syncPeriod: 1m30s
+nodePortAddresses: [primary]
+logging:
+  verbosity: 4
+  flushFrequency: 2000000000
+  vmodule:
+  - filePattern: proxier.ts
+    verbosity: 6
+showHiddenMetricsForVersion: 1.30
+` + DNS_HEADER + `port: 0
+ttl: 30
+upstreamServers: [8.8.8.8, "[2001:db8::1]:5353"]
+podRecords: disabled
+serviceIPs: [10.96.0.10]
+forwardTimeout: 1.5s
+`,
+  );
+  assertEquals(config.featureGates, { ServiceTrafficDistribution: true });
+  assertEquals(config.clientConnection.kubeconfig, "/var/lib/kube-proxy/kubeconfig.conf");
+  assertEquals(config.clientConnection.qps, 0.5);
+  assertEquals(config.clusterCIDR, "10.244.0.0/16,fd00:10:244::/56");
+  assertEquals(config.iptables.masqueradeAll, true);
+  assertEquals(config.iptables.syncPeriod, 90_000);
+  assertEquals(config.nodePortAddresses, ["primary"]);
+  assertEquals(config.logging.verbosity, 4);
+  assertEquals(config.logging.flushFrequency, 2_000);
+  assertEquals(config.logging.vmodule, [{ filePattern: "proxier.ts", verbosity: 6 }]);
+  assertEquals(config.showHiddenMetricsForVersion, "1.3");
+  assertEquals(dns.port, 0);
+  assertEquals(dns.ttl, 30);
+  assertEquals(dns.upstreamServers, ["8.8.8.8", "[2001:db8::1]:5353"]);
+  assertEquals(dns.podRecords, "disabled");
+  assertEquals(dns.serviceIPs, ["10.96.0.10"]);
+  assertEquals(dns.forwardTimeout, 1_500);
+  assertEquals(dns.enabled, true);
+});
+
+Deno.test("loadConfig() accepts the DNS document first and skips empty documents", () => {
+  const { config, dns } = loadConfig(
+    "---\n" + DNS_HEADER.slice(4) + "enabled: false\n---\n" + HEADER + "---\n",
+  );
+  assertEquals(dns.enabled, false);
+  assertEquals(config.mode, "");
+});
+
+Deno.test("loadConfig() rejects an empty file", () => {
+  for (const text of ["", "\n\n", "# only a comment\n", "---\n---\n"]) {
+    const p = onlyProblem(text);
+    assertEquals(p.path, "kp.yaml");
+    assertStringIncludes(p.message, "the file is empty");
+  }
+});
+
+Deno.test("loadConfig() rejects invalid YAML and names its line", () => {
+  const p = onlyProblem(HEADER + "iptables:\n  syncPeriod: [30s\nmode: iptables\n");
+  assertEquals(p.path, "kp.yaml");
+  assertMatch(p.message, /^invalid YAML at line \d+, column \d+: /);
+  const tab = onlyProblem(HEADER + "iptables:\n\tsyncPeriod: 30s\n");
+  assertMatch(tab.message, /invalid YAML at line 4/);
+});
+
+Deno.test("loadConfig() rejects a wrong apiVersion or kind", () => {
+  const version = onlyProblem(
+    "apiVersion: kubeproxy.config.k8s.io/v1alpha2\nkind: KubeProxyConfiguration\n",
+  );
+  assertEquals(version.path, "KubeProxyConfiguration.apiVersion");
+  assertStringIncludes(
+    version.message,
+    'unsupported apiVersion "kubeproxy.config.k8s.io/v1alpha2"',
+  );
+  assertStringIncludes(version.message, "(line 1)");
+  const kind = onlyProblem(
+    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n",
+  );
+  assertEquals(kind.path, "KubeletConfiguration.kind");
+  assertStringIncludes(
+    kind.message,
+    "got unexpected config type: kubeproxy.config.k8s.io/v1alpha1, Kind=KubeletConfiguration",
+  );
+  const missing = onlyProblem("mode: iptables\n");
+  assertStringIncludes(missing.message, "Object 'Kind' or 'apiVersion' is missing");
+  const dnsVersion = onlyProblem(
+    HEADER + "---\napiVersion: dns.kubeproxy.config/v2\nkind: ClusterDNSConfiguration\n",
+  );
+  assertStringIncludes(dnsVersion.message, "this build reads dns.kubeproxy.config/v1alpha1");
+  const onlyDns = onlyProblem(DNS_HEADER);
+  assertStringIncludes(onlyDns.message, "no KubeProxyConfiguration document");
+  const twice = onlyProblem(HEADER + "---\n" + HEADER);
+  assertStringIncludes(twice.message, "more than one KubeProxyConfiguration document");
+  const list = onlyProblem("- a\n- b\n");
+  assertStringIncludes(list.message, "a document must be a mapping");
+});
+
+Deno.test("loadConfig() rejects unknown fields with their path and line", () => {
+  const problems = problemsOf(
+    HEADER + "iptables:\n  masqueradeBits: 14\nconntrak: {}\n" + DNS_HEADER + "ttls: 5\n",
+  );
+  assertEquals(problems, [
+    {
+      path: "KubeProxyConfiguration.iptables.masqueradeBits",
+      message: 'unknown field "masqueradeBits" (line 4)',
+    },
+    { path: "KubeProxyConfiguration.conntrak", message: 'unknown field "conntrak" (line 5)' },
+    { path: "ClusterDNSConfiguration.ttls", message: 'unknown field "ttls" (line 9)' },
+  ]);
+});
+
+Deno.test("loadConfig() rejects duplicate fields", () => {
+  const problems = problemsOf(
+    HEADER + "mode: iptables\nmode: ipvs\nfeatureGates:\n  A: true\n  A: false\n",
+  );
+  assertEquals(problems, [
+    { path: "KubeProxyConfiguration.mode", message: 'duplicate field "mode" (line 4)' },
+    { path: "KubeProxyConfiguration.featureGates.A", message: 'duplicate field "A" (line 7)' },
+  ]);
+});
+
+Deno.test("loadConfig() rejects values of the wrong type, reporting all of them", () => {
+  const problems = problemsOf(
+    HEADER +
+      `iptables:
+  masqueradeBit: "14"
+  masqueradeAll: "true"
+  syncPeriod: 30
+clientConnection:
+  burst: 1.5
+  qps: fast
+conntrack:
+  min: 4294967296
+logging:
+  verbosity: -1
+nodePortAddresses: 10.0.0.0/8
+featureGates: {A: maybe}
+detectLocal: []
+hostnameOverride: {a: b}
+` + DNS_HEADER + "enabled: 1\nport: '53'\n",
+  );
+  assertEquals(problems.map((p) => p.path.replace(/^\w+Configuration\./, "")), [
+    "iptables.masqueradeBit",
+    "iptables.masqueradeAll",
+    "iptables.syncPeriod",
+    "clientConnection.burst",
+    "clientConnection.qps",
+    "conntrack.min",
+    "logging.verbosity",
+    "nodePortAddresses",
+    "featureGates.A",
+    "detectLocal",
+    "hostnameOverride",
+    "enabled",
+    "port",
+  ]);
+  assertEquals(problems[0].message, 'cannot unmarshal string "14" into int32 (line 4)');
+  assertStringIncludes(problems[2].message, "cannot unmarshal number 30 into a duration");
+  assertEquals(
+    problems[7].message,
+    'cannot unmarshal string "10.0.0.0/8" into a list of strings (line 14)',
+  );
+  assertEquals(problems[8].message, 'cannot unmarshal string "maybe" into bool (line 15)');
+  assertEquals(problems[11].path, "ClusterDNSConfiguration.enabled");
+});
+
+Deno.test("loadConfig() rejects malformed durations with Go's message", () => {
+  const problems = problemsOf(
+    HEADER + "iptables:\n  syncPeriod: 30\n  minSyncPeriod: 1d\nconfigSyncPeriod: '15'\n" +
+      DNS_HEADER + "tcpIdleTimeout: soon\n",
+  );
+  assertEquals(problems, [
+    {
+      path: "KubeProxyConfiguration.iptables.syncPeriod",
+      message: 'cannot unmarshal number 30 into a duration (a string such as "30s") (line 4)',
+    },
+    {
+      path: "KubeProxyConfiguration.iptables.minSyncPeriod",
+      message: 'time: unknown unit "d" in duration "1d" (line 5)',
+    },
+    {
+      path: "KubeProxyConfiguration.configSyncPeriod",
+      message: 'time: missing unit in duration "15" (line 6)',
+    },
+    {
+      path: "ClusterDNSConfiguration.tcpIdleTimeout",
+      message: 'time: invalid duration "soon" (line 10)',
+    },
+  ]);
+});
+
+Deno.test("loadConfig() follows YAML anchors and treats null as absent", () => {
+  const { config } = loadConfig(
+    HEADER +
+      "iptables: &p\n  syncPeriod: 10s\nnftables: *p\noomScoreAdj: null\nnodePortAddresses:\n",
+  );
+  assertEquals(config.iptables.syncPeriod, 10_000);
+  assertEquals(config.nftables.syncPeriod, 10_000);
+  assertEquals(config.oomScoreAdj, -999);
+  assertEquals(config.nodePortAddresses, null);
+});
+
+Deno.test("renderConfig() writes upstream's defaulted example back unchanged", async () => {
+  const text = await Deno.readTextFile(FIXTURE);
+  const { config, dns } = loadConfig(text);
+  const rendered = renderConfig(config, dns);
+  const [kubeProxy, clusterDns] = rendered.split("---\n");
+  assertEquals(kubeProxy, text);
+  assertEquals(config, defaultConfig().config);
+  assertStringIncludes(clusterDns, "kind: ClusterDNSConfiguration\n");
+  assertStringIncludes(clusterDns, "forwardTimeout: 2s\n");
+});
+
+Deno.test("renderConfig() output loads back to the same configuration", () => {
+  const original = loadConfig(
+    HEADER +
+      `featureGates: {ServiceTrafficDistribution: true, AllAlpha: false}
+mode: iptables
+clusterCIDR: 10.244.0.0/16
+hostnameOverride: "yes"
+showHiddenMetricsForVersion: "1.35"
+iptables: {syncPeriod: 1h30m, minSyncPeriod: 250ms, masqueradeAll: true}
+ipvs: {excludeCIDRs: [10.0.0.0/8]}
+nodePortAddresses: [10.0.0.0/8, 192.168.0.0/16]
+conntrack: {maxPerCore: 0, udpTimeout: 1.5s}
+logging:
+  format: json
+  flushFrequency: 1500us
+  vmodule: [{filePattern: "a.ts", verbosity: 3}]
+  options: {json: {splitStream: true, infoBufferSize: 64Ki}}
+` + DNS_HEADER + `port: 5353
+clusterDomain: example.org
+upstreamServers: ["1.1.1.1:53"]
+serviceIPs: [10.96.0.10, fd00::a]
+`,
+  );
+  const text = renderConfig(original.config, original.dns);
+  const again = loadConfig(text);
+  assertEquals(again, original);
+  assertEquals(renderConfig(again.config, again.dns), text);
+  assertStringIncludes(text, 'hostnameOverride: "yes"\n');
+  assertStringIncludes(text, "syncPeriod: 1h30m0s\n");
+  assertStringIncludes(text, "flushFrequency: 1.5ms\n");
+  assertStringIncludes(
+    text,
+    "featureGates:\n  AllAlpha: false\n  ServiceTrafficDistribution: true\n",
+  );
+  assert(text.indexOf("apiVersion: kubeproxy") < text.indexOf("---\n"));
+});
