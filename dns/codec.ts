@@ -9,6 +9,7 @@
  */
 
 import dnsPacket from "dns-packet";
+import { Buffer } from "node:buffer";
 import { parseIP } from "./ip.ts";
 import {
   type DnsRecord,
@@ -186,7 +187,7 @@ export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
   if (type === 0 || type === RRType.OPT) return { ...parsed, error: "FORMERR" };
   if (qclass !== 1) return { ...parsed, error: "REFUSED" };
   if (type === RRType.AXFR || type === RRType.IXFR) return { ...parsed, error: "REFUSED" };
-  if (type >= 128 && type !== RRType.ANY) return { ...parsed, error: "NOTIMP" };
+  if (type >= 128 && type <= 255 && type !== RRType.ANY) return { ...parsed, error: "NOTIMP" };
   return { ...parsed, error: undefined };
 }
 
@@ -575,7 +576,7 @@ export function decodeMessage(packet: Uint8Array): DecodedMessage | undefined {
   // deno-lint-ignore no-explicit-any
   let msg: any;
   try {
-    msg = dnsPacket.decode(packet as never);
+    msg = dnsPacket.decode(Buffer.from(packet.buffer, packet.byteOffset, packet.length));
   } catch {
     return undefined;
   }

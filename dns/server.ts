@@ -1,0 +1,503 @@
+/**
+ * The cluster DNS server: UDP and TCP listeners around `resolve()` and the Forwarder. The only
+ * I/O in dns/ besides the Forwarder's sockets.
+ *
+ * @module
+ */
+
+import { log } from "../config/log.ts";
+import type { ClusterView } from "./cluster_view.ts";
+import {
+  decodeMessage,
+  encodeError,
+  encodeQuery,
+  encodeReply,
+  encodeTruncated,
+  MAX_TCP_MESSAGE,
+  type ParsedQuery,
+  parseQuery,
+  replySizeLimit,
+} from "./codec.ts";
+import { Forwarder } from "./forward.ts";
+import { parseIP } from "./ip.ts";
+import { type DnsRecord, Rcode, type Reply, rrTypeName } from "./message.ts";
+import { type DnsMetrics, type DnsProto, noopDnsMetrics } from "./metrics.ts";
+import { resolve, type ResolveOptions } from "./resolve.ts";
+import { parseReverseName } from "./reverse.ts";
+
+/** Options of a DnsServer. */
+export interface DnsServerOptions {
+  /** Address to listen on (UDP and TCP), e.g. `0.0.0.0`, `127.0.0.1`, `::`. */
+  readonly bindAddress: string;
+  /** Port for UDP and TCP; 0 picks a free port (the same one for both). */
+  readonly port: number;
+  /** Cluster domain, e.g. `cluster.local` (a trailing dot is ignored). */
+  readonly clusterDomain: string;
+  /** TTL of cluster records, seconds. */
+  readonly ttl: number;
+  readonly podRecords: "insecure" | "disabled";
+  /** Upstream resolvers; empty: the nameservers of `resolvConfPath`. */
+  readonly upstreamServers: readonly string[];
+  /** Default `/etc/resolv.conf`. */
+  readonly resolvConfPath?: string;
+  /** Per-upstream timeout of a forwarded query. */
+  readonly forwardTimeoutMs: number;
+  /** Forwards in flight beyond this get REFUSED. */
+  readonly maxConcurrentForwards: number;
+  /** A TCP connection with nothing in flight is closed after this long without a query. */
+  readonly tcpIdleTimeoutMs: number;
+  /** Concurrent TCP connections beyond this are closed on accept (default 256). */
+  readonly maxTcpConnections?: number;
+  /** Queries in flight per TCP connection before reading pauses (default 32). */
+  readonly maxTcpPipeline?: number;
+  /**
+   * Addresses clients reach this server at (the cluster DNS service IPs): glue of the apex NS
+   * `ns.dns.<zone>`. Default: the bind address unless it is unspecified (0.0.0.0, ::).
+   */
+  readonly nsAddresses?: readonly string[];
+  /** Forward PTR queries for addresses the cluster does not know instead of NXDOMAIN. */
+  readonly reverseFallthrough?: boolean;
+  /** Encoded answers kept (default 10000; 0 disables the cache). */
+  readonly answerCacheSize?: number;
+  readonly metrics?: DnsMetrics;
+}
+
+/** Where the server listens. */
+export interface DnsServerAddress {
+  readonly hostname: string;
+  readonly udpPort: number;
+  readonly tcpPort: number;
+}
+
+const RCODE_NAMES: readonly string[] = (() => {
+  const names: string[] = [];
+  for (const [name, value] of Object.entries(Rcode)) names[value] = name;
+  return names;
+})();
+
+/**
+ * Serves cluster DNS over UDP and TCP from a ClusterView, and forwards other names upstream.
+ *
+ * Per query: parse and validate (bad input gets FORMERR/NOTIMP/REFUSED/BADVERS or silence, see
+ * dns/README.md); answer from the encoded-answer cache, or `resolve()` and encode (with TC when
+ * the client's size is exceeded); names outside the zones go to the Forwarder. Until the view
+ * has synced, every in-zone answer that is not a positive one is SERVFAIL. Any unexpected throw
+ * while answering becomes SERVFAIL plus a log line; the listeners never stop on a bad packet.
+ *
+ * The answer cache maps (qname exactly as sent, qtype, size limit, EDNS, DO) to the encoded
+ * reply; a hit costs a copy and a patch of ID, RD and CD. It is dropped whenever the view's
+ * version changes.
+ */
+export class DnsServer {
+  #view: ClusterView;
+  #opts: DnsServerOptions;
+  #resolveOpts: ResolveOptions;
+  #metrics: DnsMetrics;
+  #forwarder: Forwarder | undefined;
+  #udp: Deno.DatagramConn | undefined;
+  #tcp: Deno.TcpListener | undefined;
+  #tcpConns = new Set<Deno.Conn>();
+  #loops: Promise<void>[] = [];
+  #stopped = false;
+  #cache = new Map<string, Uint8Array>();
+  #cacheVersion = -1;
+  #cacheSize: number;
+  #address: DnsServerAddress | undefined;
+
+  /**
+   * @param view The cluster indexes (fed by the cache).
+   * @param opts See DnsServerOptions.
+   */
+  constructor(view: ClusterView, opts: DnsServerOptions) {
+    this.#view = view;
+    this.#opts = opts;
+    this.#metrics = opts.metrics ?? noopDnsMetrics;
+    this.#cacheSize = opts.answerCacheSize ?? 10000;
+    const unspecified = opts.bindAddress === "0.0.0.0" || opts.bindAddress === "::";
+    this.#resolveOpts = {
+      zone: opts.clusterDomain.toLowerCase().replace(/\.$/, ""),
+      ttl: opts.ttl,
+      podRecords: opts.podRecords,
+      nsAddresses: opts.nsAddresses ??
+        (unspecified || parseIP(opts.bindAddress) === undefined ? [] : [opts.bindAddress]),
+    };
+  }
+
+  /** The bound addresses; throws before `start()`. */
+  get address(): DnsServerAddress {
+    if (this.#address === undefined) throw new Error("Cannot read address: server not started");
+    return this.#address;
+  }
+
+  /**
+   * Binds UDP and TCP (the same port, also when `port` is 0), starts serving, and creates the
+   * Forwarder.
+   *
+   * @throws {Deno.errors.AddrInUse} When the port is taken.
+   */
+  async start(): Promise<void> {
+    const { bindAddress: hostname, port } = this.#opts;
+    for (let attempt = 0;; attempt++) {
+      const udp = Deno.listenDatagram({ hostname, port, transport: "udp" });
+      const udpPort = (udp.addr as Deno.NetAddr).port;
+      try {
+        this.#tcp = Deno.listen({ hostname, port: udpPort, transport: "tcp" });
+        this.#udp = udp;
+        break;
+      } catch (err) {
+        udp.close();
+        if (port !== 0 || attempt >= 20 || !(err instanceof Deno.errors.AddrInUse)) throw err;
+      }
+    }
+    const udpPort = (this.#udp.addr as Deno.NetAddr).port;
+    this.#address = { hostname, udpPort, tcpPort: (this.#tcp.addr as Deno.NetAddr).port };
+    this.#forwarder = await Forwarder.create({
+      upstreams: this.#opts.upstreamServers,
+      resolvConfPath: this.#opts.resolvConfPath,
+      timeoutMs: this.#opts.forwardTimeoutMs,
+      maxConcurrent: this.#opts.maxConcurrentForwards,
+      self: { hostname, port: udpPort },
+    });
+    this.#loops.push(this.#udpLoop(this.#udp), this.#tcpLoop(this.#tcp));
+    log.info("Cluster DNS listening", {
+      address: hostname,
+      port: udpPort,
+      zone: this.#resolveOpts.zone,
+      upstreams: this.#forwarder.upstreams.map((u) => `${u.hostname}:${u.port}`).join(","),
+    });
+  }
+
+  /** Closes the listeners, open TCP connections and the Forwarder. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    try {
+      this.#udp?.close();
+    } catch { /* already closed */ }
+    try {
+      this.#tcp?.close();
+    } catch { /* already closed */ }
+    for (const c of this.#tcpConns) {
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+    this.#tcpConns.clear();
+    this.#forwarder?.close();
+    await Promise.allSettled(this.#loops);
+  }
+
+  /**
+   * Answers one message. Exposed for in-process benchmarks and tests; the listeners call it.
+   *
+   * @param packet The query bytes.
+   * @param proto The transport (decides the size limit).
+   * @returns The reply, a promise of it (forwarded names), or undefined to stay silent.
+   */
+  handle(
+    packet: Uint8Array,
+    proto: DnsProto,
+  ): Uint8Array | Promise<Uint8Array | undefined> | undefined {
+    const started = performance.now();
+    const query = parseQuery(packet);
+    if (query === undefined) return undefined;
+    this.#metrics.observeRequest({ proto, type: rrTypeName(query.type) });
+    let out: Uint8Array | Promise<Uint8Array | undefined> | undefined;
+    try {
+      out = query.error !== undefined
+        ? encodeError(query, packet, query.error)
+        : this.#answer(query, packet, proto);
+    } catch (err) {
+      log.error("Cannot answer DNS query", err, { name: query.name, type: rrTypeName(query.type) });
+      out = encodeError(query, packet, "SERVFAIL");
+    }
+    if (out instanceof Promise) {
+      return out.then(
+        (bytes) => this.#observe(proto, started, bytes),
+        (err) => {
+          log.error("Cannot answer DNS query", err, { name: query.name });
+          return this.#observe(proto, started, encodeError(query, packet, "SERVFAIL"));
+        },
+      );
+    }
+    return this.#observe(proto, started, out);
+  }
+
+  #observe(
+    proto: DnsProto,
+    started: number,
+    bytes: Uint8Array | undefined,
+  ): Uint8Array | undefined {
+    if (bytes !== undefined) {
+      this.#metrics.observeResponse(
+        { proto, rcode: RCODE_NAMES[bytes[3] & 0xf] ?? "UNKNOWN" },
+        (performance.now() - started) / 1000,
+        bytes.length,
+      );
+    }
+    return bytes;
+  }
+
+  #answer(
+    query: ParsedQuery,
+    packet: Uint8Array,
+    proto: DnsProto,
+  ): Uint8Array | Promise<Uint8Array | undefined> {
+    const limit = replySizeLimit(query, proto);
+    const view = this.#view;
+    if (view.version !== this.#cacheVersion) {
+      this.#cache.clear();
+      this.#cacheVersion = view.version;
+    }
+    const key = `${query.type}/${limit}/${
+      query.edns === undefined ? 0 : query.edns.dnssecOk ? 2 : 1
+    }/${query.name}`;
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return patchCached(cached, query);
+
+    const question = { name: query.name, lowerName: query.lowerName, type: query.type };
+    const reply = resolve(question, view, this.#resolveOpts);
+    if (reply === undefined) return this.#forward(query, packet, proto);
+    const synced = view.hasSynced();
+    if (!synced && (reply.rcode !== "NOERROR" || reply.answers.length === 0)) {
+      return encodeError(query, packet, "SERVFAIL");
+    }
+    if (
+      reply.rcode === "NXDOMAIN" && this.#opts.reverseFallthrough &&
+      parseReverseName(query.lowerName) !== undefined
+    ) {
+      return this.#forward(query, packet, proto);
+    }
+    if (reply.chase !== undefined) return this.#chase(query, packet, reply, limit);
+    const bytes = encodeReply(query, packet, reply, limit);
+    if (synced && this.#cacheSize > 0) {
+      if (this.#cache.size >= this.#cacheSize) this.#cache.clear();
+      this.#cache.set(key, bytes.slice());
+    }
+    return bytes;
+  }
+
+  async #forward(
+    query: ParsedQuery,
+    packet: Uint8Array,
+    proto: DnsProto,
+  ): Promise<Uint8Array | undefined> {
+    const started = performance.now();
+    const result = this.#forwarder === undefined
+      ? { kind: "failed" as const }
+      : await this.#forwarder.forward(packet, proto);
+    const seconds = (performance.now() - started) / 1000;
+    if (result.kind === "refused") {
+      this.#metrics.observeForward({ rcode: "REFUSED" }, seconds);
+      return encodeError(query, packet, "REFUSED");
+    }
+    if (result.kind === "failed") {
+      this.#metrics.observeForward({ rcode: "SERVFAIL" }, seconds);
+      return encodeError(query, packet, "SERVFAIL");
+    }
+    this.#metrics.observeForward({ rcode: RCODE_NAMES[result.rcode] ?? "UNKNOWN" }, seconds);
+    const limit = proto === "tcp" ? MAX_TCP_MESSAGE : Math.max(query.edns?.udpSize ?? 512, 512);
+    if (result.packet.length > limit) return encodeTruncated(query, packet);
+    return result.packet;
+  }
+
+  /** ExternalName outside the zone: the CNAME, then the target's records from upstream. */
+  async #chase(
+    query: ParsedQuery,
+    packet: Uint8Array,
+    reply: Reply,
+    limit: number,
+  ): Promise<Uint8Array> {
+    const chase = reply.chase!;
+    let extra: readonly DnsRecord[] = [];
+    let truncated = false;
+    if (this.#forwarder !== undefined) {
+      const q = encodeQuery({
+        id: Math.floor(Math.random() * 0x10000),
+        name: chase.name,
+        type: chase.type,
+      });
+      const result = await this.#forwarder.forward(q, "udp");
+      if (result.kind === "reply") {
+        const msg = decodeMessage(result.packet);
+        if (msg !== undefined) {
+          extra = msg.answerRecords;
+          truncated = msg.truncated;
+        }
+      }
+    }
+    const bytes = encodeReply(
+      query,
+      packet,
+      { ...reply, answers: [...reply.answers, ...extra] },
+      limit,
+    );
+    if (truncated) bytes[2] |= 0x02;
+    return bytes;
+  }
+
+  async #udpLoop(conn: Deno.DatagramConn): Promise<void> {
+    while (!this.#stopped) {
+      let packet: Uint8Array;
+      let addr: Deno.Addr;
+      try {
+        [packet, addr] = await conn.receive();
+      } catch (err) {
+        if (this.#stopped) return;
+        if (err instanceof Deno.errors.BadResource) return;
+        log.v(2).info("DNS UDP receive failed", { err: String(err) });
+        continue;
+      }
+      const out = this.handle(packet, "udp");
+      if (out === undefined) continue;
+      if (out instanceof Promise) {
+        out.then((bytes) => {
+          if (bytes !== undefined && !this.#stopped) this.#send(conn, bytes, addr);
+        });
+      } else {
+        this.#send(conn, out, addr);
+      }
+    }
+  }
+
+  #send(conn: Deno.DatagramConn, bytes: Uint8Array, addr: Deno.Addr): void {
+    conn.send(bytes, addr).catch((err) => {
+      if (!this.#stopped) log.v(2).info("DNS UDP send failed", { err: String(err) });
+    });
+  }
+
+  async #tcpLoop(listener: Deno.TcpListener): Promise<void> {
+    const max = this.#opts.maxTcpConnections ?? 256;
+    while (!this.#stopped) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (this.#stopped || err instanceof Deno.errors.BadResource) return;
+        log.v(2).info("DNS TCP accept failed", { err: String(err) });
+        continue;
+      }
+      if (this.#tcpConns.size >= max) {
+        log.v(2).info("DNS TCP connection limit reached, closing new connection", { max });
+        closeQuietly(conn);
+        continue;
+      }
+      this.#tcpConns.add(conn);
+      this.#serveTcp(conn).finally(() => {
+        this.#tcpConns.delete(conn);
+        closeQuietly(conn);
+      });
+    }
+  }
+
+  /**
+   * One TCP connection: length-prefixed messages, answered as they complete (pipelining), at
+   * most `maxTcpPipeline` in flight, closed after `tcpIdleTimeoutMs` without a query while
+   * nothing is in flight, or on a zero-length message.
+   */
+  async #serveTcp(conn: Deno.Conn): Promise<void> {
+    const maxPipeline = this.#opts.maxTcpPipeline ?? 32;
+    let inFlight = 0;
+    let wake: (() => void) | undefined;
+    let writing: Promise<void> = Promise.resolve();
+    let closed = false;
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        if (inFlight > 0) armIdle();
+        else {
+          closed = true;
+          closeQuietly(conn);
+        }
+      }, this.#opts.tcpIdleTimeoutMs);
+    };
+    const write = (bytes: Uint8Array) => {
+      const framed = new Uint8Array(bytes.length + 2);
+      framed[0] = bytes.length >> 8;
+      framed[1] = bytes.length & 0xff;
+      framed.set(bytes, 2);
+      writing = writing.then(async () => {
+        if (closed) return;
+        let off = 0;
+        while (off < framed.length) off += await conn.write(framed.subarray(off));
+      }).catch(() => {
+        closed = true;
+        closeQuietly(conn);
+      });
+    };
+    const done = () => {
+      inFlight--;
+      armIdle();
+      wake?.();
+      wake = undefined;
+    };
+
+    armIdle();
+    let buf: Uint8Array = new Uint8Array(0);
+    const chunk = new Uint8Array(16 * 1024);
+    try {
+      while (!closed && !this.#stopped) {
+        const n = await conn.read(chunk);
+        if (n === null) break;
+        armIdle();
+        buf = concat(buf, chunk.subarray(0, n));
+        while (buf.length >= 2) {
+          const len = (buf[0] << 8) | buf[1];
+          if (len === 0) {
+            closed = true;
+            break;
+          }
+          if (buf.length < 2 + len) break;
+          const msg = buf.slice(2, 2 + len);
+          buf = buf.subarray(2 + len);
+          const out = this.handle(msg, "tcp");
+          if (out === undefined) continue;
+          if (!(out instanceof Promise)) {
+            write(out);
+            continue;
+          }
+          inFlight++;
+          out.then((bytes) => {
+            if (bytes !== undefined) write(bytes);
+          }).finally(done);
+          while (inFlight >= maxPipeline && !closed) {
+            await new Promise<void>((r) => wake = r);
+          }
+        }
+      }
+    } catch (err) {
+      if (!closed && !this.#stopped) log.v(2).info("DNS TCP read failed", { err: String(err) });
+    } finally {
+      clearTimeout(idle);
+      while (inFlight > 0 && !this.#stopped) await new Promise<void>((r) => wake = r);
+      await writing;
+    }
+  }
+}
+
+/** A cached reply with the query's ID, RD and CD. */
+function patchCached(cached: Uint8Array, query: ParsedQuery): Uint8Array {
+  const out = cached.slice();
+  out[0] = query.id >> 8;
+  out[1] = query.id & 0xff;
+  out[2] = (out[2] & 0xfe) | ((query.flags >> 8) & 0x01);
+  out[3] = (out[3] & 0xef) | (query.flags & 0x10);
+  return out;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b.slice();
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
