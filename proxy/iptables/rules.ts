@@ -1,0 +1,674 @@
+/**
+ * Rule generation: a pure function from the proxier's state (service ports and their endpoints)
+ * and options to the lines of the `filter` and `nat` tables, in upstream kube-proxy's exact shape.
+ *
+ * Packet path (see README.md): PREROUTING/OUTPUT jump to nat KUBE-SERVICES, which matches a
+ * service's cluster IP, external IPs and LoadBalancer IPs (and, last, local destinations to
+ * KUBE-NODEPORTS). Cluster IP traffic goes to the "internal" policy chain (KUBE-SVC-, or KUBE-SVL-
+ * with internalTrafficPolicy Local); external traffic goes through KUBE-EXT- (and KUBE-FW- when
+ * loadBalancerSourceRanges apply) to the "external" policy chain. Policy chains pick a KUBE-SEP-
+ * chain at random; the KUBE-SEP- chain DNATs. Masquerading is requested with KUBE-MARK-MASQ and
+ * performed in KUBE-POSTROUTING. The filter table REJECTs or DROPs traffic to services that have
+ * no usable endpoints, so clients fail fast instead of timing out.
+ *
+ * NOTE: this module is pure (no Deno.*, no clock, no randomness): same input, same text. It
+ * memoizes chain-name hashes per (immutable) service port and endpoint object, which does not
+ * change its output. Lines are built as strings and pushed to arrays, joined once by
+ * `render.ts`: at 10,000 services x 10 endpoints this is ~350,000 lines.
+ *
+ * @module
+ */
+
+import type { IPFamily } from "../../cache/objects.ts";
+import { categorizeEndpoints } from "../topology.ts";
+import {
+  type EndpointInfo,
+  externallyAccessible,
+  type ServicePortInfo,
+  usesClusterEndpoints,
+  usesLocalEndpoints,
+} from "../types.ts";
+import {
+  EXTERNAL_TRAFFIC_CHAIN_PREFIX,
+  FIREWALL_CHAIN_PREFIX,
+  isServiceChainName,
+  KUBE_DNS_INTERCEPT,
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_FIREWALL,
+  KUBE_FORWARD,
+  KUBE_MARK_MASQ,
+  KUBE_NODEPORTS,
+  KUBE_POSTROUTING,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SERVICES,
+  SERVICE_CHAIN_PREFIX,
+  SERVICE_LOCAL_CHAIN_PREFIX,
+  servicePortChainHash,
+  servicePortEndpointChainName,
+} from "./chains.ts";
+import { cidrContains, isLoopback } from "../net.ts";
+
+/**
+ * How the proxier tells traffic from local pods (not masqueraded to the cluster IP, short-circuited
+ * to the cluster-wide chain for external destinations) from other traffic. `None` is upstream's
+ * no-op detector (no CIDR for this family): no such rules are written.
+ */
+export type LocalDetector =
+  | { readonly mode: "None" }
+  | { readonly mode: "ClusterCIDR" | "NodeCIDR"; readonly cidr: string }
+  | { readonly mode: "BridgeInterface"; readonly interfaceName: string }
+  | { readonly mode: "InterfaceNamePrefix"; readonly interfacePrefix: string };
+
+/** The state rules are generated from: one family's service ports and endpoints. */
+export interface ProxyState {
+  /** Service ports keyed by `servicePortKey`. */
+  readonly services: ReadonlyMap<string, ServicePortInfo>;
+  /** Endpoints per `servicePortKey`, sorted by `endpoint`. */
+  readonly endpoints: ReadonlyMap<string, readonly EndpointInfo[]>;
+}
+
+/** Our extension: redirect cluster-DNS service IPs on port 53 to the node-local responder. */
+export interface DnsIntercept {
+  /** DNS service IPs (of any family; only this rule set's family is used). */
+  readonly serviceIPs: readonly string[];
+  /** Local port the responder listens on. */
+  readonly port: number;
+}
+
+/** Options of {@linkcode buildRuleSet}: the proxier's configuration for one family. */
+export interface RuleSetOptions {
+  readonly family: IPFamily;
+  /** The masquerade mark as hex, e.g. `0x00004000` (see {@linkcode masqueradeMarkFor}). */
+  readonly masqueradeMark: string;
+  /** Masquerade all traffic to cluster IPs. */
+  readonly masqueradeAll: boolean;
+  /** Append `--random-fully` to the MASQUERADE rule (iptables >= 1.6.2). */
+  readonly randomFully?: boolean;
+  readonly localDetector: LocalDetector;
+  /**
+   * Local IPs of this family that NodePorts answer on, when `nodePortAddresses` restricts them;
+   * undefined when NodePorts match every local address.
+   */
+  readonly nodePortIPs?: readonly string[];
+  /** Localhost NodePorts in effect (IPv4 only; route_localnet set by the caller). */
+  readonly localhostNodePorts: boolean;
+  /** The node's primary IP of this family ("" if unknown), for LoadBalancer source ranges. */
+  readonly nodeIP: string;
+  readonly nodeName: string;
+  readonly nodeLabels?: Readonly<Record<string, string>>;
+  /** `conntrack.tcpBeLiberal`: the INVALID drop rule is omitted when true. */
+  readonly tcpBeLiberal: boolean;
+  /** nfacct counters that exist (their `-m nfacct` matches are only written then). */
+  readonly nfacct?: { readonly invalidDropped?: boolean; readonly localhostNodePorts?: boolean };
+  readonly dnsIntercept?: DnsIntercept;
+  /**
+   * Partial sync: only Services in this set (`namespace/name`) get their KUBE-SVC/SVL/EXT/FW/SEP
+   * chains written; the others' chains stay as they are in the kernel. Undefined = full sync.
+   */
+  readonly updatedServices?: ReadonlySet<string>;
+  /** nat chains currently in the kernel (from iptables-save), to delete stale service chains. */
+  readonly existingNatChains?: Iterable<string>;
+  /** Endpoint count above which comments are dropped (upstream: 1000). */
+  readonly largeClusterEndpointsThreshold?: number;
+}
+
+/** Rule counts for the `sync_proxy_rules_iptables_*` metrics. */
+export interface RuleCounts {
+  /** filter rules written (= total). */
+  readonly filter: number;
+  /** nat rules written, without `-X` lines (`iptables_last{nat}`). */
+  readonly nat: number;
+  /** nat rules in the kernel after this sync: written + skipped unchanged (`iptables_total`). */
+  readonly natTotal: number;
+}
+
+/** The output of {@linkcode buildRuleSet}, rendered by `renderRestoreInput`. */
+export interface RuleSet {
+  readonly family: IPFamily;
+  /** filter chains to declare (flushed by restore). */
+  readonly filterChains: string[];
+  /** filter rule lines (`-A CHAIN ...`). */
+  readonly filterRules: string[];
+  /** nat chains to declare, including stale chains about to be deleted. */
+  readonly natChains: string[];
+  /** nat rule lines, including `-X CHAIN` lines for stale chains. */
+  readonly natRules: string[];
+  /** Every nat service chain this state uses (written or not). */
+  readonly activeNatChains: Set<string>;
+  /** Stale service chains deleted by this rule set. */
+  readonly deletedChains: string[];
+  readonly counts: RuleCounts;
+  /** Service ports whose traffic policy Local found no local endpoint, per policy. */
+  readonly noLocalEndpoints: { readonly internal: number; readonly external: number };
+  /** Whether comments were dropped because the cluster is large. */
+  readonly largeClusterMode: boolean;
+}
+
+/**
+ * The masquerade mark for a bit, as upstream formats it (`%#08x`).
+ *
+ * @param bit `masqueradeBit`, 0..31.
+ * @returns e.g. `0x00004000` for 14.
+ * @example
+ * ```ts
+ * masqueradeMarkFor(14); // "0x00004000"
+ * ```
+ */
+export function masqueradeMarkFor(bit: number): string {
+  return "0x" + (2 ** bit).toString(16).padStart(8, "0");
+}
+
+/**
+ * Formats a load-balancing probability as upstream (`%0.10f` of 1/n).
+ *
+ * @param n the number of endpoints left, including this one.
+ * @returns e.g. `0.3333333333` for 3.
+ * @example
+ * ```ts
+ * probability(2); // "0.5000000000"
+ * ```
+ */
+export function probability(n: number): string {
+  return (1 / n).toFixed(10);
+}
+
+/** Upstream's `largeClusterEndpointsThreshold`. */
+export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
+
+interface ServiceChains {
+  readonly svc: string;
+  readonly svl: string;
+  readonly ext: string;
+  readonly fw: string;
+}
+
+const serviceChainsCache = new WeakMap<ServicePortInfo, ServiceChains>();
+const endpointChainCache = new WeakMap<EndpointInfo, string>();
+
+function chainsOf(sp: ServicePortInfo): ServiceChains {
+  let c = serviceChainsCache.get(sp);
+  if (c === undefined) {
+    const h = servicePortChainHash(sp.nameString, sp.protocol);
+    c = {
+      svc: SERVICE_CHAIN_PREFIX + h,
+      svl: SERVICE_LOCAL_CHAIN_PREFIX + h,
+      ext: EXTERNAL_TRAFFIC_CHAIN_PREFIX + h,
+      fw: FIREWALL_CHAIN_PREFIX + h,
+    };
+    serviceChainsCache.set(sp, c);
+  }
+  return c;
+}
+
+function endpointChainOf(sp: ServicePortInfo, ep: EndpointInfo): string {
+  let c = endpointChainCache.get(ep);
+  if (c === undefined) {
+    c = servicePortEndpointChainName(sp.nameString, sp.protocol, ep.endpoint);
+    endpointChainCache.set(ep, c);
+  }
+  return c;
+}
+
+/** `[ifLocal, ifNotLocal]` match arguments of a detector, or undefined for the no-op detector. */
+function detectorArgs(d: LocalDetector): [string, string] | undefined {
+  switch (d.mode) {
+    case "ClusterCIDR":
+    case "NodeCIDR":
+      return d.cidr === "" ? undefined : [`-s ${d.cidr}`, `! -s ${d.cidr}`];
+    case "BridgeInterface":
+      return d.interfaceName === ""
+        ? undefined
+        : [`-i ${d.interfaceName}`, `! -i ${d.interfaceName}`];
+    case "InterfaceNamePrefix":
+      return d.interfacePrefix === ""
+        ? undefined
+        : [`-i ${d.interfacePrefix}+`, `! -i ${d.interfacePrefix}+`];
+    default:
+      return undefined;
+  }
+}
+
+const EMPTY_ENDPOINTS: readonly EndpointInfo[] = [];
+
+/**
+ * Builds the filter and nat rules for one IP family.
+ *
+ * @param state the service ports and endpoints of this family.
+ * @param opts the proxier's configuration for this family.
+ * @returns the rule set, ready for `renderRestoreInput`.
+ * @example
+ * ```ts
+ * const text = renderRestoreInput(buildRuleSet(state, opts));
+ * ```
+ */
+export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
+  const isIPv6 = opts.family === "IPv6";
+  const mark = opts.masqueradeMark;
+  const nodeName = opts.nodeName;
+  const nodeLabels = opts.nodeLabels ?? {};
+  const detector = detectorArgs(opts.localDetector);
+  const updated = opts.updatedServices;
+  const localhostNodePorts = !isIPv6 && opts.localhostNodePorts;
+
+  const filterChains = [
+    KUBE_SERVICES,
+    KUBE_EXTERNAL_SERVICES,
+    KUBE_FORWARD,
+    KUBE_NODEPORTS,
+    KUBE_PROXY_FIREWALL,
+  ];
+  const filterRules: string[] = [];
+  const natChains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ];
+  const natRules: string[] = [];
+  const activeNatChains = new Set<string>();
+  let natRulesSkipped = 0;
+  let noLocalInternal = 0, noLocalExternal = 0;
+
+  // Masquerade marked packets on their way out, clearing the mark so that a packet traversing
+  // the stack again is not masqueraded twice.
+  natRules.push(
+    `-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark}/${mark} -j RETURN`,
+    `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${mark}`,
+    `-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" ` +
+      `-j MASQUERADE${opts.randomFully ? " --random-fully" : ""}`,
+    `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${mark}`,
+  );
+  if (localhostNodePorts) {
+    // route_localnet (needed for localhost NodePorts) lets the network reach 127.0.0.0/8
+    // (CVE-2020-8558, issue #90259); this rule closes that hole. NOTE: kubelet writes an
+    // identical rule into its KUBE-FIREWALL chain; keep the two interoperable.
+    filterChains.push(KUBE_FIREWALL);
+    filterRules.push(
+      `-A ${KUBE_FIREWALL} -m comment --comment "block incoming localnet connections" ` +
+        `-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+    );
+  }
+
+  // Our extension: cluster-DNS service IPs are answered by the node-local responder. The jump is
+  // the first rule of KUBE-SERVICES so that it wins over the DNS Service's own cluster IP rules.
+  const dnsIPs = (opts.dnsIntercept?.serviceIPs ?? []).filter((ip) => ip.includes(":") === isIPv6);
+  if (opts.dnsIntercept !== undefined && dnsIPs.length > 0) {
+    const port = opts.dnsIntercept.port;
+    natChains.push(KUBE_DNS_INTERCEPT);
+    natRules.push(
+      `-A ${KUBE_SERVICES} -m comment --comment "cluster DNS intercept" -j ${KUBE_DNS_INTERCEPT}`,
+    );
+    for (const ip of dnsIPs) {
+      for (const p of ["udp", "tcp"]) {
+        natRules.push(
+          `-A ${KUBE_DNS_INTERCEPT} -m comment --comment "redirect cluster DNS to the node-local responder" ` +
+            `-m ${p} -p ${p} -d ${ip} --dport 53 -j REDIRECT --to-ports ${port}`,
+        );
+      }
+    }
+  }
+
+  // Large clusters drop comments from the most numerous rules (SVC->SEP and SEP), which shrinks
+  // the restore input by 40% or more.
+  let totalEndpoints = 0;
+  for (const key of state.services.keys()) totalEndpoints += state.endpoints.get(key)?.length ?? 0;
+  const largeClusterMode = totalEndpoints >
+    (opts.largeClusterEndpointsThreshold ?? LARGE_CLUSTER_ENDPOINTS_THRESHOLD);
+
+  const keys = [...state.services.keys()].sort();
+  for (const key of keys) {
+    const sp = state.services.get(key)!;
+    const S = sp.nameString;
+    const p = sp.protocol;
+    const proto = `-m ${p} -p ${p}`;
+    const eps = state.endpoints.get(key) ?? EMPTY_ENDPOINTS;
+    const cat = categorizeEndpoints(eps, sp, nodeName, nodeLabels);
+    const chains = chainsOf(sp);
+    const accessible = externallyAccessible(sp);
+
+    const hasEndpoints = cat.hasAnyEndpoints;
+    const clusterPolicyChain = chains.svc;
+    const usesClusterPolicyChain = cat.clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
+    const localPolicyChain = chains.svl;
+    const usesLocalPolicyChain = cat.localEndpoints.length > 0 && usesLocalEndpoints(sp);
+
+    // internalTrafficChain is the chain cluster IP traffic goes to: the cluster-wide chain, or the
+    // node-local one with internalTrafficPolicy Local (then "no local endpoint" means DROP).
+    let internalTrafficChain = clusterPolicyChain;
+    let hasInternalEndpoints = hasEndpoints;
+    if (sp.internalPolicyLocal) {
+      internalTrafficChain = localPolicyChain;
+      if (cat.localEndpoints.length === 0) hasInternalEndpoints = false;
+    }
+    // externalPolicyChain is where external traffic (NodePort, external IP, LoadBalancer IP) ends
+    // up after KUBE-EXT: the node-local chain with externalTrafficPolicy Local.
+    let externalPolicyChain = clusterPolicyChain;
+    let hasExternalEndpoints = hasEndpoints;
+    if (sp.externalPolicyLocal) {
+      externalPolicyChain = localPolicyChain;
+      if (cat.localEndpoints.length === 0) hasExternalEndpoints = false;
+    }
+    // usesExternalTrafficChain depends on hasEndpoints, not hasExternalEndpoints: the
+    // short-circuit rules for pods and the node itself are needed even without local endpoints.
+    const externalTrafficChain = chains.ext;
+    const usesExternalTrafficChain = hasEndpoints && accessible;
+    let loadBalancerTrafficChain = externalTrafficChain;
+    const fwChain = chains.fw;
+    const usesFWChain = hasEndpoints && sp.loadBalancerVIPs.length > 0 &&
+      sp.loadBalancerSourceRanges.length > 0;
+
+    if (usesClusterPolicyChain) activeNatChains.add(clusterPolicyChain);
+    if (usesLocalPolicyChain) activeNatChains.add(localPolicyChain);
+    if (usesExternalTrafficChain) activeNatChains.add(externalTrafficChain);
+    if (usesFWChain) {
+      activeNatChains.add(fwChain);
+      loadBalancerTrafficChain = fwChain;
+    }
+    for (const ep of cat.allReachableEndpoints) activeNatChains.add(endpointChainOf(sp, ep));
+
+    let internalFilterTarget = "", internalFilterComment = "";
+    let externalFilterTarget = "", externalFilterComment = "";
+    if (!hasEndpoints) {
+      // No endpoints at all: no nat chains, only filter rules that reject the service's IPs.
+      internalFilterTarget = externalFilterTarget = "REJECT";
+      internalFilterComment = externalFilterComment = `"${S} has no endpoints"`;
+    } else {
+      if (!hasInternalEndpoints) {
+        internalFilterTarget = "DROP";
+        internalFilterComment = `"${S} has no local endpoints"`;
+        noLocalInternal++;
+      }
+      if (!hasExternalEndpoints) {
+        externalFilterTarget = "DROP";
+        externalFilterComment = `"${S} has no local endpoints"`;
+        noLocalExternal++;
+      }
+    }
+
+    // Capture the cluster IP.
+    const clusterDest = `${proto} -d ${sp.clusterIP} --dport ${sp.port}`;
+    if (hasInternalEndpoints) {
+      natRules.push(
+        `-A ${KUBE_SERVICES} -m comment --comment "${S} cluster IP" ${clusterDest} -j ${internalTrafficChain}`,
+      );
+    } else {
+      filterRules.push(
+        `-A ${KUBE_SERVICES} -m comment --comment ${internalFilterComment} ${clusterDest} -j ${internalFilterTarget}`,
+      );
+    }
+
+    // Capture external IPs.
+    for (const ip of sp.externalIPs) {
+      const dest = `${proto} -d ${ip} --dport ${sp.port}`;
+      if (hasEndpoints) {
+        natRules.push(
+          `-A ${KUBE_SERVICES} -m comment --comment "${S} external IP" ${dest} -j ${externalTrafficChain}`,
+        );
+      }
+      if (!hasExternalEndpoints) {
+        filterRules.push(
+          `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${dest} -j ${externalFilterTarget}`,
+        );
+      }
+    }
+
+    // Capture LoadBalancer ingress IPs.
+    for (const ip of sp.loadBalancerVIPs) {
+      const dest = `${proto} -d ${ip} --dport ${sp.port}`;
+      if (hasEndpoints) {
+        natRules.push(
+          `-A ${KUBE_SERVICES} -m comment --comment "${S} loadbalancer IP" ${dest} -j ${loadBalancerTrafficChain}`,
+        );
+      }
+      if (usesFWChain) {
+        // Packets that fell off the end of KUBE-FW were not DNATed, so they still carry the
+        // LoadBalancer IP as destination here and are dropped.
+        filterRules.push(
+          `-A ${KUBE_PROXY_FIREWALL} -m comment --comment "${S} traffic not accepted by ${fwChain}" ${dest} -j DROP`,
+        );
+      }
+    }
+    if (!hasExternalEndpoints) {
+      for (const ip of sp.loadBalancerVIPs) {
+        filterRules.push(
+          `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${proto} -d ${ip} --dport ${sp.port} -j ${externalFilterTarget}`,
+        );
+      }
+    }
+
+    // Capture NodePorts.
+    if (sp.nodePort !== 0) {
+      if (hasEndpoints) {
+        if (localhostNodePorts && opts.nfacct?.localhostNodePorts) {
+          natRules.push(
+            `-A ${KUBE_NODEPORTS} -m comment --comment ${S} ${proto} -d 127.0.0.0/8 --dport ${sp.nodePort} ` +
+              `-m nfacct --nfacct-name localhost_nps_accepted_pkts -j ${externalTrafficChain}`,
+          );
+        }
+        natRules.push(
+          `-A ${KUBE_NODEPORTS} -m comment --comment ${S} ${proto} --dport ${sp.nodePort} -j ${externalTrafficChain}`,
+        );
+      }
+      if (!hasExternalEndpoints) {
+        filterRules.push(
+          `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} -m addrtype --dst-type LOCAL ` +
+            `${proto} --dport ${sp.nodePort} -j ${externalFilterTarget}`,
+        );
+      }
+    }
+
+    // Accept the health-check node port whatever the endpoints: the load balancer must be able
+    // to learn that this node has none.
+    if (sp.healthCheckNodePort !== 0) {
+      filterRules.push(
+        `-A ${KUBE_NODEPORTS} -m comment --comment "${S} health check node port" -m tcp -p tcp ` +
+          `--dport ${sp.healthCheckNodePort} -j ACCEPT`,
+      );
+    }
+
+    // Everything below is the service's own chains; a partial sync writes them only for services
+    // that changed (the kernel keeps the others as they are).
+    const chainMark = natChains.length, ruleMark = natRules.length;
+    const skip = updated !== undefined && !updated.has(sp.serviceKey);
+
+    // Internal traffic: masquerade what does not come from a local pod (or everything with
+    // masqueradeAll), so replies come back through this node.
+    if (hasInternalEndpoints) {
+      if (opts.masqueradeAll) {
+        natRules.push(
+          `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} -j ${KUBE_MARK_MASQ}`,
+        );
+      } else if (detector !== undefined) {
+        natRules.push(
+          `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} ${
+            detector[1]
+          } -j ${KUBE_MARK_MASQ}`,
+        );
+      }
+    }
+
+    if (usesExternalTrafficChain) {
+      natChains.push(externalTrafficChain);
+      if (!sp.externalPolicyLocal) {
+        // Cluster policy: external traffic may be DNATed to another node, so masquerade it so
+        // that replies return through this node.
+        natRules.push(
+          `-A ${externalTrafficChain} -m comment --comment "masquerade traffic for ${S} external destinations" -j ${KUBE_MARK_MASQ}`,
+        );
+      } else {
+        // Local policy: pods are short-circuited to the cluster-wide chain, as if they had gone
+        // out to the load balancer and come back; no masquerade is needed for them.
+        if (detector !== undefined) {
+          natRules.push(
+            `-A ${externalTrafficChain} -m comment --comment "pod traffic for ${S} external destinations" ${
+              detector[0]
+            } -j ${clusterPolicyChain}`,
+          );
+        }
+        // Traffic from the node itself has a node address as source, which the endpoint could
+        // not answer directly: masquerade it and send it to the cluster-wide chain.
+        natRules.push(
+          `-A ${externalTrafficChain} -m comment --comment "masquerade LOCAL traffic for ${S} external destinations" ` +
+            `-m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
+          `-A ${externalTrafficChain} -m comment --comment "route LOCAL traffic for ${S} external destinations" ` +
+            `-m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
+        );
+      }
+      if (hasExternalEndpoints) {
+        natRules.push(`-A ${externalTrafficChain} -j ${externalPolicyChain}`);
+      }
+    }
+
+    if (usesFWChain) {
+      natChains.push(fwChain);
+      const fwArgs = `-A ${fwChain} -m comment --comment "${S} loadbalancer IP"`;
+      let allowFromNode = false;
+      for (const cidr of sp.loadBalancerSourceRanges) {
+        natRules.push(`${fwArgs} -s ${cidr} -j ${externalTrafficChain}`);
+        if (opts.nodeIP !== "" && cidrContains(cidr, opts.nodeIP)) allowFromNode = true;
+      }
+      // The LoadBalancer IP is often also a local address of the node; a request from the node
+      // to it then loops back with the VIP as source, which must be allowed too.
+      if (allowFromNode) {
+        for (const ip of sp.loadBalancerVIPs) {
+          natRules.push(`${fwArgs} -s ${ip} -j ${externalTrafficChain}`);
+        }
+      }
+      natRules.push(
+        `-A ${fwChain} -m comment --comment "other traffic to ${S} will be dropped by KUBE-PROXY-FIREWALL"`,
+      );
+    }
+
+    if (usesClusterPolicyChain) {
+      natChains.push(clusterPolicyChain);
+      writeServiceToEndpointRules(
+        natRules,
+        sp,
+        clusterPolicyChain,
+        cat.clusterEndpoints,
+        largeClusterMode,
+      );
+    }
+    if (usesLocalPolicyChain) {
+      natChains.push(localPolicyChain);
+      writeServiceToEndpointRules(
+        natRules,
+        sp,
+        localPolicyChain,
+        cat.localEndpoints,
+        largeClusterMode,
+      );
+    }
+
+    // One chain per endpoint: hairpin masquerade (a pod reaching itself through the service
+    // must see a source other than its own address), then the DNAT.
+    const comment = largeClusterMode ? "" : ` -m comment --comment ${S}`;
+    const affinity = sp.stickyMaxAgeSeconds > 0;
+    for (const ep of cat.allReachableEndpoints) {
+      const chain = endpointChainOf(sp, ep);
+      natChains.push(chain);
+      natRules.push(
+        `-A ${chain}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`,
+        affinity
+          ? `-A ${chain}${comment} -m recent --name ${chain} --set ${proto} -j DNAT --to-destination ${ep.endpoint}`
+          : `-A ${chain}${comment} ${proto} -j DNAT --to-destination ${ep.endpoint}`,
+      );
+    }
+
+    if (skip) {
+      natRulesSkipped += natRules.length - ruleMark;
+      natRules.length = ruleMark;
+      natChains.length = chainMark;
+    }
+  }
+
+  // Delete service chains that exist in the kernel but are no longer used.
+  const deletedChains: string[] = [];
+  if (opts.existingNatChains !== undefined) {
+    for (const chain of opts.existingNatChains) {
+      if (!isServiceChainName(chain) || activeNatChains.has(chain)) continue;
+      deletedChains.push(chain);
+    }
+    deletedChains.sort();
+    for (const chain of deletedChains) {
+      natChains.push(chain);
+      natRules.push(`-X ${chain}`);
+    }
+  }
+
+  // Finally, hand local destinations to KUBE-NODEPORTS. NOTE: this must stay the last rule of
+  // KUBE-SERVICES, after every service IP rule.
+  const npComment =
+    `-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"`;
+  if (opts.nodePortIPs === undefined) {
+    // Localhost NodePorts never work for IPv6, and for IPv4 only with route_localnet.
+    const exclude = isIPv6 ? " ! -d ::1/128" : localhostNodePorts ? "" : " ! -d 127.0.0.0/8";
+    natRules.push(`${npComment} -m addrtype --dst-type LOCAL${exclude} -j ${KUBE_NODEPORTS}`);
+  } else {
+    for (const ip of opts.nodePortIPs) {
+      if (isLoopback(ip) && (isIPv6 || !localhostNodePorts)) continue;
+      natRules.push(`${npComment} -d ${ip} -j ${KUBE_NODEPORTS}`);
+    }
+  }
+
+  // Drop INVALID packets, which would otherwise reach pods and make them reset connections
+  // (issue #74839), unless conntrack is liberal about TCP windows (issue #117924).
+  if (!opts.tcpBeLiberal) {
+    const acct = opts.nfacct?.invalidDropped
+      ? " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts"
+      : "";
+    filterRules.push(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID${acct} -j DROP`);
+  }
+  // Forward marked traffic even when the FORWARD policy is DROP (NodePorts to other nodes),
+  // and everything belonging to a connection accepted that way.
+  filterRules.push(
+    `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`,
+    `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  );
+
+  const natWritten = natRules.length - deletedChains.length;
+  return {
+    family: opts.family,
+    filterChains,
+    filterRules,
+    natChains,
+    natRules,
+    activeNatChains,
+    deletedChains,
+    counts: {
+      filter: filterRules.length,
+      nat: natWritten,
+      natTotal: natWritten + natRulesSkipped,
+    },
+    noLocalEndpoints: { internal: noLocalInternal, external: noLocalExternal },
+    largeClusterMode,
+  };
+}
+
+/** Session-affinity rules, then the random load-balancing rules, into a KUBE-SVC/SVL chain. */
+function writeServiceToEndpointRules(
+  natRules: string[],
+  sp: ServicePortInfo,
+  chain: string,
+  endpoints: readonly EndpointInfo[],
+  largeClusterMode: boolean,
+): void {
+  const S = sp.nameString;
+  if (sp.stickyMaxAgeSeconds > 0) {
+    for (const ep of endpoints) {
+      const epChain = endpointChainOf(sp, ep);
+      const comment = largeClusterMode ? "" : ` -m comment --comment "${S} -> ${ep.endpoint}"`;
+      natRules.push(
+        `-A ${chain}${comment} -m recent --name ${epChain} --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j ${epChain}`,
+      );
+    }
+  }
+  const n = endpoints.length;
+  for (let i = 0; i < n; i++) {
+    const ep = endpoints[i];
+    const epChain = endpointChainOf(sp, ep);
+    const comment = largeClusterMode ? "" : ` -m comment --comment "${S} -> ${ep.endpoint}"`;
+    natRules.push(
+      i < n - 1
+        ? `-A ${chain}${comment} -m statistic --mode random --probability ${
+          probability(n - i)
+        } -j ${epChain}`
+        : `-A ${chain}${comment} -j ${epChain}`,
+    );
+  }
+}

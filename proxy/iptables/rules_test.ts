@@ -1,0 +1,133 @@
+import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
+import type { Service } from "../../cache/objects.ts";
+import {
+  makeEndpoint,
+  makeEndpointSlice,
+  makeService,
+  type MutableService,
+} from "../test_fixtures.ts";
+import { buildRuleSet, masqueradeMarkFor, probability } from "./rules.ts";
+import {
+  assertGolden,
+  checkRuleJumps,
+  renderState,
+  stateOf,
+  TEST_OPTIONS,
+} from "./test_helpers.ts";
+
+function tcpPort(port: number, nodePort = 0, name = "p" + port) {
+  return { name, protocol: "TCP" as const, port, targetPort: port, nodePort };
+}
+
+function svc(ns: string, name: string, ip: string, mutate: (s: MutableService) => void = () => {}) {
+  return makeService(ns, name, (s) => {
+    s.clusterIPs = [ip];
+    s.ports = [tcpPort(80)];
+    mutate(s);
+  });
+}
+
+function slice(ns: string, name: string, ips: string[], port = 80, portName = "p" + port) {
+  return makeEndpointSlice(ns, name, 1, (s) => {
+    s.ports = [{ name: portName, protocol: "TCP", port }];
+    s.endpoints = ips.map((ip) => makeEndpoint(ip));
+  });
+}
+
+/** The six services of upstream's TestOverallIPTablesRules. */
+export function overallServices(): { services: Service[]; slices: ReturnType<typeof slice>[] } {
+  const services = [
+    svc("ns1", "svc1", "172.30.0.41"),
+    svc("ns2", "svc2", "172.30.0.42", (s) => {
+      s.type = "LoadBalancer";
+      s.ports = [tcpPort(80, 3001)];
+      s.externalIPs = ["192.168.99.22"];
+      s.loadBalancerIngress = [{ ip: "1.2.3.4", ipMode: "VIP" }];
+      s.externalTrafficPolicy = "Local";
+      s.healthCheckNodePort = 30000;
+    }),
+    svc("ns3", "svc3", "172.30.0.43", (s) => {
+      s.type = "NodePort";
+      s.ports = [tcpPort(80, 3003)];
+    }),
+    svc("ns4", "svc4", "172.30.0.44", (s) => {
+      s.type = "NodePort";
+      s.ports = [tcpPort(80, 3001)];
+      s.externalIPs = ["192.168.99.33"];
+    }),
+    svc("ns5", "svc5", "172.30.0.45", (s) => {
+      s.type = "LoadBalancer";
+      s.ports = [tcpPort(80, 3002)];
+      s.loadBalancerIngress = [{ ip: "5.6.7.8", ipMode: "VIP" }];
+      s.loadBalancerSourceRanges = [" 203.0.113.0/25"];
+      s.sessionAffinity = "ClientIP";
+    }),
+    svc("ns6", "svc6", "172.30.0.46"),
+  ];
+  const slices = [
+    slice("ns1", "svc1", ["10.180.0.1"]),
+    slice("ns2", "svc2", ["10.180.0.2"]),
+    slice("ns3", "svc3", ["10.180.0.3"]),
+    slice("ns4", "svc4", ["10.180.0.4", "10.180.0.5"]),
+    slice("ns5", "svc5", ["10.180.0.3"]),
+  ];
+  return { services, slices };
+}
+
+Deno.test("buildRuleSet() writes upstream's overall rule set", async () => {
+  const { services, slices } = overallServices();
+  const text = renderState(stateOf(services, slices));
+  assertEquals(checkRuleJumps(text), []);
+  await assertGolden("overall", text);
+  // Lines quoted verbatim from upstream's expected output.
+  for (
+    const line of [
+      `-A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 external IP" -m tcp -p tcp -d 192.168.99.33 --dport 80 -j KUBE-EXT-4SW47YFZTEDKD3PK`,
+      `-A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "masquerade traffic for ns4/svc4:p80 external destinations" -j KUBE-MARK-MASQ`,
+      `-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp -p tcp -d 172.30.0.44 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ`,
+      `-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:80" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-UKSFD7AGPMPPLUHC`,
+      `-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ`,
+      `-A KUBE-SEP-UKSFD7AGPMPPLUHC -m comment --comment ns4/svc4:p80 -s 10.180.0.4 -j KUBE-MARK-MASQ`,
+      `-A KUBE-SEP-UKSFD7AGPMPPLUHC -m comment --comment ns4/svc4:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.4:80`,
+      `-A KUBE-NODEPORTS -m comment --comment ns2/svc2:p80 -m tcp -p tcp -d 127.0.0.0/8 --dport 3001 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-GNZBNJ2PO5MGZ6GT`,
+      `-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 3001 -j DROP`,
+      `-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "pod traffic for ns2/svc2:p80 external destinations" -s 10.0.0.0/8 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT`,
+      `-A KUBE-NODEPORTS -m comment --comment "ns2/svc2:p80 health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT`,
+      `-A KUBE-FW-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 loadbalancer IP" -s 203.0.113.0/25 -j KUBE-EXT-NUKIZ6OKUXPJNT4C`,
+      `-A KUBE-FW-NUKIZ6OKUXPJNT4C -m comment --comment "other traffic to ns5/svc5:p80 will be dropped by KUBE-PROXY-FIREWALL"`,
+      `-A KUBE-PROXY-FIREWALL -m comment --comment "ns5/svc5:p80 traffic not accepted by KUBE-FW-NUKIZ6OKUXPJNT4C" -m tcp -p tcp -d 5.6.7.8 --dport 80 -j DROP`,
+      `-A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 -> 10.180.0.3:80" -m recent --name KUBE-SEP-I77PXRDZVX7PMWMN --rcheck --seconds 10800 --reap -j KUBE-SEP-I77PXRDZVX7PMWMN`,
+      `-A KUBE-SEP-I77PXRDZVX7PMWMN -m comment --comment ns5/svc5:p80 -m recent --name KUBE-SEP-I77PXRDZVX7PMWMN --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.3:80`,
+      `-A KUBE-SERVICES -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.46 --dport 80 -j REJECT`,
+      `-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`,
+      `-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP`,
+      `-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN`,
+    ]
+  ) assertStringIncludes(text, line + "\n");
+});
+
+Deno.test("masqueradeMarkFor() and probability() format as upstream", () => {
+  assertEquals(masqueradeMarkFor(14), "0x00004000");
+  assertEquals(masqueradeMarkFor(0), "0x00000001");
+  assertEquals(probability(1), "1.0000000000");
+  assertEquals(probability(3), "0.3333333333");
+  assertEquals(probability(10), "0.1000000000");
+  assertEquals(probability(100000), "0.0000100000");
+  assertEquals(probability(100001), "0.0000099999");
+});
+
+Deno.test("buildRuleSet() is pure: the same state gives the same text", () => {
+  const { services, slices } = overallServices();
+  assertEquals(renderState(stateOf(services, slices)), renderState(stateOf(services, slices)));
+});
+
+Deno.test("buildRuleSet() drops comments from SVC and SEP rules in large clusters", () => {
+  const ips = Array.from({ length: 5 }, (_, i) => `10.0.0.${i}`);
+  const state = stateOf([svc("ns1", "svc1", "172.30.0.41")], [slice("ns1", "svc1", ips)]);
+  const rs = buildRuleSet(state, { ...TEST_OPTIONS, largeClusterEndpointsThreshold: 4 });
+  assert(rs.largeClusterMode);
+  assert(rs.natRules.includes(
+    "-A KUBE-SEP-DKGQUZGBKLTPAR56 -m tcp -p tcp -j DNAT --to-destination 10.0.0.0:80",
+  ));
+  assert(rs.natRules.some((r) => r.startsWith("-A KUBE-SVC-XPGD46QRK7WJZT7O -m statistic")));
+});
