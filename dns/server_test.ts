@@ -1,0 +1,285 @@
+import { assert, assertEquals } from "../tests/assert.ts";
+import { ClusterView } from "./cluster_view.ts";
+import { decodeMessage, encodeQuery } from "./codec.ts";
+import { type DnsMetrics } from "./metrics.ts";
+import { DnsServer, type DnsServerOptions } from "./server.ts";
+import {
+  exchangeTcp,
+  exchangeUdp,
+  makeClusterView,
+  makeEndpoint,
+  makeEndpointSlice,
+  makeFixture,
+  makeNamespace,
+  makeService,
+} from "./testing.ts";
+
+const OPTS: DnsServerOptions = {
+  bindAddress: "127.0.0.1",
+  port: 0,
+  clusterDomain: "cluster.local",
+  ttl: 5,
+  podRecords: "insecure",
+  upstreamServers: [],
+  resolvConfPath: "/nonexistent/kpdns-resolv.conf",
+  forwardTimeoutMs: 200,
+  maxConcurrentForwards: 10,
+  tcpIdleTimeoutMs: 5000,
+};
+
+const SVC1 = "svc1.testns.svc.cluster.local";
+
+function decode(reply: Uint8Array | undefined) {
+  assert(reply !== undefined, "expected a reply");
+  const msg = decodeMessage(reply);
+  assert(msg !== undefined, "expected a decodable reply");
+  return msg;
+}
+
+function sync(
+  out: Uint8Array | Promise<Uint8Array | undefined> | undefined,
+): Uint8Array | undefined {
+  assert(!(out instanceof Promise), "expected a synchronous answer");
+  return out;
+}
+
+function query(
+  name: string,
+  type: string | number,
+  extra: Partial<Parameters<typeof encodeQuery>[0]> = {},
+) {
+  return encodeQuery({ id: 4242, name, type, ...extra });
+}
+
+Deno.test("DnsServer.handle() stays silent on packets shorter than a header and on responses", () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
+  assertEquals(server.handle(new Uint8Array(0), "udp"), undefined);
+  assertEquals(server.handle(new Uint8Array(11), "udp"), undefined);
+  const response = query(SVC1, "A");
+  response[2] |= 0x80;
+  assertEquals(server.handle(response, "udp"), undefined);
+});
+
+Deno.test("DnsServer.handle() answers malformed queries with FORMERR and keeps the ID", () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
+  const cases: [string, Uint8Array][] = [];
+  const two = query(SVC1, "A");
+  two[5] = 2; // QDCOUNT 2
+  cases.push(["qdcount 2", two]);
+  const none = query(SVC1, "A");
+  none[5] = 0;
+  cases.push(["qdcount 0", none]);
+  const answers = query(SVC1, "A");
+  answers[7] = 1; // ANCOUNT 1 with no record
+  cases.push(["ancount 1", answers]);
+  const absurd = query(SVC1, "A");
+  absurd[10] = 0xff;
+  absurd[11] = 0xff;
+  cases.push(["arcount 65535", absurd]);
+  cases.push(["truncated question", query(SVC1, "A").subarray(0, 20)]);
+  cases.push(["no qtype", query(SVC1, "A").subarray(0, query(SVC1, "A").length - 3)]);
+  const loop = new Uint8Array([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]);
+  cases.push(["compression pointer loop", loop]);
+  const label = query(SVC1, "A");
+  label[12] = 0x45; // reserved label type
+  cases.push(["extended label type", label]);
+  const trailing = new Uint8Array([...query(SVC1, "A"), 1, 2, 3]);
+  cases.push(["trailing bytes", trailing]);
+  const twoOpt = query(SVC1, "A", { ednsUdpSize: 1232 });
+  const opt = twoOpt.subarray(twoOpt.length - 11);
+  const doubled = new Uint8Array([...twoOpt, ...opt]);
+  doubled[11] = 2;
+  cases.push(["two OPT records", doubled]);
+  cases.push(["qtype OPT", query(SVC1, 41)]);
+  for (const [what, packet] of cases) {
+    const msg = decode(sync(server.handle(packet, "udp")));
+    assertEquals(msg.rcode, "FORMERR", what);
+    assertEquals(msg.id, (packet[0] << 8) | packet[1], what);
+    assertEquals(msg.answers.length, 0, what);
+  }
+});
+
+Deno.test("DnsServer.handle() answers NOTIMP, REFUSED and BADVERS as a mature server does", () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
+  const notify = query(SVC1, "SOA");
+  notify[2] |= 4 << 3; // opcode NOTIFY
+  const update = query(SVC1, "SOA");
+  update[2] |= 5 << 3; // opcode UPDATE
+  const rows: [string, Uint8Array, string][] = [
+    ["NOTIFY", notify, "NOTIMP"],
+    ["UPDATE", update, "NOTIMP"],
+    ["MAILB", query(SVC1, 253), "NOTIMP"],
+    ["class CH", query(SVC1, "A", { class: 3 }), "REFUSED"],
+    ["class ANY", query(SVC1, "A", { class: 255 }), "REFUSED"],
+    ["AXFR", query("cluster.local", "AXFR"), "REFUSED"],
+    ["IXFR", query("cluster.local", "IXFR"), "REFUSED"],
+  ];
+  for (const [what, packet, rcode] of rows) {
+    assertEquals(decode(sync(server.handle(packet, "udp"))).rcode, rcode, what);
+  }
+  const v1 = query(SVC1, "A", { ednsUdpSize: 1232 });
+  v1[v1.length - 5] = 1; // EDNS version 1
+  const badvers = decode(sync(server.handle(v1, "udp")));
+  assertEquals(badvers.rcode, "BADVERS");
+  assertEquals(badvers.edns?.version, 0);
+});
+
+Deno.test("DnsServer.handle() echoes EDNS(0) with our payload size and the DO bit", () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
+  const plain = decode(sync(server.handle(query(SVC1, "A"), "udp")));
+  assertEquals(plain.edns, undefined);
+  const edns = decode(
+    sync(server.handle(query(SVC1, "A", { ednsUdpSize: 4096, dnssecOk: true }), "udp")),
+  );
+  assertEquals(edns.edns, { udpSize: 1232, version: 0, dnssecOk: true });
+  assertEquals(edns.answers, [`${SVC1}. 5 IN A 10.0.0.1`]);
+});
+
+function bigHeadless(n: number): ClusterView {
+  const fixture = makeFixture();
+  const endpoints = Array.from({ length: n }, (_, i) => makeEndpoint(`10.9.${i >> 8}.${i & 0xff}`));
+  return makeClusterView({
+    ...fixture,
+    services: [
+      ...fixture.services,
+      makeService("testns", "big", (s) => {
+        s.clusterIPs = [];
+        s.headless = true;
+      }),
+    ],
+    slices: [...fixture.slices, makeEndpointSlice("testns", "big-x", "big", endpoints)],
+  });
+}
+
+Deno.test("DnsServer.handle() sets TC when the answer exceeds the client's UDP size, not over TCP", () => {
+  const server = new DnsServer(bigHeadless(200), OPTS);
+  const name = "big.testns.svc.cluster.local";
+  const classic = sync(server.handle(query(name, "A"), "udp"))!;
+  const small = decode(classic);
+  assert(small.truncated, "TC without EDNS");
+  assert(classic.length <= 512, `reply of ${classic.length} bytes exceeds 512`);
+  assert(small.answers.length > 0 && small.answers.length < 200);
+  const ednsBytes = sync(server.handle(query(name, "A", { ednsUdpSize: 1232 }), "udp"))!;
+  const edns = decode(ednsBytes);
+  assert(edns.truncated, "TC with EDNS 1232");
+  assert(ednsBytes.length <= 1232);
+  assert(edns.answers.length > small.answers.length);
+  const tcp = decode(sync(server.handle(query(name, "A"), "tcp")));
+  assertEquals(tcp.truncated, false);
+  assertEquals(tcp.answers.length, 200);
+});
+
+Deno.test("DnsServer.handle() answers SERVFAIL for negative answers until the view has synced", () => {
+  const view = new ClusterView();
+  const server = new DnsServer(view, OPTS);
+  view.onNamespaceAdd(makeNamespace("testns"));
+  view.onServiceAdd(makeService("testns", "svc1"));
+  assertEquals(decode(sync(server.handle(query(SVC1, "A"), "udp"))).answers, [
+    `${SVC1}. 5 IN A 10.0.0.1`,
+  ]);
+  const missing = "nope.testns.svc.cluster.local";
+  assertEquals(decode(sync(server.handle(query(missing, "A"), "udp"))).rcode, "SERVFAIL");
+  assertEquals(decode(sync(server.handle(query(SVC1, "AAAA"), "udp"))).rcode, "SERVFAIL");
+  view.onServicesSynced();
+  view.onEndpointSlicesSynced();
+  assertEquals(decode(sync(server.handle(query(missing, "A"), "udp"))).rcode, "SERVFAIL");
+  view.onNamespacesSynced();
+  assertEquals(decode(sync(server.handle(query(missing, "A"), "udp"))).rcode, "NXDOMAIN");
+});
+
+Deno.test("DnsServer.handle() drops cached answers when the view changes", () => {
+  const view = makeClusterView(makeFixture());
+  const server = new DnsServer(view, OPTS);
+  const name = "later.testns.svc.cluster.local";
+  assertEquals(decode(sync(server.handle(query(name, "A"), "udp"))).rcode, "NXDOMAIN");
+  assertEquals(decode(sync(server.handle(query(name, "A"), "udp"))).rcode, "NXDOMAIN");
+  const svc = makeService("testns", "later", (s) => s.clusterIPs = ["10.0.0.77"]);
+  view.onServiceAdd(svc);
+  assertEquals(decode(sync(server.handle(query(name, "A"), "udp"))).answers, [
+    `${name}. 5 IN A 10.0.0.77`,
+  ]);
+  view.onServiceUpdate(svc, makeService("testns", "later", (s) => s.clusterIPs = ["10.0.0.78"]));
+  assertEquals(decode(sync(server.handle(query(name, "A"), "udp"))).answers, [
+    `${name}. 5 IN A 10.0.0.78`,
+  ]);
+  view.onServiceDelete(svc);
+  assertEquals(decode(sync(server.handle(query(name, "A"), "udp"))).rcode, "NXDOMAIN");
+});
+
+Deno.test("DnsServer.handle() copies RD and CD per query, also from the cache", () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
+  const rd = sync(server.handle(query(SVC1, "A"), "udp"))!;
+  assertEquals(rd[2] & 0x01, 1);
+  const noRd = sync(server.handle(query(SVC1, "A", { recursionDesired: false }), "udp"))!;
+  assertEquals(noRd[2] & 0x01, 0);
+  const cd = query(SVC1, "A");
+  cd[3] |= 0x10;
+  assertEquals(sync(server.handle(cd, "udp"))![3] & 0x10, 0x10);
+  assertEquals(sync(server.handle(query(SVC1, "A"), "udp"))![3] & 0x10, 0);
+});
+
+Deno.test("DnsServer.handle() reports requests and responses to its metrics", () => {
+  const seen: string[] = [];
+  const metrics: DnsMetrics = {
+    observeRequest: (l) => seen.push(`req ${l.proto} ${l.type}`),
+    observeResponse: (l, s, size) => seen.push(`resp ${l.proto} ${l.rcode} ${s >= 0} ${size > 12}`),
+    observeForward: (l) => seen.push(`fwd ${l.rcode}`),
+  };
+  const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, metrics });
+  server.handle(query(SVC1, "SRV"), "tcp");
+  server.handle(query("nope.testns.svc.cluster.local", "A"), "udp");
+  assertEquals(seen, [
+    "req tcp SRV",
+    "resp tcp NOERROR true true",
+    "req udp A",
+    "resp udp NXDOMAIN true true",
+  ]);
+});
+
+Deno.test("DnsServer answers on the same port over UDP and TCP and closes idle TCP connections", async () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, tcpIdleTimeoutMs: 50 });
+  await server.start();
+  try {
+    const { hostname, udpPort, tcpPort } = server.address;
+    assertEquals(udpPort, tcpPort);
+    const udp = decode(await exchangeUdp(hostname, udpPort, query(SVC1, "A")));
+    assertEquals(udp.answers, [`${SVC1}. 5 IN A 10.0.0.1`]);
+    const [tcp] = await exchangeTcp(hostname, tcpPort, [query(SVC1, "A")]);
+    assertEquals(decode(tcp).answers, [`${SVC1}. 5 IN A 10.0.0.1`]);
+    const conn = await Deno.connect({ hostname, port: tcpPort });
+    try {
+      // The server closes the idle connection: the read ends instead of hanging.
+      assertEquals(await conn.read(new Uint8Array(2)), null);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("DnsServer closes TCP connections beyond maxTcpConnections", async () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, maxTcpConnections: 1 });
+  await server.start();
+  const { hostname, tcpPort } = server.address;
+  const first = await Deno.connect({ hostname, port: tcpPort });
+  try {
+    // The first connection is served ...
+    const framed = (q: Uint8Array) => new Uint8Array([q.length >> 8, q.length & 0xff, ...q]);
+    await first.write(framed(query(SVC1, "A")));
+    const len = new Uint8Array(2);
+    assert((await first.read(len)) !== null);
+    // ... the second is closed at once.
+    const second = await Deno.connect({ hostname, port: tcpPort });
+    try {
+      await second.write(framed(query(SVC1, "A"))).catch(() => 0);
+      const r = await second.read(new Uint8Array(2)).catch(() => null);
+      assertEquals(r, null);
+    } finally {
+      second.close();
+    }
+  } finally {
+    first.close();
+    await server.stop();
+  }
+});
