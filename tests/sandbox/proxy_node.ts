@@ -73,20 +73,19 @@ serviceIPs:
 }
 
 /**
- * Saves the rules of `table` in `netns` from both iptables backends (the proxy picks one the way
- * upstream's wrapper does; the sandbox does not guess which).
+ * Saves the rules of `table` in `netns`: the nft backend's, and the legacy backend's too when the
+ * nft backend holds no KUBE- rule (the proxy picks its backend the way upstream's wrapper does;
+ * the sandbox does not guess, but avoids touching the legacy tables when it need not).
  *
  * @param netns The namespace.
  * @param table `nat` or `filter`.
- * @returns The iptables-save output of both backends, nft first.
+ * @returns The iptables-save output (nft first).
  */
 export async function saveRules(netns: string, table: "nat" | "filter"): Promise<string> {
-  const outs = await Promise.all(
-    ["iptables-nft-save", "iptables-legacy-save"].map((cmd) =>
-      runCommand([cmd, "-t", table], { netns, check: false })
-    ),
-  );
-  return outs.map((o) => o.stdout).join("\n");
+  const nft = await runCommand(["iptables-nft-save", "-t", table], { netns, check: false });
+  if (nft.stdout.includes("KUBE-")) return nft.stdout;
+  const legacy = await runCommand(["iptables-legacy-save", "-t", table], { netns, check: false });
+  return `${nft.stdout}\n${legacy.stdout}`;
 }
 
 /**
