@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../tests/assert.ts";
 import { ClusterView } from "./cluster_view.ts";
 import { decodeMessage, encodeQuery } from "./codec.ts";
-import { type DnsMetrics } from "./metrics.ts";
+import type { DnsMetrics } from "./metrics.ts";
 import { DnsServer, type DnsServerOptions } from "./server.ts";
 import {
   exchangeTcp,
