@@ -78,7 +78,7 @@ Deno.test({
           proxy.launch();
           // The new process is up once its health endpoint answers (the old one is gone).
           await eventually("the restarted proxy's /healthz", async () => {
-            const [r] = await cluster.request(node1.netns, "http", "127.0.0.1:10256");
+            const [r] = await cluster.request(node1.netns, "http", "127.0.0.1:10256/healthz");
             return r.ok ? r : undefined;
           }, 30_000);
           await proxy.waitForRules(/"default\/db(:[^ "]*)? cluster IP"/, 10_000);

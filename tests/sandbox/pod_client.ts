@@ -5,7 +5,7 @@
  * request would be slow on a small machine).
  *
  *     pod_client.ts tcp HOST PORT [--count N] [--timeout MS]   N connections, one line each
- *     pod_client.ts http HOST PORT [--count N] [--timeout MS]  N HTTP GETs
+ *     pod_client.ts http HOST PORT[/PATH] [--count N]          N HTTP GETs (non-2xx fails)
  *     pod_client.ts udp HOST PORT [--count N] [--timeout MS]   N datagrams, each from a new socket
  *     pod_client.ts session HOST PORT [--timeout MS]           one connection; each stdin line is
  *                                                              sent on it and its reply printed
@@ -58,8 +58,12 @@ async function requestTcp(host: string, port: number, timeoutMs: number): Promis
   }
 }
 
+let httpPath = "/";
+
 async function requestHttp(host: string, port: number, timeoutMs: number): Promise<string> {
-  const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(`http://${host}:${port}${httpPath}`, {
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   const body = await res.text();
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   return body.trim();
@@ -116,7 +120,10 @@ if (import.meta.main) {
     if (rest[i] === "--count") count = Number(rest[++i]);
     else if (rest[i] === "--timeout") timeoutMs = Number(rest[++i]);
   }
-  const port = Number(portText);
+  // `PORT/path` sets the HTTP path (`10256/healthz`).
+  const slash = portText.indexOf("/");
+  if (slash >= 0) httpPath = portText.slice(slash);
+  const port = Number(slash >= 0 ? portText.slice(0, slash) : portText);
   if (mode === "session") {
     await runSession(host, port, timeoutMs).catch((err) =>
       print({ ok: false, error: String(err) })

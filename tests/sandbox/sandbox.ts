@@ -355,7 +355,7 @@ export class Sandbox {
    *
    * @param netns Where the client runs (a pod's namespace, or the underlay client's).
    * @param mode `tcp` (one line per connection), `http` or `udp`.
-   * @param target `host:port`.
+   * @param target `host:port`, or `host:port/path` for `http`.
    * @param count Number of requests (sequential, each on a new connection or socket).
    * @returns The replies (`<pod> <client-ip>:<port>`) or errors, in order.
    */
