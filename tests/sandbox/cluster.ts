@@ -18,7 +18,8 @@ import {
 import { eventually } from "./eventually.ts";
 import type { ClientResult } from "./pod_client.ts";
 import { CLUSTER_DNS_IP, ProxyNode } from "./proxy_node.ts";
-import { Sandbox, type SandboxOptions, type SandboxPod } from "./sandbox.ts";
+import { runCommand } from "./command.ts";
+import { repoPath, Sandbox, type SandboxOptions, type SandboxPod } from "./sandbox.ts";
 
 /** Options of {@linkcode SandboxCluster.start}. */
 export interface ClusterOptions extends SandboxOptions {
@@ -73,6 +74,7 @@ export class SandboxCluster {
    * @returns The cluster; call {@linkcode SandboxCluster.teardown} in a `finally`.
    */
   static async start(opts: ClusterOptions = {}): Promise<SandboxCluster> {
+    await prefetchModules();
     const sb = await Sandbox.create(opts);
     try {
       const api = await SandboxApiServer.start(sb);
@@ -237,6 +239,30 @@ export class SandboxCluster {
   async teardown(): Promise<void> {
     await this.sb.teardown();
   }
+}
+
+/** The programs the sandbox runs inside its namespaces. */
+const SANDBOX_PROGRAMS = [
+  "main.ts",
+  "tests/sandbox/api_server_main.ts",
+  "tests/sandbox/pod_server.ts",
+  "tests/sandbox/pod_client.ts",
+];
+
+/**
+ * Downloads the npm packages of every program the sandbox runs, from the root namespace: the
+ * sandbox's namespaces have no route to the internet, so a fresh machine's first run would
+ * otherwise fail there.
+ *
+ * @throws {Error} When `deno install` fails (the message quotes its output).
+ */
+export async function prefetchModules(): Promise<void> {
+  await runCommand([
+    Deno.execPath(),
+    "install",
+    "--entrypoint",
+    ...SANDBOX_PROGRAMS.map(repoPath),
+  ]);
 }
 
 /**
