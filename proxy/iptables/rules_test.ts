@@ -1,78 +1,15 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
-import type { Service } from "../../cache/objects.ts";
-import {
-  makeEndpoint,
-  makeEndpointSlice,
-  makeService,
-  type MutableService,
-} from "../test_fixtures.ts";
 import { buildRuleSet, masqueradeMarkFor, probability } from "./rules.ts";
 import {
   assertGolden,
   checkRuleJumps,
+  overallServices,
   renderState,
+  slice,
   stateOf,
+  svc,
   TEST_OPTIONS,
 } from "./test_helpers.ts";
-
-function tcpPort(port: number, nodePort = 0, name = "p" + port) {
-  return { name, protocol: "TCP" as const, port, targetPort: port, nodePort };
-}
-
-function svc(ns: string, name: string, ip: string, mutate: (s: MutableService) => void = () => {}) {
-  return makeService(ns, name, (s) => {
-    s.clusterIPs = [ip];
-    s.ports = [tcpPort(80)];
-    mutate(s);
-  });
-}
-
-function slice(ns: string, name: string, ips: string[], port = 80, portName = "p" + port) {
-  return makeEndpointSlice(ns, name, 1, (s) => {
-    s.ports = [{ name: portName, protocol: "TCP", port }];
-    s.endpoints = ips.map((ip) => makeEndpoint(ip));
-  });
-}
-
-/** The six services of upstream's TestOverallIPTablesRules. */
-export function overallServices(): { services: Service[]; slices: ReturnType<typeof slice>[] } {
-  const services = [
-    svc("ns1", "svc1", "172.30.0.41"),
-    svc("ns2", "svc2", "172.30.0.42", (s) => {
-      s.type = "LoadBalancer";
-      s.ports = [tcpPort(80, 3001)];
-      s.externalIPs = ["192.168.99.22"];
-      s.loadBalancerIngress = [{ ip: "1.2.3.4", ipMode: "VIP" }];
-      s.externalTrafficPolicy = "Local";
-      s.healthCheckNodePort = 30000;
-    }),
-    svc("ns3", "svc3", "172.30.0.43", (s) => {
-      s.type = "NodePort";
-      s.ports = [tcpPort(80, 3003)];
-    }),
-    svc("ns4", "svc4", "172.30.0.44", (s) => {
-      s.type = "NodePort";
-      s.ports = [tcpPort(80, 3001)];
-      s.externalIPs = ["192.168.99.33"];
-    }),
-    svc("ns5", "svc5", "172.30.0.45", (s) => {
-      s.type = "LoadBalancer";
-      s.ports = [tcpPort(80, 3002)];
-      s.loadBalancerIngress = [{ ip: "5.6.7.8", ipMode: "VIP" }];
-      s.loadBalancerSourceRanges = [" 203.0.113.0/25"];
-      s.sessionAffinity = "ClientIP";
-    }),
-    svc("ns6", "svc6", "172.30.0.46"),
-  ];
-  const slices = [
-    slice("ns1", "svc1", ["10.180.0.1"]),
-    slice("ns2", "svc2", ["10.180.0.2"]),
-    slice("ns3", "svc3", ["10.180.0.3"]),
-    slice("ns4", "svc4", ["10.180.0.4", "10.180.0.5"]),
-    slice("ns5", "svc5", ["10.180.0.3"]),
-  ];
-  return { services, slices };
-}
 
 Deno.test("buildRuleSet() writes upstream's overall rule set", async () => {
   const { services, slices } = overallServices();

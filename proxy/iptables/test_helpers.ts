@@ -7,6 +7,12 @@
  */
 
 import type { EndpointSlice, IPFamily, Service } from "../../cache/objects.ts";
+import {
+  makeEndpoint,
+  makeEndpointSlice,
+  makeService,
+  type MutableService,
+} from "../test_fixtures.ts";
 import { assertEquals } from "../../tests/assert.ts";
 import { endpointsFromSlices } from "../endpoints.ts";
 import { servicePortsFromService } from "../service_port.ts";
@@ -144,7 +150,7 @@ export function checkRuleJumps(text: string): string[] {
     } else if (line === "COMMIT") {
       for (const c of jumped) {
         if (!declared.has(c)) problems.push(`${table}: ${c} is jumped to but not declared`);
-        else if (!withRules.has(c) && c !== "KUBE-MARK-MASQ") {
+        else if (!withRules.has(c) && !FIXED_CHAINS.has(c)) {
           problems.push(`${table}: ${c} is jumped to but has no rules`);
         }
       }
@@ -200,4 +206,71 @@ export async function runPacketFlowTests(
       `packet flow "${row.name}": matched:\n  ${r.matched.join("\n  ")}`,
     );
   }
+}
+
+/** A TCP service port named `p<port>`. */
+export function tcpPort(port: number, nodePort = 0, name = "p" + port) {
+  return { name, protocol: "TCP" as const, port, targetPort: port, nodePort };
+}
+
+/** A ClusterIP Service with one TCP port 80 named p80, changed by `mutate`. */
+export function svc(
+  ns: string,
+  name: string,
+  ip: string,
+  mutate: (s: MutableService) => void = () => {},
+) {
+  return makeService(ns, name, (s) => {
+    s.clusterIPs = [ip];
+    s.ports = [tcpPort(80)];
+    mutate(s);
+  });
+}
+
+/** An EndpointSlice with one TCP port and ready endpoints at `ips`. */
+export function slice(ns: string, name: string, ips: string[], port = 80, portName = "p" + port) {
+  return makeEndpointSlice(ns, name, 1, (s) => {
+    s.ports = [{ name: portName, protocol: "TCP", port }];
+    s.endpoints = ips.map((ip) => makeEndpoint(ip));
+  });
+}
+
+/** The six services of upstream's TestOverallIPTablesRules. */
+export function overallServices(): { services: Service[]; slices: ReturnType<typeof slice>[] } {
+  const services = [
+    svc("ns1", "svc1", "172.30.0.41"),
+    svc("ns2", "svc2", "172.30.0.42", (s) => {
+      s.type = "LoadBalancer";
+      s.ports = [tcpPort(80, 3001)];
+      s.externalIPs = ["192.168.99.22"];
+      s.loadBalancerIngress = [{ ip: "1.2.3.4", ipMode: "VIP" }];
+      s.externalTrafficPolicy = "Local";
+      s.healthCheckNodePort = 30000;
+    }),
+    svc("ns3", "svc3", "172.30.0.43", (s) => {
+      s.type = "NodePort";
+      s.ports = [tcpPort(80, 3003)];
+    }),
+    svc("ns4", "svc4", "172.30.0.44", (s) => {
+      s.type = "NodePort";
+      s.ports = [tcpPort(80, 3004)];
+      s.externalIPs = ["192.168.99.33"];
+    }),
+    svc("ns5", "svc5", "172.30.0.45", (s) => {
+      s.type = "LoadBalancer";
+      s.ports = [tcpPort(80, 3002)];
+      s.loadBalancerIngress = [{ ip: "5.6.7.8", ipMode: "VIP" }];
+      s.loadBalancerSourceRanges = [" 203.0.113.0/25"];
+      s.sessionAffinity = "ClientIP";
+    }),
+    svc("ns6", "svc6", "172.30.0.46"),
+  ];
+  const slices = [
+    slice("ns1", "svc1", ["10.180.0.1"]),
+    slice("ns2", "svc2", ["10.180.0.2"]),
+    slice("ns3", "svc3", ["10.180.0.3"]),
+    slice("ns4", "svc4", ["10.180.0.4", "10.180.0.5"]),
+    slice("ns5", "svc5", ["10.180.0.3"]),
+  ];
+  return { services, slices };
 }

@@ -251,7 +251,10 @@ export function tracePacket(fake: FakeIptables, packet: TracedPacket): TraceResu
   tracer.run("nat", "KUBE-SERVICES", p);
   // The DNAT happens before the filter table sees the packet.
   const dnat = tracer.outputs[0];
-  if (dnat !== undefined && !dnat.startsWith("REDIRECT:")) {
+  if (dnat !== undefined && dnat.startsWith("REDIRECT:")) {
+    // REDIRECT is a DNAT to a local address of the node.
+    p.destIP = p.destIP.includes(":") ? "::1" : "127.0.0.1";
+  } else if (dnat !== undefined) {
     p.destIP = dnat.startsWith("[") ? dnat.slice(1, dnat.indexOf("]")) : dnat.split(":")[0];
   }
   for (const chain of ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS"]) {
