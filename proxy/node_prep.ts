@@ -40,23 +40,30 @@ export const procSysctl: Sysctl = {
 };
 
 /**
- * Sysctls through the `sysctl` tool run by a {@linkcode CommandRunner} (a namespace-prefixed
- * one reaches the sysctls of that network namespace).
+ * Sysctls read and written through /proc/sys by commands run by a {@linkcode CommandRunner} (a
+ * namespace-prefixed one reaches the sysctls of that network namespace).
+ *
+ * NOTE: not the `sysctl` tool: procps' `sysctl -w` exits 0 even when the kernel refuses a value.
  *
  * @param run The command runner.
  * @returns The sysctl accessor.
  */
 export function execSysctl(run: CommandRunner): Sysctl {
-  const key = (path: string) => path.replaceAll("/", ".");
   return {
     async read(path) {
-      const r = await run.run("sysctl", ["-n", key(path)]);
-      if (r.code !== 0) throw new Error(`Cannot read sysctl ${key(path)}: ${r.stderr.trim()}`);
+      const r = await run.run("cat", [`/proc/sys/${path}`]);
+      if (r.code !== 0) throw new Error(`Cannot read sysctl ${path}: ${r.stderr.trim()}`);
       return r.stdout.trim();
     },
     async write(path, value) {
-      const r = await run.run("sysctl", ["-w", `${key(path)}=${value}`]);
-      if (r.code !== 0) throw new Error(`Cannot set sysctl ${key(path)}: ${r.stderr.trim()}`);
+      const r = await run.run("sh", [
+        "-c",
+        'printf "%s\\n" "$1" > "$2"',
+        "sh",
+        value,
+        `/proc/sys/${path}`,
+      ]);
+      if (r.code !== 0) throw new Error(`Cannot write sysctl ${path}: ${r.stderr.trim()}`);
     },
   };
 }

@@ -189,16 +189,23 @@ Deno.test("prepareNode() warns about bridge-nf-call-iptables only when it is rea
   assertEquals(missing.warnings, []);
 });
 
-Deno.test("execSysctl() runs sysctl with dotted keys", async () => {
+Deno.test("execSysctl() reads and writes /proc/sys through the runner", async () => {
   const fake = new FakeCommandRunner();
-  fake.respond((c) => c.args[0] === "-n" ? { stdout: "60\n" } : undefined);
+  fake.respond((c) => c.cmd === "cat" ? { stdout: "60\n" } : undefined);
   const s = execSysctl(fake);
   assertEquals(await s.read("net/netfilter/nf_conntrack_tcp_timeout_close_wait"), "60");
   await s.write("net/netfilter/nf_conntrack_tcp_timeout_close_wait", "3600");
-  assertEquals(fake.commandLines(), [
-    "sysctl -n net.netfilter.nf_conntrack_tcp_timeout_close_wait",
-    "sysctl -w net.netfilter.nf_conntrack_tcp_timeout_close_wait=3600",
+  assertEquals(fake.calls.map((c) => [c.cmd, ...c.args]), [
+    ["cat", "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait"],
+    [
+      "sh",
+      "-c",
+      'printf "%s\\n" "$1" > "$2"',
+      "sh",
+      "3600",
+      "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait",
+    ],
   ]);
-  fake.respond(() => ({ code: 255, stderr: "sysctl: permission denied on key" }));
-  await assertRejects(() => s.write("net/x", "1"), Error, "permission denied");
+  fake.respond(() => ({ code: 2, stderr: "sh: 1: cannot create x: Permission denied" }));
+  await assertRejects(() => s.write("net/x", "1"), Error, "Permission denied");
 });
