@@ -182,31 +182,59 @@ interface ServiceChains {
   readonly fw: string;
 }
 
-const serviceChainsCache = new WeakMap<ServicePortInfo, ServiceChains>();
-const endpointChainCache = new WeakMap<EndpointInfo, string>();
+/**
+ * A two-generation memo: entries used during one build survive into the next; entries unused for
+ * a whole build are dropped. (A WeakMap would do the same job, but V8's ephemeron tables make
+ * 100,000 WeakMap insertions take seconds.)
+ */
+class GenerationCache<K, V> {
+  #current = new Map<K, V>();
+  #previous = new Map<K, V>();
+
+  get(key: K, compute: (key: K) => V): V {
+    let v = this.#current.get(key);
+    if (v !== undefined) return v;
+    v = this.#previous.get(key);
+    if (v === undefined) v = compute(key);
+    this.#current.set(key, v);
+    return v;
+  }
+
+  /** Ends a build: what was not used in it is forgotten at the end of the next one. */
+  rotate(): void {
+    this.#previous = this.#current;
+    this.#current = new Map();
+  }
+}
+
+const serviceChainsCache = new GenerationCache<ServicePortInfo, ServiceChains>();
+const endpointChainCache = new GenerationCache<EndpointInfo, string>();
+// The endpoint cache is keyed by the EndpointInfo object: each belongs to one service port's
+// endpoint list, so (service port name, protocol, endpoint) is fixed for it.
+let endpointChainOwner: ServicePortInfo | undefined;
+
+function computeServiceChains(sp: ServicePortInfo): ServiceChains {
+  const h = servicePortChainHash(sp.nameString, sp.protocol);
+  return {
+    svc: SERVICE_CHAIN_PREFIX + h,
+    svl: SERVICE_LOCAL_CHAIN_PREFIX + h,
+    ext: EXTERNAL_TRAFFIC_CHAIN_PREFIX + h,
+    fw: FIREWALL_CHAIN_PREFIX + h,
+  };
+}
+
+function computeEndpointChain(ep: EndpointInfo): string {
+  const sp = endpointChainOwner!;
+  return servicePortEndpointChainName(sp.nameString, sp.protocol, ep.endpoint);
+}
 
 function chainsOf(sp: ServicePortInfo): ServiceChains {
-  let c = serviceChainsCache.get(sp);
-  if (c === undefined) {
-    const h = servicePortChainHash(sp.nameString, sp.protocol);
-    c = {
-      svc: SERVICE_CHAIN_PREFIX + h,
-      svl: SERVICE_LOCAL_CHAIN_PREFIX + h,
-      ext: EXTERNAL_TRAFFIC_CHAIN_PREFIX + h,
-      fw: FIREWALL_CHAIN_PREFIX + h,
-    };
-    serviceChainsCache.set(sp, c);
-  }
-  return c;
+  return serviceChainsCache.get(sp, computeServiceChains);
 }
 
 function endpointChainOf(sp: ServicePortInfo, ep: EndpointInfo): string {
-  let c = endpointChainCache.get(ep);
-  if (c === undefined) {
-    c = servicePortEndpointChainName(sp.nameString, sp.protocol, ep.endpoint);
-    endpointChainCache.set(ep, c);
-  }
-  return c;
+  endpointChainOwner = sp;
+  return endpointChainCache.get(ep, computeEndpointChain);
 }
 
 /** `[ifLocal, ifNotLocal]` match arguments of a detector, or undefined for the no-op detector. */
@@ -621,6 +649,8 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
     `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
 
+  serviceChainsCache.rotate();
+  endpointChainCache.rotate();
   const natWritten = natRules.length - deletedChains.length;
   return {
     family: opts.family,
