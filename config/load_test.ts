@@ -348,3 +348,12 @@ serviceIPs: [10.96.0.10, fd00::a]
   );
   assert(text.indexOf("apiVersion: kubeproxy") < text.indexOf("---\n"));
 });
+
+Deno.test("loadConfig() keeps date-like text a string and tolerates a BOM and CRLF lines", () => {
+  const { config } = loadConfig(
+    "\ufeff" + HEADER.replaceAll("\n", "\r\n") +
+      "hostnameOverride: 2001-12-14\r\nmode: iptables\r\n",
+  );
+  assertEquals(config.hostnameOverride, "2001-12-14");
+  assertEquals(config.mode, "iptables");
+});
