@@ -283,6 +283,17 @@ export class ExecIptables implements Iptables {
     return result.code === 0;
   }
 
+  /**
+   * Whether this family's iptables works on the node (upstream's `Present()`, used to run only
+   * the families the kernel supports): lists the nat POSTROUTING chain.
+   *
+   * @returns False when the binary is missing or the kernel lacks the table.
+   */
+  async present(): Promise<boolean> {
+    const result = await this.#iptables(["-t", "nat", "-L", "POSTROUTING", "-n"]);
+    return result.code === 0;
+  }
+
   #iptables(args: string[]): Promise<CommandResult> {
     return this.#run.run(this.#bin.iptables, [...WAIT_ARGS, ...args]);
   }

@@ -227,3 +227,12 @@ Deno.test("createIptables() honours a forced backend without probing", async () 
   const auto = await createIptables("IPv4", { backend: "auto", run: saves({}) });
   assertEquals(auto.backend, "nft");
 });
+
+Deno.test("ExecIptables.present() lists nat POSTROUTING and maps the exit code", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv6", "nft", { run: fake });
+  assertEquals(await ipt.present(), true);
+  assertEquals(fake.commandLines(), ["ip6tables-nft -w 5 -W 100000 -t nat -L POSTROUTING -n"]);
+  fake.respond(() => ({ code: 3, stderr: "can't initialize ip6tables table `nat'" }));
+  assertEquals(await ipt.present(), false);
+});
