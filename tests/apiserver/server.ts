@@ -45,10 +45,11 @@ export interface ApiServerOptions {
 /** Options of `cutWatches()`. */
 export interface CutOptions {
   /**
-   * "midEvent" (default): write the first half of an event line, then reset the stream;
+   * "midEvent" (default): write the first half of an event line, then end the response;
+   * "reset": the same, then abort the response (the client sees a broken connection);
    * "clean": end the response normally (as on the API server's watch timeout).
    */
-  readonly mode?: "midEvent" | "clean";
+  readonly mode?: "midEvent" | "reset" | "clean";
 }
 
 interface Watcher {
@@ -288,7 +289,10 @@ export class ApiServerFixture {
         `{"type":"BOOKMARK","object":{"kind":"${w.type.kind}","apiVersion":"${w.type.apiVersion}",` +
         `"metadata":{"resourceVersion":"${this.#store.resourceVersion}"}}}`;
       this.#send(w, encoder.encode(line.slice(0, line.length >> 1)));
-      this.#closeWatcher(w, new Error("watch stream cut by fault injection"));
+      this.#closeWatcher(
+        w,
+        opts.mode === "reset" ? new Error("watch stream reset by fault injection") : undefined,
+      );
     }
   }
 
@@ -317,7 +321,7 @@ export class ApiServerFixture {
 
   /** Stops listening (open watches are cut); the objects are kept. See `resume()`. */
   async suspend(): Promise<void> {
-    for (const w of [...this.#watchers]) this.#closeWatcher(w, new Error("server stopping"));
+    for (const w of [...this.#watchers]) this.#closeWatcher(w);
     const servers = this.#servers;
     this.#servers = [];
     await Promise.all(servers.map((s) => s.shutdown()));

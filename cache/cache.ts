@@ -1,0 +1,246 @@
+/**
+ * The cluster cache: one reflector per resource the proxier and the DNS responder read
+ * (Services, `discovery.k8s.io/v1` EndpointSlices, this proxy's Node, Namespaces), fanning the
+ * trimmed objects' changes out to the registered handlers (`cache/handlers.ts`).
+ *
+ * Lifecycle: `new ClusterCache(config, nodeName)`, `add*Handler()` for every consumer, then
+ * `await start()` (returns once the watches are started), `await synced` (or poll `hasSynced()`)
+ * before acting on the state, and `await stop()` at shutdown.
+ *
+ * Delivery guarantees are the reflector's (`cache/reflector.ts`): per object, changes arrive in
+ * order and exactly once; after a 410 Gone relist, each object gets at most one change that
+ * brings it from what the handler last saw to the listed state; resourceVersion-only changes are
+ * not delivered; a handler that throws is logged and does not stop the others or the watch.
+ *
+ * @module
+ */
+
+import { log } from "../config/log.ts";
+import { ApiClient, type ClientConfig } from "./client.ts";
+import { toEndpointSlice, toNamespace, toNode, toService } from "./convert.ts";
+import type {
+  EndpointSliceHandler,
+  NamespaceHandler,
+  NodeHandler,
+  ServiceHandler,
+} from "./handlers.ts";
+import type { EndpointSlice, Namespace, Node, Service } from "./objects.ts";
+import { type BackoffOptions, Reflector, type ReflectorSink } from "./reflector.ts";
+
+/** Tuning of a ClusterCache (tests shorten the backoff). */
+export interface ClusterCacheOptions {
+  /** Retry timing of failed lists and watches. */
+  readonly backoff?: BackoffOptions;
+  /** Random source for jitter. */
+  readonly random?: () => number;
+  /** Server-side watch timeout in seconds; default a random 5 to 10 minutes. */
+  readonly watchTimeoutSeconds?: number;
+}
+
+function callEach<H>(handlers: readonly H[], what: string, call: (h: H) => void): void {
+  for (const h of handlers) {
+    try {
+      call(h);
+    } catch (err) {
+      log.error(`Handler failed on ${what}`, err);
+    }
+  }
+}
+
+/** The watch cache. See the module comment. */
+export class ClusterCache {
+  #config: ClientConfig;
+  #nodeName: string;
+  #opts: ClusterCacheOptions;
+  #serviceHandlers: ServiceHandler[] = [];
+  #sliceHandlers: EndpointSliceHandler[] = [];
+  #nodeHandlers: NodeHandler[] = [];
+  #namespaceHandlers: NamespaceHandler[] = [];
+  #client: ApiClient | undefined;
+  #abort: AbortController | undefined;
+  #runs: Promise<void>[] = [];
+  #services: Reflector<Service> | undefined;
+  #slices: Reflector<EndpointSlice> | undefined;
+  #node: Reflector<Node> | undefined;
+  #namespaces: Reflector<Namespace> | undefined;
+  #syncedCount = 0;
+  #resolveSynced: () => void;
+
+  /** Resolves once every resource has been listed successfully (never, if stopped before). */
+  readonly synced: Promise<void>;
+
+  /**
+   * @param config From `loadClientConfig()`.
+   * @param nodeName This proxy's node (`--hostname-override` or the hostname).
+   * @param opts Tuning.
+   */
+  constructor(config: ClientConfig, nodeName: string, opts: ClusterCacheOptions = {}) {
+    this.#config = config;
+    this.#nodeName = nodeName;
+    this.#opts = opts;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.synced = promise;
+    this.#resolveSynced = resolve;
+  }
+
+  /** Registers a Service handler (before `start()`, to see every object). */
+  addServiceHandler(handler: ServiceHandler): void {
+    this.#serviceHandlers.push(handler);
+  }
+
+  /** Registers an EndpointSlice handler (before `start()`). */
+  addEndpointSliceHandler(handler: EndpointSliceHandler): void {
+    this.#sliceHandlers.push(handler);
+  }
+
+  /** Registers a handler of this proxy's Node (before `start()`). */
+  addNodeHandler(handler: NodeHandler): void {
+    this.#nodeHandlers.push(handler);
+  }
+
+  /** Registers a Namespace handler (before `start()`). */
+  addNamespaceHandler(handler: NamespaceHandler): void {
+    this.#namespaceHandlers.push(handler);
+  }
+
+  /** True once every resource has been listed successfully at least once. */
+  hasSynced(): boolean {
+    return this.#syncedCount === 4;
+  }
+
+  /** The Services the handlers were last given. */
+  services(): Service[] {
+    return [...(this.#services?.store.values() ?? [])];
+  }
+
+  /** The EndpointSlices the handlers were last given. */
+  endpointSlices(): EndpointSlice[] {
+    return [...(this.#slices?.store.values() ?? [])];
+  }
+
+  /** This proxy's Node, if it exists. */
+  node(): Node | undefined {
+    return this.#node?.store.values().next().value;
+  }
+
+  /** The Namespaces the handlers were last given. */
+  namespaces(): Namespace[] {
+    return [...(this.#namespaces?.store.values() ?? [])];
+  }
+
+  #markSynced(): void {
+    this.#syncedCount++;
+    if (this.#syncedCount === 4) {
+      log.info("Cluster cache synced", {
+        services: this.#services?.store.size,
+        endpointSlices: this.#slices?.store.size,
+        namespaces: this.#namespaces?.store.size,
+      });
+      this.#resolveSynced();
+    }
+  }
+
+  /**
+   * Starts the four list/watch loops and returns (it does not wait for them to sync).
+   *
+   * @throws {Error} when called twice.
+   */
+  start(): Promise<void> {
+    if (this.#abort !== undefined) {
+      throw new Error("Cannot start the cluster cache: already started");
+    }
+    this.#abort = new AbortController();
+    const client = this.#client = new ApiClient(this.#config);
+    const common = {
+      backoff: this.#opts.backoff,
+      random: this.#opts.random,
+      watchTimeoutSeconds: this.#opts.watchTimeoutSeconds,
+    };
+    const sh = this.#serviceHandlers;
+    const serviceSink: ReflectorSink<Service> = {
+      add: (s) => callEach(sh, "Service add", (h) => h.onServiceAdd(s)),
+      update: (p, c) => callEach(sh, "Service update", (h) => h.onServiceUpdate(p, c)),
+      delete: (s) => callEach(sh, "Service delete", (h) => h.onServiceDelete(s)),
+      synced: () => {
+        callEach(sh, "Services synced", (h) => h.onServicesSynced());
+        this.#markSynced();
+      },
+    };
+    const eh = this.#sliceHandlers;
+    const sliceSink: ReflectorSink<EndpointSlice> = {
+      add: (s) => callEach(eh, "EndpointSlice add", (h) => h.onEndpointSliceAdd(s)),
+      update: (p, c) => callEach(eh, "EndpointSlice update", (h) => h.onEndpointSliceUpdate(p, c)),
+      delete: (s) => callEach(eh, "EndpointSlice delete", (h) => h.onEndpointSliceDelete(s)),
+      synced: () => {
+        callEach(eh, "EndpointSlices synced", (h) => h.onEndpointSlicesSynced());
+        this.#markSynced();
+      },
+    };
+    const nh = this.#nodeHandlers;
+    const nodeSink: ReflectorSink<Node> = {
+      add: (n) => callEach(nh, "Node add", (h) => h.onNodeAdd(n)),
+      update: (p, c) => callEach(nh, "Node update", (h) => h.onNodeUpdate(p, c)),
+      delete: (n) => callEach(nh, "Node delete", (h) => h.onNodeDelete(n)),
+      synced: () => {
+        callEach(nh, "Node synced", (h) => h.onNodeSynced());
+        this.#markSynced();
+      },
+    };
+    const nsh = this.#namespaceHandlers;
+    // A Namespace is only its name: an update of the trimmed object cannot happen (the name is
+    // the key), so there is no onNamespaceUpdate.
+    const namespaceSink: ReflectorSink<Namespace> = {
+      add: (n) => callEach(nsh, "Namespace add", (h) => h.onNamespaceAdd(n)),
+      update: () => {},
+      delete: (n) => callEach(nsh, "Namespace delete", (h) => h.onNamespaceDelete(n)),
+      synced: () => {
+        callEach(nsh, "Namespaces synced", (h) => h.onNamespacesSynced());
+        this.#markSynced();
+      },
+    };
+    this.#services = new Reflector(client, {
+      ...common,
+      kind: "Service",
+      path: "/api/v1/services",
+      convert: toService,
+      sink: serviceSink,
+    });
+    this.#slices = new Reflector(client, {
+      ...common,
+      kind: "EndpointSlice",
+      path: "/apis/discovery.k8s.io/v1/endpointslices",
+      convert: toEndpointSlice,
+      sink: sliceSink,
+    });
+    this.#node = new Reflector(client, {
+      ...common,
+      kind: "Node",
+      path: "/api/v1/nodes",
+      fieldSelector: `metadata.name=${this.#nodeName}`,
+      convert: toNode,
+      sink: nodeSink,
+    });
+    this.#namespaces = new Reflector(client, {
+      ...common,
+      kind: "Namespace",
+      path: "/api/v1/namespaces",
+      convert: toNamespace,
+      sink: namespaceSink,
+    });
+    const signal = this.#abort.signal;
+    log.info("Starting cluster cache", { server: this.#config.server, node: this.#nodeName });
+    this.#runs = [this.#services, this.#slices, this.#node, this.#namespaces].map((r) =>
+      (r as Reflector<unknown>).run(signal)
+    );
+    return Promise.resolve();
+  }
+
+  /** Stops the watches, waits for them to end, and releases the HTTP client. */
+  async stop(): Promise<void> {
+    this.#abort?.abort();
+    await Promise.all(this.#runs);
+    this.#runs = [];
+    this.#client?.close();
+    this.#client = undefined;
+  }
+}

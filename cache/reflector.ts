@@ -1,0 +1,276 @@
+/**
+ * A reflector keeps one resource type in step with the API server, as client-go's reflector
+ * does, and tells a sink about every change of the trimmed objects:
+ *
+ * 1. LIST (decoded item by item), diffed against what the sink was last given: an `add` for a new
+ *    key, an `update(previous, current)` for a changed one, and, after the whole list, a `delete`
+ *    for every key the list no longer has. `synced()` fires once, after the first complete list.
+ * 2. WATCH from the list's resourceVersion with `allowWatchBookmarks=true`; each event moves the
+ *    resourceVersion forward (BOOKMARKs too), so a reconnect resumes exactly after the last event
+ *    handled: no event is delivered twice and none is skipped.
+ * 3. A watch that ends cleanly (server timeout) is resumed at once. A 410 Gone (HTTP status or
+ *    `ERROR` event) means the events after our resourceVersion are gone: relist, and the diff of
+ *    step 1 delivers what the gap hid. Every other failure (network error, 5xx, a stream cut
+ *    mid-event, a line that is not JSON) is retried with capped exponential backoff and jitter,
+ *    forever, resuming the watch from the last resourceVersion (or relisting when no list has
+ *    succeeded yet).
+ *
+ * What "the gap" delivers: for each key, at most one change, from the object the sink was last
+ * given to the listed object (add, update or delete); the intermediate states the gap hid are
+ * not replayed. Updates in which the trimmed object is unchanged except for `resourceVersion` are
+ * not delivered (the sink keeps the object it was given, older resourceVersion included).
+ *
+ * @module
+ */
+
+import { log } from "../config/log.ts";
+import { type ApiClient, ApiStatusError, type WatchEvent } from "./client.ts";
+
+/** Receives the changes of one resource type. */
+export interface ReflectorSink<T> {
+  add(obj: T): void;
+  update(previous: T, current: T): void;
+  delete(obj: T): void;
+  /** Once, after the first complete list has been delivered. */
+  synced(): void;
+}
+
+/** Retry timing: delay n is `min(maxMs, initialMs * 2^n)`, of which a random half is taken off. */
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+/** Default backoff: 500 ms doubling up to 30 s (client-go's reflector uses 800 ms .. 30 s). */
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 };
+
+/** What a reflector watches and how it converts. */
+export interface ReflectorOptions<T> {
+  /** Kind, for log lines. */
+  readonly kind: string;
+  /** Collection path, e.g. `/apis/discovery.k8s.io/v1/endpointslices`. */
+  readonly path: string;
+  readonly fieldSelector?: string;
+  /** Raw object to trimmed object; undefined for an unusable object (already logged). */
+  readonly convert: (raw: unknown) => T | undefined;
+  readonly sink: ReflectorSink<T>;
+  readonly backoff?: BackoffOptions;
+  /** Random source for jitter and watch timeouts; `Math.random` by default. */
+  readonly random?: () => number;
+  /** Server-side watch timeout; default a random 5 to 10 minutes, as client-go picks. */
+  readonly watchTimeoutSeconds?: number;
+}
+
+/** Whether two trimmed objects differ only in their resourceVersion. */
+export function sameExceptVersion(a: unknown, b: unknown): boolean {
+  return JSON.stringify({ ...(a as object), resourceVersion: "" }) ===
+    JSON.stringify({ ...(b as object), resourceVersion: "" });
+}
+
+// deno-lint-ignore no-explicit-any
+function keyOf(raw: any): string | undefined {
+  const name = raw?.metadata?.name;
+  if (typeof name !== "string" || name === "") return undefined;
+  const ns = raw?.metadata?.namespace;
+  return `${typeof ns === "string" ? ns : ""}/${name}`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Keeps one resource type in step with the API server. See the module comment. */
+export class Reflector<T> {
+  #client: ApiClient;
+  #opts: ReflectorOptions<T>;
+  #delivered = new Map<string, T>();
+  #resourceVersion = "";
+  #synced = false;
+  #random: () => number;
+  #backoff: BackoffOptions;
+
+  /**
+   * @param client The API client.
+   * @param opts What to watch.
+   */
+  constructor(client: ApiClient, opts: ReflectorOptions<T>) {
+    this.#client = client;
+    this.#opts = opts;
+    this.#random = opts.random ?? Math.random;
+    this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  }
+
+  /** True once the first list has been delivered. */
+  hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  /** The resourceVersion the next watch starts from ("" before the first list). */
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  /** The objects the sink was last given, by `namespace/name` ("/name" for cluster-scoped). */
+  get store(): ReadonlyMap<string, T> {
+    return this.#delivered;
+  }
+
+  #delay(attempt: number): number {
+    const d = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(attempt, 30));
+    return d / 2 + this.#random() * d / 2;
+  }
+
+  /**
+   * Lists and watches until `signal` aborts. Never throws.
+   *
+   * @param signal Stops the reflector (the pending request is aborted).
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const { kind } = this.#opts;
+    let needList = true;
+    let attempt = 0;
+    while (!signal.aborted) {
+      if (needList) {
+        try {
+          await this.#list(signal);
+          needList = false;
+          attempt = 0;
+        } catch (err) {
+          if (signal.aborted) break;
+          const delay = this.#delay(attempt++);
+          log.warn(`Failed to list ${kind}; retrying`, {
+            err: String(err),
+            retryAfterMs: Math.round(delay),
+          });
+          await sleep(delay, signal);
+          continue;
+        }
+      }
+      let received = false;
+      try {
+        const timeout = this.#opts.watchTimeoutSeconds ??
+          Math.floor(300 + this.#random() * 300);
+        const query: Record<string, string> = {
+          resourceVersion: this.#resourceVersion,
+          allowWatchBookmarks: "true",
+          timeoutSeconds: String(timeout),
+        };
+        if (this.#opts.fieldSelector) query.fieldSelector = this.#opts.fieldSelector;
+        for await (const event of this.#client.watch(this.#opts.path, query, signal)) {
+          received = true;
+          attempt = 0;
+          this.#handle(event);
+        }
+        // A clean end (the server's timeoutSeconds): resume at once; back off only when the
+        // stream carried nothing, so a server that closes every watch at once is not hammered.
+        if (!received) await sleep(this.#delay(attempt++), signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof ApiStatusError && err.code === 410) {
+          log.v(2).info(`Watch of ${kind} expired; relisting`, {
+            resourceVersion: this.#resourceVersion,
+          });
+          needList = true;
+          continue;
+        }
+        const delay = this.#delay(attempt++);
+        log.warn(`Watch of ${kind} failed; reconnecting`, {
+          err: String(err),
+          resourceVersion: this.#resourceVersion,
+          retryAfterMs: Math.round(delay),
+        });
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  async #list(signal: AbortSignal): Promise<void> {
+    const seen = new Set<string>();
+    const query: Record<string, string> = {};
+    if (this.#opts.fieldSelector) query.fieldSelector = this.#opts.fieldSelector;
+    const result = await this.#client.list(this.#opts.path, query, (raw) => {
+      const key = keyOf(raw);
+      if (key === undefined) return;
+      seen.add(key);
+      this.#apply(key, raw);
+    }, signal);
+    for (const [key, previous] of this.#delivered) {
+      if (!seen.has(key)) {
+        this.#delivered.delete(key);
+        this.#opts.sink.delete(previous);
+      }
+    }
+    this.#resourceVersion = result.resourceVersion;
+    if (!this.#synced) {
+      this.#synced = true;
+      log.v(2).info(`Synced ${this.#opts.kind}`, { count: this.#delivered.size });
+      this.#opts.sink.synced();
+    }
+  }
+
+  /** Delivers the new state of one key: add, update, or delete when it became unusable. */
+  #apply(key: string, raw: unknown): void {
+    let current: T | undefined;
+    try {
+      current = this.#opts.convert(raw);
+    } catch (err) {
+      log.error(`Cannot convert ${this.#opts.kind}`, err, { key });
+      current = undefined;
+    }
+    const previous = this.#delivered.get(key);
+    if (current === undefined) {
+      if (previous !== undefined) {
+        this.#delivered.delete(key);
+        this.#opts.sink.delete(previous);
+      }
+      return;
+    }
+    if (previous === undefined) {
+      this.#delivered.set(key, current);
+      this.#opts.sink.add(current);
+    } else if (!sameExceptVersion(previous, current)) {
+      this.#delivered.set(key, current);
+      this.#opts.sink.update(previous, current);
+    }
+  }
+
+  #handle(event: WatchEvent): void {
+    const obj = event.object;
+    const rv = obj?.metadata?.resourceVersion;
+    switch (event.type) {
+      case "ADDED":
+      case "MODIFIED": {
+        const key = keyOf(obj);
+        if (key !== undefined) this.#apply(key, obj);
+        break;
+      }
+      case "DELETED": {
+        const key = keyOf(obj);
+        const previous = key === undefined ? undefined : this.#delivered.get(key);
+        if (key !== undefined && previous !== undefined) {
+          this.#delivered.delete(key);
+          this.#opts.sink.delete(previous);
+        }
+        break;
+      }
+      case "BOOKMARK":
+        break;
+      case "ERROR": {
+        const code = typeof obj?.code === "number" ? obj.code : 500;
+        throw new ApiStatusError(code, `watch of ${this.#opts.kind}: ${obj?.message ?? "error"}`);
+      }
+      default:
+        throw new SyntaxError(`watch of ${this.#opts.kind}: unknown event type ${event.type}`);
+    }
+    if (typeof rv === "string" && rv !== "") this.#resourceVersion = rv;
+  }
+}

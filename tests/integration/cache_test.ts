@@ -1,0 +1,555 @@
+/**
+ * The watch cache against the API server fixture over real HTTP(S): sync, exactly-once in-order
+ * delivery through stream cuts, 500s and malformed lines, relist after 410 Gone, restart of the
+ * server, and the ways of configuring the client.
+ */
+
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { configureLogging } from "../../config/log.ts";
+import { ClusterCache } from "../../cache/cache.ts";
+import { loadClientConfig } from "../../cache/client.ts";
+import { toEndpointSlice, toService } from "../../cache/convert.ts";
+import type { EndpointSlice, Namespace, Node, Service } from "../../cache/objects.ts";
+import { ApiServerFixture, type RawObject } from "../apiserver/server.ts";
+
+// Keep the expected warnings of invalid objects and retries out of the test output.
+configureLogging({ write: () => {} });
+
+const FAST = { backoff: { initialMs: 5, maxMs: 100 }, watchTimeoutSeconds: 30 };
+const ABSENT = "ABSENT";
+
+/** Records every delivery as a sequence of states per key. */
+class Recorder {
+  readonly sequences = new Map<string, string[]>();
+  readonly synced: string[] = [];
+  readonly errors: string[] = [];
+  #current = new Map<string, string>();
+
+  #push(kind: string, key: string, state: string, previous?: string) {
+    const k = `${kind}:${key}`;
+    const last = this.#current.get(k) ?? ABSENT;
+    if (previous !== undefined && previous !== last) {
+      this.errors.push(`${k}: update's previous is not what was delivered`);
+    }
+    if (previous === undefined && state !== ABSENT && last !== ABSENT) {
+      this.errors.push(`${k}: add of an object already delivered`);
+    }
+    if (state === ABSENT && last === ABSENT) this.errors.push(`${k}: delete of an absent object`);
+    this.#current.set(k, state);
+    const seq = this.sequences.get(k) ?? [];
+    seq.push(state);
+    this.sequences.set(k, seq);
+  }
+
+  services = {
+    onServiceAdd: (s: Service) => this.#push("svc", key(s), stateOf(s)),
+    onServiceUpdate: (p: Service, c: Service) => this.#push("svc", key(c), stateOf(c), stateOf(p)),
+    onServiceDelete: (s: Service) => this.#push("svc", key(s), ABSENT, stateOf(s)),
+    onServicesSynced: () => this.synced.push("services"),
+  };
+  slices = {
+    onEndpointSliceAdd: (s: EndpointSlice) => this.#push("eps", key(s), stateOf(s)),
+    onEndpointSliceUpdate: (p: EndpointSlice, c: EndpointSlice) =>
+      this.#push("eps", key(c), stateOf(c), stateOf(p)),
+    onEndpointSliceDelete: (s: EndpointSlice) => this.#push("eps", key(s), ABSENT, stateOf(s)),
+    onEndpointSlicesSynced: () => this.synced.push("endpointslices"),
+  };
+  nodes = {
+    onNodeAdd: (n: Node) => this.#push("node", n.name, stateOf(n)),
+    onNodeUpdate: (p: Node, c: Node) => this.#push("node", c.name, stateOf(c), stateOf(p)),
+    onNodeDelete: (n: Node) => this.#push("node", n.name, ABSENT, stateOf(n)),
+    onNodeSynced: () => this.synced.push("node"),
+  };
+  namespaces = {
+    onNamespaceAdd: (n: Namespace) => this.#push("ns", n.name, stateOf(n)),
+    onNamespaceDelete: (n: Namespace) => this.#push("ns", n.name, ABSENT, stateOf(n)),
+    onNamespacesSynced: () => this.synced.push("namespaces"),
+  };
+
+  attach(cache: ClusterCache): void {
+    cache.addServiceHandler(this.services);
+    cache.addEndpointSliceHandler(this.slices);
+    cache.addNodeHandler(this.nodes);
+    cache.addNamespaceHandler(this.namespaces);
+  }
+}
+
+function key(o: { namespace: string; name: string }): string {
+  return `${o.namespace}/${o.name}`;
+}
+
+/** A trimmed object as text, without its resourceVersion. */
+function stateOf(o: object | undefined): string {
+  return o === undefined ? ABSENT : JSON.stringify({ ...o, resourceVersion: "" });
+}
+
+/** Seeded PRNG (mulberry32), so a failure can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function makeService(ns: string, name: string, n: number, valid = true): RawObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: ns, annotations: { touched: String(n) } },
+    spec: {
+      clusterIP: valid ? `10.96.${(n >> 8) & 255}.${n & 255}` : "10.96.0.999",
+      ports: [{ name: "http", port: 80 + (n % 5), targetPort: 8080 }],
+    },
+  };
+}
+
+function makeSlice(ns: string, name: string, n: number, endpoints: number): RawObject {
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { name, namespace: ns, labels: { "kubernetes.io/service-name": name.split("-")[0] } },
+    addressType: "IPv4",
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints: Array.from({ length: endpoints }, (_, i) => ({
+      addresses: [`10.244.${n % 250}.${i + 1}`],
+      conditions: { ready: (n + i) % 3 !== 0 },
+      nodeName: "node-a",
+    })),
+  };
+}
+
+async function waitFor(what: string, cond: () => boolean, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The fixture's current trimmed state, as the cache should hold it. */
+function fixtureState(api: ApiServerFixture): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of api.list("Service")) {
+    const s = toService(raw);
+    if (s) out.set(`svc:${key(s)}`, stateOf(s));
+  }
+  for (const raw of api.list("EndpointSlice")) {
+    const s = toEndpointSlice(raw);
+    if (s) out.set(`eps:${key(s)}`, stateOf(s));
+  }
+  return out;
+}
+
+function cacheState(cache: ClusterCache): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of cache.services()) out.set(`svc:${key(s)}`, stateOf(s));
+  for (const s of cache.endpointSlices()) out.set(`eps:${key(s)}`, stateOf(s));
+  return out;
+}
+
+function sameState(a: Map<string, string>, b: Map<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+async function tempFile(text: string): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "kpcache-" });
+  await Deno.writeTextFile(path, text);
+  return path;
+}
+
+async function startCache(
+  api: ApiServerFixture,
+  rec: Recorder,
+): Promise<{ cache: ClusterCache; kubeconfig: string }> {
+  const kubeconfig = await tempFile(api.kubeconfigFor());
+  const cache = new ClusterCache(await loadClientConfig({ kubeconfig }), "node-a", FAST);
+  rec.attach(cache);
+  await cache.start();
+  return { cache, kubeconfig };
+}
+
+/**
+ * Applies `ops` random creates, updates (some of them invisible in the trimmed object, some
+ * making the object invalid) and deletes, calling `fault(i)` between batches, and returns the
+ * expected sequence of trimmed states per key (consecutive duplicates collapsed).
+ */
+async function churn(
+  api: ApiServerFixture,
+  ops: number,
+  seed: number,
+  fault: (i: number) => void,
+  baseline = new Map<string, string[]>(),
+): Promise<Map<string, string[]>> {
+  const rand = prng(seed);
+  const expected = new Map<string, string[]>();
+  const record = (k: string, state: string) => {
+    const seq = expected.get(k) ?? [];
+    if ((seq.at(-1) ?? baseline.get(k)?.at(-1) ?? ABSENT) !== state) seq.push(state);
+    expected.set(k, seq);
+  };
+  const exists = new Set<string>();
+  for (const [k, seq] of baseline) if (seq.at(-1) !== ABSENT) exists.add(k);
+  for (let i = 0; i < ops; i++) {
+    const isSvc = rand() < 0.5;
+    const ns = `ns${Math.floor(rand() * 3)}`;
+    const name = `obj${Math.floor(rand() * 60)}`;
+    const kind = isSvc ? "Service" : "EndpointSlice";
+    const k = `${isSvc ? "svc" : "eps"}:${ns}/${isSvc ? name : `${name}-x`}`;
+    const r = rand();
+    if (exists.has(k) && r < 0.2) {
+      api.remove(kind, ns, isSvc ? name : `${name}-x`);
+      exists.delete(k);
+      record(k, ABSENT);
+    } else {
+      const n = Math.floor(rand() * 1000);
+      const obj = isSvc
+        ? makeService(ns, name, r < 0.25 ? 7 : n, r > 0.97 ? false : true)
+        : makeSlice(ns, `${name}-x`, r < 0.25 ? 7 : n, 1 + (n % 4));
+      api.apply(obj);
+      exists.add(k);
+      const stored = api.get(kind, ns, obj.metadata.name)!;
+      record(k, stateOf(isSvc ? toService(stored) : toEndpointSlice(stored)));
+    }
+    if (i % 25 === 24) {
+      fault(i);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+  return expected;
+}
+
+function isSubsequence(sub: string[], seq: string[]): boolean {
+  let j = 0;
+  for (const s of sub) {
+    while (j < seq.length && seq[j] !== s) j++;
+    if (j === seq.length) return false;
+    j++;
+  }
+  return true;
+}
+
+Deno.test("ClusterCache syncs services, slices, node and namespaces over HTTP", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 50 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply(makeService("demo", "web", 1));
+    api.apply(makeSlice("demo", "web-1", 1, 3));
+    api.apply({ apiVersion: "v1", kind: "Node", metadata: { name: "node-a", labels: { z: "1" } } });
+    api.apply({ apiVersion: "v1", kind: "Node", metadata: { name: "node-b" } });
+    ({ cache } = await startCache(api, rec));
+    await cache.synced;
+    assert(cache.hasSynced());
+    assertEquals(rec.synced.sort(), ["endpointslices", "namespaces", "node", "services"]);
+    assertEquals(cache.services().map(key), ["demo/web"]);
+    assertEquals(cache.node()?.labels, { z: "1" });
+    assertEquals(cache.namespaces().map((n) => n.name), ["demo"]);
+    // Live changes after the sync, including one only the resourceVersion sees.
+    api.apply({ ...makeService("demo", "web", 2) });
+    api.apply({
+      ...makeService("demo", "web", 2),
+      metadata: { name: "web", namespace: "demo", annotations: { x: "y" } },
+    });
+    api.remove("EndpointSlice", "demo", "web-1");
+    api.apply({ apiVersion: "v1", kind: "Node", metadata: { name: "node-b", labels: { z: "2" } } });
+    await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(api)));
+    assertEquals(rec.sequences.get("svc:demo/web")?.length, 2);
+    assertEquals(rec.sequences.get("eps:demo/web-1")?.at(-1), ABSENT);
+    assertEquals(rec.sequences.has("node:node-b"), false, "only this node is watched");
+    assertEquals(rec.errors, []);
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+});
+
+Deno.test("ClusterCache delivers every change exactly once, in order, through cut streams, 500s and malformed lines", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 20 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  try {
+    const initial = await churn(api, 300, 1, () => {});
+    ({ cache } = await startCache(api, rec));
+    await cache.synced;
+    let faults = 0;
+    const expected = await churn(api, 3000, 2, (i) => {
+      faults++;
+      if (i % 100 === 24) api.cutWatches();
+      else if (i % 100 === 49) api.failRequests(3);
+      else if (i % 100 === 59) api.cutWatches({ mode: "reset" });
+      else if (i % 100 === 74) api.sendMalformedEvent();
+      else if (i % 100 === 99) api.cutWatches({ mode: "clean" });
+    }, initial);
+    await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(api)));
+    assert(faults >= 100);
+    assertEquals(rec.errors, []);
+    // Before the churn, the first list gave each key its state at that time (one add); after
+    // it, every change the fixture made is delivered once, in order.
+    let checked = 0;
+    for (const [k, seq] of expected) {
+      const before = initial.get(k)?.at(-1) ?? ABSENT;
+      const want = [...(before === ABSENT ? [] : [before]), ...seq];
+      assertEquals(rec.sequences.get(k) ?? [], want, k);
+      checked++;
+    }
+    assert(checked > 300, `checked ${checked} keys`);
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+});
+
+Deno.test("ClusterCache relists after 410 Gone and delivers what the gap hid, never keeping a deleted object", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  try {
+    ({ cache } = await startCache(api, rec));
+    await cache.synced;
+    let compactions = 0;
+    const expected = await churn(api, 3000, 3, (i) => {
+      if (i % 100 === 24) {
+        // Expire everything and cut the streams: the next watch gets 410 and must relist.
+        api.compact();
+        api.cutWatches();
+        compactions++;
+      } else if (i % 100 === 49) {
+        api.compact({ closeWatches: true });
+        compactions++;
+      } else if (i % 100 === 74) {
+        api.failRequests(2);
+      }
+    });
+    await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(api)));
+    assert(compactions >= 60);
+    assertEquals(rec.errors, []);
+    // The gap: for each key, the delivered states are the fixture's states in order with some
+    // skipped (those the gap hid), no state is delivered twice in a row, and the last delivered
+    // state is the fixture's final state (ABSENT for a deleted object).
+    for (const [k, seq] of expected) {
+      const got = rec.sequences.get(k) ?? [];
+      assert(isSubsequence(got, seq), `${k}: ${got.length} delivered not a subsequence`);
+      assert(got.every((s, i) => i === 0 || s !== got[i - 1]), `${k}: repeated state`);
+      assertEquals(got.at(-1) ?? ABSENT, seq.at(-1), k);
+    }
+    const keys = new Set(cacheState(cache).keys());
+    for (const raw of api.list("Service")) {
+      keys.delete(`svc:${raw.metadata.namespace}/${raw.metadata.name}`);
+    }
+    for (const raw of api.list("EndpointSlice")) {
+      keys.delete(`eps:${raw.metadata.namespace}/${raw.metadata.name}`);
+    }
+    assertEquals([...keys], [], "the cache holds objects the server deleted");
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+});
+
+Deno.test("ClusterCache never reports synced before every resource was listed", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply(makeService("demo", "web", 1));
+    api.failRequests(1_000_000);
+    ({ cache } = await startCache(api, rec));
+    await waitFor("retries", () => api.requestCount >= 20);
+    assertEquals(cache.hasSynced(), false);
+    assertEquals(rec.synced, []);
+    // Let three of the four resources list; the fourth keeps failing.
+    api.failRequests(0);
+    api.delayResponses(0);
+    await waitFor("three syncs", () => rec.synced.length >= 3);
+    assertEquals(rec.synced.length === 4, cache.hasSynced());
+    await cache.synced;
+    assertEquals(rec.synced.sort(), ["endpointslices", "namespaces", "node", "services"]);
+    assert(cache.hasSynced());
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+});
+
+Deno.test("ClusterCache reconnects after the API server restarts on the same port", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 20 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply(makeService("demo", "a", 1));
+    api.apply(makeService("demo", "b", 2));
+    ({ cache } = await startCache(api, rec));
+    await cache.synced;
+    const port = new URL(api.url).port;
+    await api.suspend();
+    api.apply(makeService("demo", "c", 3));
+    api.remove("Service", "demo", "a");
+    await new Promise((r) => setTimeout(r, 50)); // the cache retries against a closed port
+    await api.resume();
+    assertEquals(new URL(api.url).port, port);
+    await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(api)));
+    assertEquals(cache.services().map(key).sort(), ["demo/b", "demo/c"]);
+    assertEquals(rec.errors, []);
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+});
+
+Deno.test("ClusterCache connects over HTTPS verifying the CA, with a bearer token", async () => {
+  const api = await ApiServerFixture.start({ tls: true, token: "s3cret", bookmarkIntervalMs: 0 });
+  let cache: ClusterCache | undefined;
+  const files: string[] = [];
+  try {
+    api.apply(makeService("demo", "web", 1));
+    const kubeconfig = await tempFile(api.kubeconfigFor({ clientCert: true }));
+    files.push(kubeconfig);
+    const config = await loadClientConfig({ kubeconfig });
+    assert(config.server.startsWith("https://"));
+    assert(config.clientCert?.includes("BEGIN CERTIFICATE"));
+    cache = new ClusterCache(config, "node-a", FAST);
+    await cache.start();
+    await cache.synced;
+    assertEquals(cache.services().map(key), ["demo/web"]);
+    await cache.stop();
+    // A wrong token never syncs.
+    const wrong = await tempFile(api.kubeconfigFor({ token: "nope" }));
+    files.push(wrong);
+    cache = new ClusterCache(await loadClientConfig({ kubeconfig: wrong }), "node-a", FAST);
+    const before = api.requestCount;
+    await cache.start();
+    await waitFor("rejected attempts", () => api.requestCount >= before + 8);
+    assertEquals(cache.hasSynced(), false);
+  } finally {
+    await cache?.stop();
+    await api.close();
+    for (const f of files) await Deno.remove(f);
+  }
+});
+
+Deno.test("ClusterCache refuses a server whose certificate is not signed by the CA", async () => {
+  const api = await ApiServerFixture.start({ tls: true, bookmarkIntervalMs: 0 });
+  const other = await ApiServerFixture.start({ tls: true, bookmarkIntervalMs: 0 });
+  let cache: ClusterCache | undefined;
+  let kubeconfig = "";
+  try {
+    // other's CA, api's URL.
+    kubeconfig = await tempFile(other.kubeconfigFor({ server: api.url }));
+    cache = new ClusterCache(await loadClientConfig({ kubeconfig }), "node-a", FAST);
+    await cache.start();
+    await new Promise((r) => setTimeout(r, 300));
+    assertEquals(cache.hasSynced(), false);
+    assertEquals(api.requestCount, 0, "no request may pass an unverified TLS handshake");
+  } finally {
+    await cache?.stop();
+    await api.close();
+    await other.close();
+    if (kubeconfig) await Deno.remove(kubeconfig);
+  }
+});
+
+Deno.test("loadClientConfig() takes --master http://... alone or over a kubeconfig", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  let cache: ClusterCache | undefined;
+  let kubeconfig = "";
+  try {
+    api.apply(makeService("demo", "web", 1));
+    const config = await loadClientConfig({ master: api.url });
+    assertEquals([config.server, config.caCert], [api.url, undefined]);
+    cache = new ClusterCache(config, "node-a", FAST);
+    await cache.start();
+    await cache.synced;
+    assertEquals(cache.services().length, 1);
+    kubeconfig = await tempFile(api.kubeconfigFor({ server: "https://192.0.2.1:6443" }));
+    assertEquals((await loadClientConfig({ kubeconfig, master: api.url })).server, api.url);
+  } finally {
+    await cache?.stop();
+    await api.close();
+    if (kubeconfig) await Deno.remove(kubeconfig);
+  }
+});
+
+Deno.test("loadClientConfig() uses the in-cluster service account", async () => {
+  const api = await ApiServerFixture.start({ tls: true, token: "sa-token", bookmarkIntervalMs: 0 });
+  const dir = await Deno.makeTempDir({ prefix: "kpcache-sa-" });
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply(makeService("demo", "web", 1));
+    await Deno.writeTextFile(`${dir}/token`, "sa-token");
+    await Deno.writeTextFile(`${dir}/ca.crt`, api.certificates!.caCert);
+    const url = new URL(api.url);
+    const env = (n: string) =>
+      ({ KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port })[n];
+    const config = await loadClientConfig({ serviceAccountDir: dir, env });
+    assertEquals(config.server, api.url);
+    cache = new ClusterCache(config, "node-a", FAST);
+    await cache.start();
+    await cache.synced;
+    assertEquals(cache.services().length, 1);
+    await assertRejects(
+      () => loadClientConfig({ serviceAccountDir: dir, env: () => undefined }),
+      Error,
+      "KUBERNETES_SERVICE_HOST",
+    );
+    await assertRejects(
+      () => loadClientConfig({ serviceAccountDir: `${dir}/missing`, env }),
+      Error,
+      "token does not exist",
+    );
+  } finally {
+    await cache?.stop();
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadClientConfig() names the file and the problem of a broken kubeconfig", async () => {
+  const cases: [string | undefined, string][] = [
+    [undefined, "file does not exist"],
+    ["clusters: [\n  - name: x\n  cluster: {", "Cannot load kubeconfig"],
+    [
+      '{"apiVersion":"v1","kind":"Config","clusters":[],"users":[],"contexts":[]}',
+      "current-context is not set",
+    ],
+    [
+      JSON.stringify({
+        "current-context": "c",
+        clusters: [{ name: "k", cluster: { server: "https://127.0.0.1:1" } }],
+        users: [{ name: "u", user: {} }],
+        contexts: [{ name: "c", context: { cluster: "missing", user: "u" } }],
+      }),
+      "no cluster for the current context",
+    ],
+    [
+      JSON.stringify({
+        "current-context": "c",
+        clusters: [{
+          name: "k",
+          cluster: {
+            server: "https://127.0.0.1:1",
+            "certificate-authority": "/nonexistent/ca.crt",
+          },
+        }],
+        users: [{ name: "u", user: {} }],
+        contexts: [{ name: "c", context: { cluster: "k", user: "u" } }],
+      }),
+      "/nonexistent/ca.crt",
+    ],
+  ];
+  for (const [text, message] of cases) {
+    const path = text === undefined ? "/nonexistent/kubeconfig" : await tempFile(text);
+    try {
+      const err = await assertRejects(() => loadClientConfig({ kubeconfig: path }), Error);
+      assert(err.message.includes(path), `${err.message} does not name ${path}`);
+      assert(err.message.includes(message), `${err.message} does not say ${message}`);
+      assert(/^Cannot load/.test(err.message), err.message);
+    } finally {
+      if (text !== undefined) await Deno.remove(path);
+    }
+  }
+});
