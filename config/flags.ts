@@ -17,6 +17,7 @@ import type { ConfigProblem } from "./config_error.ts";
 import { ConfigError } from "./config_error.ts";
 import { parseDuration } from "./duration.ts";
 import { parseIP, splitHostPort } from "./ip.ts";
+import { isQuantity, QUANTITY_FORMAT_MESSAGE } from "./schema.ts";
 
 /** How a flag's value is parsed. */
 export type FlagType =
@@ -31,7 +32,8 @@ export type FlagType =
   | "level"
   | "moduleSpec"
   | "version"
-  | "backend";
+  | "backend"
+  | "quantity";
 
 /** One command-line flag. */
 export interface FlagSpec {
@@ -443,8 +445,7 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "log-json-info-buffer-size",
-    type: "string",
-    typeName: "quantity",
+    type: "quantity",
     target: "logging.options.json.infoBufferSize",
     logging: true,
     usage: "[Alpha] In JSON format with split output streams, the info messages can be buffered " +
@@ -459,8 +460,7 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "log-text-info-buffer-size",
-    type: "string",
-    typeName: "quantity",
+    type: "quantity",
     target: "logging.options.text.infoBufferSize",
     logging: true,
     usage: "[Alpha] In text format with split output streams, the info messages can be buffered " +
@@ -596,6 +596,9 @@ function parseValue(spec: FlagSpec, raw: string, previous: FlagValue | undefined
       if (split && parseIP(split.host) && /^[0-9]+$/.test(split.port)) return raw;
       throw new SyntaxError(`${JSON.stringify(raw)} is not in a valid format (ip or ip:port)`);
     }
+    case "quantity":
+      if (isQuantity(raw)) return raw;
+      throw new SyntaxError(QUANTITY_FORMAT_MESSAGE);
     case "backend":
       if (raw === "auto" || raw === "nft" || raw === "legacy") return raw;
       throw new SyntaxError(`must be one of "auto", "nft" or "legacy"`);

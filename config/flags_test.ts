@@ -96,6 +96,7 @@ Deno.test("parseFlags() reports every malformed value at once", () => {
       "--feature-gates=A",
       "--vmodule=x",
       "--iptables-backend=iptables",
+      "--log-json-info-buffer-size=lots",
       "-v=-1",
     ]),
     [
@@ -109,6 +110,8 @@ Deno.test("parseFlags() reports every malformed value at once", () => {
       '--feature-gates: invalid argument "A": missing bool value for A',
       '--vmodule: invalid argument "x": "x" does not have the pattern=N format',
       '--iptables-backend: invalid argument "iptables": must be one of "auto", "nft" or "legacy"',
+      '--log-json-info-buffer-size: invalid argument "lots": quantities must match the regular ' +
+      "expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
       '--v: invalid argument "-1": strconv.ParseUint: parsing "-1": invalid syntax',
     ],
   );

@@ -37,7 +37,9 @@ import { appendPortIfNeeded, isIPv6String } from "./ip.ts";
 import {
   CLUSTER_DNS_FIELDS,
   type FieldSpec,
+  isQuantity,
   KUBE_PROXY_FIELDS,
+  QUANTITY_FORMAT_MESSAGE,
   type ScalarSpec,
 } from "./schema.ts";
 import {
@@ -73,7 +75,6 @@ type Json = Record<string, unknown>;
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const UINT32_MAX = 2 ** 32 - 1;
-const QUANTITY = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$/;
 
 const PARSE_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   version: "1.1",
@@ -279,13 +280,8 @@ class Decoder {
       case "quantity": {
         const text = typeof v === "number" ? String(v) : v;
         if (typeof text !== "string") return bad("a quantity");
-        if (!QUANTITY.test(text)) {
-          this.problem(
-            path,
-            `quantities must match the regular expression ` +
-              `'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$', got ${JSON.stringify(text)}`,
-            node,
-          );
+        if (!isQuantity(text)) {
+          this.problem(path, `${QUANTITY_FORMAT_MESSAGE}, got ${JSON.stringify(text)}`, node);
           return undefined;
         }
         return text;

@@ -226,7 +226,32 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
   for (const flag of ignoredFlags) {
     log.warn("Flag ignored because a configuration file is given by --config", { flag });
   }
+  for (const warning of findBadConfig(config)) log.warn(warning);
   return { ...common, config, dns, nodeName, ignoredFlags };
+}
+
+/**
+ * Upstream's `checkBadConfig`: settings that are valid but probably not what the operator
+ * wants. They are logged as warnings, never errors.
+ *
+ * @param config The validated configuration.
+ * @returns One message per finding.
+ */
+export function findBadConfig(config: KubeProxyConfiguration): string[] {
+  const warnings: string[] = [];
+  if (config.nodePortAddresses === null || config.nodePortAddresses.length === 0) {
+    warnings.push(
+      "nodePortAddresses is unset; NodePort connections will be accepted on all local IPs. " +
+        "Consider using `--nodeport-addresses primary`",
+    );
+  }
+  if (config.detectLocalMode === "ClusterCIDR" && config.clusterCIDR === "") {
+    warnings.push(
+      "Missing clusterCIDR for detectLocalMode ClusterCIDR; all traffic to ClusterIPs will be " +
+        "treated as coming from pods (consider --cluster-cidr or another --detect-local-mode)",
+    );
+  }
+  return warnings;
 }
 
 /**

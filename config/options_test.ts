@@ -3,6 +3,7 @@ import { renderConfig } from "./load.ts";
 import { configureLogging } from "./log.ts";
 import {
   ConfigError,
+  findBadConfig,
   formatConfigError,
   loadOptions,
   type LoadOptionsDeps,
@@ -221,4 +222,18 @@ Deno.test("loadOptions() reports each bad input with its path, all at once", asy
   assertEquals(unknownDns, [
     'ClusterDNSConfiguration.upstreams: unknown field "upstreams" (line 6)',
   ]);
+});
+
+Deno.test("findBadConfig() warns about unset nodePortAddresses and a missing clusterCIDR", async () => {
+  const loose = await loadOptions([], fakeDeps({}));
+  const warnings = findBadConfig(loose.config);
+  assertEquals(warnings.length, 2);
+  assertStringIncludes(warnings[0], "nodePortAddresses is unset");
+  assertStringIncludes(warnings[1], "Missing clusterCIDR");
+  assert(logLines.some((l) => l.startsWith("W") && l.includes("nodePortAddresses is unset")));
+  const tight = await loadOptions(
+    ["--nodeport-addresses=primary", "--cluster-cidr=10.244.0.0/16"],
+    fakeDeps({}),
+  );
+  assertEquals(findBadConfig(tight.config), []);
 });

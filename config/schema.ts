@@ -76,6 +76,23 @@ export interface ObjectListSpec {
 /** One field of a document. */
 export type FieldSpec = ScalarSpec | StringListSpec | BoolMapSpec | ObjectSpec | ObjectListSpec;
 
+const QUANTITY = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$/;
+
+/** Upstream's message for a malformed `resource.Quantity`. */
+export const QUANTITY_FORMAT_MESSAGE = "quantities must match the regular expression " +
+  "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+/**
+ * Whether `text` is a Kubernetes quantity (`0`, `64Ki`, `1.5M`, `1e3`), the wire type of
+ * `logging.options.*.infoBufferSize`.
+ *
+ * @param text The quantity text.
+ * @returns True when it parses as a quantity.
+ */
+export function isQuantity(text: string): boolean {
+  return QUANTITY.test(text);
+}
+
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
