@@ -16,6 +16,8 @@
  */
 
 import type { ConfigProblem } from "./config_error.ts";
+
+export { ConfigError, type ConfigProblem } from "./config_error.ts";
 import { formatDuration } from "./duration.ts";
 import { parseCIDR, parseIP, splitHostPort } from "./ip.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "./types.ts";
