@@ -37,7 +37,8 @@ import {
   KUBE_SERVICES,
   type Table,
 } from "./chains.ts";
-import type { Iptables } from "./iptables.ts";
+import type { CommandRunner } from "../exec.ts";
+import { ExecIptables, type Iptables } from "./iptables.ts";
 
 /** Options of {@linkcode cleanupLeftovers}. */
 export interface CleanupOptions {
@@ -221,4 +222,34 @@ export async function cleanupLeftovers(
     if (await cleanupOne(ipt, opts)) encounteredError = true;
   }
   return encounteredError;
+}
+
+/** Options of {@linkcode cleanupAllBackends}. */
+export interface CleanupAllOptions extends CleanupOptions {
+  /** Command runner; the real one by default (a namespace-prefixed one in tests). */
+  run?: CommandRunner;
+}
+
+/**
+ * `--cleanup` for the whole node: {@linkcode cleanupLeftovers} over IPv4 and IPv6, nft and
+ * legacy, skipping a family/backend whose iptables does not work here (no binary, no kernel
+ * support), as upstream skips families it cannot use.
+ *
+ * @param opts Command runner and KUBE-FIREWALL choice.
+ * @returns True when an error was encountered.
+ * @example
+ * ```ts
+ * if (await cleanupAllBackends()) log.error("encountered an error while tearing down rules");
+ * ```
+ */
+export async function cleanupAllBackends(opts: CleanupAllOptions = {}): Promise<boolean> {
+  const usable: Iptables[] = [];
+  for (const backend of ["nft", "legacy"] as const) {
+    for (const family of ["IPv4", "IPv6"] as const) {
+      const ipt = new ExecIptables(family, backend, { run: opts.run });
+      if (await ipt.present()) usable.push(ipt);
+      else log.v(2).info("Skipping cleanup of unusable iptables", { ipFamily: family, backend });
+    }
+  }
+  return await cleanupLeftovers(usable, opts);
 }

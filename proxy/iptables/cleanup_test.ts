@@ -1,7 +1,13 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { configureLogging } from "../../config/log.ts";
 import type { IPFamily } from "../../cache/objects.ts";
-import { buildCleanupInput, cleanupLeftovers, parseSavedTable } from "./cleanup.ts";
+import { FakeCommandRunner } from "../exec.ts";
+import {
+  buildCleanupInput,
+  cleanupAllBackends,
+  cleanupLeftovers,
+  parseSavedTable,
+} from "./cleanup.ts";
 import type { Iptables, RestoreOptions, RulePosition, Table } from "./iptables.ts";
 
 configureLogging({ write: () => {} });
@@ -147,4 +153,26 @@ Deno.test("cleanupLeftovers() reports errors but still cleans the other families
   const ok = new RecordingIptables("IPv4", { nat: NAT_SAVE });
   assertEquals(await cleanupLeftovers([broken, ok]), true);
   assertEquals(ok.restored.length, 1);
+});
+
+Deno.test("cleanupAllBackends() cleans every usable family and backend, skipping the others", async () => {
+  const fake = new FakeCommandRunner();
+  // ip6tables-legacy is unusable; iptables-nft-save shows leftovers in nat.
+  fake.respond((c) =>
+    c.cmd === "ip6tables-legacy" && c.args.includes("-L") ? { code: 3 } : undefined
+  );
+  fake.respond((c) =>
+    c.cmd === "iptables-nft-save" && c.args[1] === "nat" ? { stdout: NAT_SAVE } : undefined
+  );
+  fake.respond((c) => c.args.includes("-C") || c.args.includes("-S") ? { code: 1 } : undefined);
+  assertEquals(await cleanupAllBackends({ run: fake }), false);
+  const saves = fake.calls.filter((c) => c.cmd.endsWith("-save")).map((c) => c.cmd);
+  assertEquals([...new Set(saves)], [
+    "iptables-nft-save",
+    "ip6tables-nft-save",
+    "iptables-legacy-save",
+  ]);
+  const restores = fake.calls.filter((c) => c.cmd.endsWith("-restore"));
+  assertEquals(restores.map((c) => c.cmd), ["iptables-nft-restore"]);
+  assert(restores[0].stdin?.includes("-X KUBE-SVC-XPGD46QRK7WJZT7O"));
 });
