@@ -1,0 +1,282 @@
+/**
+ * One proxy under test, at cluster scale, for `latency.ts` and `rss.ts`. Two halves:
+ *
+ * - {@linkcode runProxyBench} (outer, root namespace): creates a scratch namespace
+ *   `kpbench-<random>`, runs this file's `main` inside it with `ip netns exec`, returns the JSON
+ *   it prints, and removes the namespace in `finally`.
+ * - `main` (inner, inside that namespace): starts the API server fixture on the namespace's
+ *   loopback, loads the synthetic cluster, starts `main.ts` (`--config` with upstream's defaults,
+ *   `--kubeconfig`, `--hostname-override node-0`, `--iptables-backend`), waits until the rules of
+ *   the last service are in the kernel (first sync), reads the proxy's RSS, then, if asked,
+ *   changes one endpoint at the fixture per sample and polls the kernel until the new endpoint's
+ *   KUBE-SEP chain shows its DNAT rule.
+ *
+ * The kernel check lists the one chain that must appear (`iptables -t nat -S KUBE-SEP-...`),
+ * which is the targeted form of grepping `iptables-save`: on nft it reads only that chain; on
+ * legacy it still reads the whole table from the kernel. Its cost bounds the resolution and is
+ * reported as `pollMs`.
+ *
+ * @module
+ */
+
+import { ScratchNetns } from "./netns.ts";
+import { BenchFlags } from "./flags.ts";
+import {
+  generateSyntheticCluster,
+  type RawObject,
+  SYNTHETIC_CLUSTER_CIDR,
+  syntheticNamespace,
+  syntheticServiceName,
+} from "./synthetic.ts";
+
+/** What one inner run measured. */
+export interface ProxyRunResult {
+  readonly services: number;
+  readonly endpointsPerService: number;
+  readonly backend: string;
+  /** Loading the objects into the fixture. */
+  readonly loadMs: number;
+  /** From starting main.ts to the last service's rules being in the kernel; -1 on timeout. */
+  readonly firstSyncMs: number;
+  readonly rssKb: number;
+  readonly hwmKb: number;
+  /** One per change: EndpointSlice write at the fixture to the new rule in the kernel (ms). */
+  readonly latenciesMs: number[];
+  /** Median cost of one kernel check (ms). */
+  readonly pollMs: number;
+  readonly error?: string;
+}
+
+/** Options of {@linkcode runProxyBench}. */
+export interface ProxyBenchOptions {
+  readonly services: number;
+  readonly endpointsPerService: number;
+  readonly backend: "nft" | "legacy";
+  /** Latency samples (0: first sync and RSS only). */
+  readonly changes: number;
+  /** Give up on the first sync after this long. */
+  readonly syncTimeoutMs: number;
+  /** `iptables.minSyncPeriod` of the proxy (upstream default 1s). */
+  readonly minSyncPeriod?: string;
+}
+
+/** Runs one proxy benchmark in a fresh scratch namespace (root only). */
+export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunResult> {
+  const ns = await ScratchNetns.create();
+  try {
+    const self = new URL(import.meta.url).pathname;
+    const r = await ns.run(Deno.execPath(), [
+      "run",
+      "-A",
+      self,
+      `--services=${opts.services}`,
+      `--endpoints=${opts.endpointsPerService}`,
+      `--backend=${opts.backend}`,
+      `--changes=${opts.changes}`,
+      `--sync-timeout=${opts.syncTimeoutMs}`,
+      `--min-sync-period=${opts.minSyncPeriod ?? "1s"}`,
+    ]);
+    const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
+    if (!line) {
+      throw new Error(`proxy bench produced no result (code ${r.code}): ${r.stderr.slice(-2000)}`);
+    }
+    return JSON.parse(line) as ProxyRunResult;
+  } finally {
+    await ns.remove();
+  }
+}
+
+function renderConfig(kubeconfig: string, minSyncPeriod: string): string {
+  return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: ${kubeconfig}
+hostnameOverride: node-0
+mode: iptables
+clusterCIDR: ${SYNTHETIC_CLUSTER_CIDR}
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+iptables:
+  minSyncPeriod: ${minSyncPeriod}
+  syncPeriod: 30s
+conntrack:
+  maxPerCore: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+---
+apiVersion: dns.kubeproxy.config/v1alpha1
+kind: ClusterDNSConfiguration
+enabled: true
+bindAddress: 127.0.0.1
+port: 53
+clusterDomain: cluster.local
+upstreamServers: []
+podRecords: insecure
+`;
+}
+
+async function readStatus(pid: number): Promise<{ rssKb: number; hwmKb: number }> {
+  const text = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+  return {
+    rssKb: Number(/VmRSS:\s+(\d+)/.exec(text)?.[1] ?? 0),
+    hwmKb: Number(/VmHWM:\s+(\d+)/.exec(text)?.[1] ?? 0),
+  };
+}
+
+async function chainHasDnat(iptables: string, chain: string, dest: string): Promise<boolean> {
+  const out = await new Deno.Command(iptables, {
+    args: ["-w", "-t", "nat", "-S", chain],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return out.code === 0 && new TextDecoder().decode(out.stdout).includes(dest);
+}
+
+async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
+  const { ApiServerFixture } = await import("../tests/apiserver/server.ts");
+  const { servicePortEndpointChainName } = await import("../proxy/iptables/chains.ts");
+  const services = flags.number("services", 1000);
+  const m = flags.number("endpoints", 10);
+  const backend = flags.string("backend", "nft");
+  const iptables = backend === "legacy" ? "iptables-legacy" : "iptables-nft";
+  const base = {
+    services,
+    endpointsPerService: m,
+    backend,
+    loadMs: 0,
+    firstSyncMs: -1,
+    rssKb: 0,
+    hwmKb: 0,
+    latenciesMs: [] as number[],
+    pollMs: 0,
+  };
+  await new Deno.Command("ip", { args: ["link", "set", "lo", "up"] }).output();
+  const api = await ApiServerFixture.start({ listen: ["127.0.0.1:0"] });
+  const dir = await Deno.makeTempDir({ prefix: "kpbench-proxy-" });
+  let child: Deno.ChildProcess | undefined;
+  try {
+    const cluster = generateSyntheticCluster({ services, endpointsPerService: m });
+    const t0 = performance.now();
+    for (const o of cluster.namespaces) api.apply(o);
+    api.apply(cluster.node);
+    for (const o of cluster.services) api.apply(o);
+    for (const o of cluster.endpointSlices) api.apply(o);
+    base.loadMs = performance.now() - t0;
+    const kubeconfig = `${dir}/kubeconfig`;
+    await api.writeKubeconfig(kubeconfig);
+    await Deno.writeTextFile(
+      `${dir}/config.yaml`,
+      renderConfig(kubeconfig, flags.string("min-sync-period", "1s")),
+    );
+    const mainTs = new URL("../main.ts", import.meta.url).pathname;
+    const logFile = await Deno.open(`${dir}/proxy.log`, { write: true, create: true });
+    const start = performance.now();
+    child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        mainTs,
+        "--config",
+        `${dir}/config.yaml`,
+        "--kubeconfig",
+        kubeconfig,
+        "--hostname-override",
+        "node-0",
+        `--iptables-backend=${backend}`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    child.stderr.pipeTo(logFile.writable).catch(() => undefined);
+    // The last ClusterIP service with a plain port (slot < 55 of the mix) and its first endpoint.
+    let last = services - 1;
+    while (last > 0 && (last % 100 >= 55 || last % 10 === 0)) last--;
+    const lastChain = servicePortEndpointChainName(
+      `${syntheticNamespace(last)}/${syntheticServiceName(last)}`,
+      "tcp",
+      `${ipOf(cluster, last, 0)}:8080`,
+    );
+    const timeout = flags.number("sync-timeout", 300_000);
+    let exited = false;
+    child.status.then(() => exited = true);
+    while (!(await chainHasDnat(iptables, lastChain, "DNAT"))) {
+      if (exited) throw new Error(`main.ts exited: ${await tail(`${dir}/proxy.log`)}`);
+      if (performance.now() - start > timeout) {
+        const st = await readStatus(child.pid);
+        return { ...base, ...st, error: `first sync not done after ${timeout} ms` };
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    base.firstSyncMs = performance.now() - start;
+    await new Promise((r) => setTimeout(r, 2000));
+    Object.assign(base, await readStatus(child.pid));
+    const polls: number[] = [];
+    const changes = flags.number("changes", 0);
+    for (let k = 0; k < changes; k++) {
+      // Service j: a ClusterIP service with one plain port, not the terminating-endpoint ones.
+      let j = 1 + k * 7;
+      while (j % 100 >= 55 || j % 10 === 0) j++;
+      j %= services;
+      const slice = structuredClone(
+        cluster.endpointSlices.find((s) =>
+          (s.metadata as RawObject).name === `${syntheticServiceName(j)}-xxxx0`
+        )!,
+      );
+      const newIP = `10.250.${(k >> 8) & 255}.${k & 255}`;
+      ((slice.endpoints as RawObject[])[0] as RawObject).addresses = [newIP];
+      const chain = servicePortEndpointChainName(
+        `${syntheticNamespace(j)}/${syntheticServiceName(j)}`,
+        "tcp",
+        `${newIP}:8080`,
+      );
+      const dest = `--to-destination ${newIP}:8080`;
+      const written = performance.now();
+      api.apply(slice);
+      for (;;) {
+        const p0 = performance.now();
+        const ok = await chainHasDnat(iptables, chain, dest);
+        polls.push(performance.now() - p0);
+        if (ok) break;
+        if (performance.now() - written > 60_000) throw new Error(`change ${k} not seen in 60 s`);
+      }
+      base.latenciesMs.push(performance.now() - written);
+      // Past minSyncPeriod, so the next change is synced as soon as it arrives.
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+    polls.sort((a, b) => a - b);
+    base.pollMs = polls.length ? polls[Math.floor(polls.length / 2)] : 0;
+    return base;
+  } catch (err) {
+    return { ...base, error: String(err) };
+  } finally {
+    if (child) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      await Promise.race([child.status, new Promise((r) => setTimeout(r, 5000))]);
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+    }
+    await api.close();
+    if (!flags.has("keep")) await Deno.remove(dir, { recursive: true }).catch(() => undefined);
+  }
+}
+
+function ipOf(cluster: ReturnType<typeof generateSyntheticCluster>, i: number, e: number): string {
+  const slice = cluster.endpointSlices.find((s) =>
+    (s.metadata as RawObject).name === `${syntheticServiceName(i)}-xxxx0`
+  )!;
+  return (((slice.endpoints as RawObject[])[e] as RawObject).addresses as string[])[0];
+}
+
+async function tail(path: string): Promise<string> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  return text.slice(-1500);
+}
+
+if (import.meta.main) {
+  const result = await inner(new BenchFlags(Deno.args));
+  console.log(JSON.stringify(result));
+  Deno.exit(0);
+}
