@@ -1,0 +1,393 @@
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../tests/assert.ts";
+import type { IPFamily, Protocol } from "../cache/objects.ts";
+import { FakeIptables } from "./iptables/fake.ts";
+import { IptablesRestoreError } from "./iptables/iptables.ts";
+import { tracePacket } from "./iptables/tracer.ts";
+import { slice, svc, tcpPort } from "./iptables/test_helpers.ts";
+import { FakeClock } from "./runner.ts";
+import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "./test_fixtures.ts";
+import {
+  type ConntrackCleaner,
+  Proxier,
+  type ProxierHealth,
+  type ProxierMetrics,
+  type ProxierOptions,
+  type ServiceHealthSync,
+  type SyncRunner,
+} from "./proxier.ts";
+import type { Conntrack } from "./conntrack.ts";
+import type { ProxyMetrics } from "./metrics.ts";
+import type { ProxierHealthServer } from "./healthz.ts";
+import type { ServiceHealthServer } from "./healthcheck.ts";
+
+// The real classes satisfy the interfaces the proxier declares.
+type _Checks = [
+  Conntrack extends ConntrackCleaner ? true : never,
+  ProxyMetrics extends ProxierMetrics ? true : never,
+  ProxierHealthServer extends ProxierHealth ? true : never,
+  ServiceHealthServer extends ServiceHealthSync ? true : never,
+];
+const _checks: _Checks = [true, true, true, true];
+
+class FakeRunner implements SyncRunner {
+  runs = 0;
+  started = false;
+  run(): void {
+    this.runs++;
+  }
+  start(): void {
+    this.started = true;
+  }
+  stop(): void {}
+}
+
+class RecordingConntrack implements ConntrackCleaner {
+  calls: string[] = [];
+  clearEntriesForIP(ip: string, protocol: Protocol): Promise<number> {
+    this.calls.push(`ip ${ip} ${protocol}`);
+    return Promise.resolve(1);
+  }
+  clearEntriesForPort(port: number, family: IPFamily, protocol: Protocol): Promise<number> {
+    this.calls.push(`port ${port} ${family} ${protocol}`);
+    return Promise.resolve(0);
+  }
+  clearEntriesForNAT(origin: string, dest: string, protocol: Protocol): Promise<number> {
+    this.calls.push(`nat ${origin} ${dest} ${protocol}`);
+    return Promise.resolve(1);
+  }
+  clearEntriesForPortNAT(dest: string, port: number, protocol: Protocol): Promise<number> {
+    this.calls.push(`portnat ${dest} ${port} ${protocol}`);
+    return Promise.resolve(0);
+  }
+}
+
+class RecordingHealth implements ProxierHealth, ServiceHealthSync {
+  events: string[] = [];
+  services = new Map<string, number>();
+  endpoints = new Map<string, number>();
+  queuedUpdate(family: IPFamily): void {
+    this.events.push(`queued ${family}`);
+  }
+  updated(family: IPFamily): void {
+    this.events.push(`updated ${family}`);
+  }
+  syncServices(services: Map<string, number>): Promise<void> {
+    this.services = services;
+    return Promise.resolve();
+  }
+  syncEndpoints(endpoints: Map<string, number>): void {
+    this.endpoints = endpoints;
+  }
+}
+
+class RecordingMetrics implements ProxierMetrics {
+  calls: string[] = [];
+  rules = new Map<string, { total: number; last: number }>();
+  observeSyncDuration(family: IPFamily, _s: number, opts: { full: boolean }): void {
+    this.calls.push(`sync ${family} full=${opts.full}`);
+  }
+  setLastSyncTimestamp(): void {}
+  setLastQueuedTimestamp(): void {}
+  setEndpointChangesPending(): void {}
+  incEndpointChanges(): void {}
+  setServiceChangesPending(): void {}
+  incServiceChanges(): void {}
+  setNoLocalEndpoints(): void {}
+  incRestoreFailures(family: IPFamily, opts: { partial: boolean }): void {
+    this.calls.push(`restoreFailure ${family} partial=${opts.partial}`);
+  }
+  setIptablesRules(
+    family: IPFamily,
+    table: "filter" | "nat",
+    counts: { total: number; last: number },
+  ): void {
+    this.rules.set(`${family} ${table}`, counts);
+  }
+  observeConntrackCleanup(family: IPFamily, _s: number, deleted: number): void {
+    this.calls.push(`conntrack ${family} ${deleted}`);
+  }
+}
+
+const OPTIONS: ProxierOptions = {
+  nodeName: "test-node",
+  families: ["IPv4"],
+  nodeIPs: { IPv4: "192.168.0.2" },
+  syncPeriodMs: 30_000,
+  minSyncPeriodMs: 1_000,
+  localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.0.0.0/8", "fd00:10::/64"] },
+};
+
+function setup(opts: Partial<ProxierOptions> = {}) {
+  const ipt = { IPv4: new FakeIptables("IPv4"), IPv6: new FakeIptables("IPv6") };
+  const runner = new FakeRunner();
+  const conntrack = new RecordingConntrack();
+  const health = new RecordingHealth();
+  const metrics = new RecordingMetrics();
+  const clock = new FakeClock(1_000_000);
+  const proxier = new Proxier({ ...OPTIONS, ...opts }, {
+    iptables: ipt,
+    clock,
+    createRunner: () => runner,
+    conntrack,
+    health,
+    serviceHealthServer: health,
+    metrics,
+    localAddresses: () => Promise.resolve(["127.0.0.1", "192.168.0.2", "192.168.1.2"]),
+  });
+  return { proxier, ipt, runner, conntrack, health, metrics, clock };
+}
+
+function pod(fake: FakeIptables, destIP: string, destPort = 80, protocol = "tcp") {
+  return tracePacket(fake, { sourceIP: "10.0.0.2", destIP, destPort, protocol }).output;
+}
+
+Deno.test("Proxier does not request a sync until Services and EndpointSlices are synced", async () => {
+  const { proxier, ipt, runner } = setup();
+  proxier.start();
+  assert(runner.started);
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ["10.180.0.1"]));
+  assertEquals(runner.runs, 0);
+  await proxier.syncProxyRules();
+  assertEquals(ipt.IPv4.restores.length, 0);
+  proxier.onServicesSynced();
+  assertEquals(runner.runs, 0);
+  proxier.onEndpointSlicesSynced();
+  assertEquals(runner.runs, 1);
+  await proxier.syncProxyRules();
+  assertEquals(ipt.IPv4.restores.length, 1);
+  assert(ipt.IPv4.restores[0].noflush);
+  assertEquals(pod(ipt.IPv4, "172.30.0.41"), "10.180.0.1:80");
+  // An event that changes nothing does not request a sync.
+  const s = svc("ns1", "svc1", "172.30.0.41");
+  proxier.onServiceUpdate(s, { ...s, resourceVersion: "9" });
+  assertEquals(runner.runs, 1);
+});
+
+Deno.test("Proxier full sync ensures the jumps from the built-in chains", async () => {
+  const { proxier, ipt } = setup();
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  const f = ipt.IPv4;
+  assertEquals(f.rules("nat", "PREROUTING"), [
+    `-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
+  ]);
+  assertEquals(f.rules("nat", "POSTROUTING"), [
+    `-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING`,
+  ]);
+  const input = f.rules("filter", "INPUT")!;
+  assert(input.includes("-A INPUT -j KUBE-FIREWALL"), "localhost NodePorts need KUBE-FIREWALL");
+  assert(input.some((r) => r.endsWith("-j KUBE-EXTERNAL-SERVICES")));
+  // Syncing again does not duplicate them.
+  await proxier.syncProxyRules();
+  assertEquals(f.rules("nat", "PREROUTING")!.length, 1);
+});
+
+Deno.test("Proxier partial sync rewrites only the chains of changed services", async () => {
+  const { proxier, ipt, metrics } = setup();
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onServiceAdd(svc("ns2", "svc2", "172.30.0.42"));
+  const s1 = slice("ns1", "svc1", ["10.180.0.1"]);
+  proxier.onEndpointSliceAdd(s1);
+  proxier.onEndpointSliceAdd(slice("ns2", "svc2", ["10.180.0.2"]));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls, ["sync IPv4 full=true"]);
+  const s1b = slice("ns1", "svc1", ["10.180.0.1", "10.180.0.9"]);
+  proxier.onEndpointSliceUpdate(s1, s1b);
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls[1], "sync IPv4 full=false");
+  const text = ipt.IPv4.restores[1].text;
+  assertStringIncludes(text, ":KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]");
+  assert(!text.includes(":KUBE-SVC-GNZBNJ2PO5MGZ6GT"), "svc2's chains are not rewritten");
+  assertEquals(pod(ipt.IPv4, "172.30.0.41"), "10.180.0.1:80, 10.180.0.9:80");
+  assertEquals(pod(ipt.IPv4, "172.30.0.42"), "10.180.0.2:80");
+  const nat = metrics.rules.get("IPv4 nat")!;
+  assert(nat.total > nat.last, "unchanged services' rules count in the total");
+});
+
+Deno.test("Proxier deletes the chains of deleted services", async () => {
+  const { proxier, ipt } = setup();
+  const s2 = svc("ns2", "svc2", "172.30.0.42");
+  const sl2 = slice("ns2", "svc2", ["10.180.0.2"]);
+  proxier.onServiceAdd(s2);
+  proxier.onEndpointSliceAdd(sl2);
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assert(ipt.IPv4.chains("nat").includes("KUBE-SVC-GNZBNJ2PO5MGZ6GT"));
+  proxier.onServiceDelete(s2);
+  proxier.onEndpointSliceDelete(sl2);
+  await proxier.syncProxyRules();
+  assertEquals(
+    ipt.IPv4.chains("nat").filter((c) => c.startsWith("KUBE-S") && c !== "KUBE-SERVICES"),
+    [],
+  );
+  assertStringIncludes(ipt.IPv4.restores[1].text, "-X KUBE-SVC-GNZBNJ2PO5MGZ6GT\n");
+});
+
+Deno.test("Proxier recovers from a failed restore with a full sync", async () => {
+  const { proxier, ipt, metrics, health } = setup();
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ["10.180.0.1"]));
+  const input = "*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j BOGUS\nCOMMIT\n";
+  ipt.IPv4.failNextRestore(
+    new IptablesRestoreError({ code: 2, stdout: "", stderr: "Error occurred at line: 3" }, input),
+  );
+  health.events = [];
+  await assertRejects(() => proxier.syncProxyRules(), IptablesRestoreError);
+  assertEquals(metrics.calls.slice(-2), [
+    "restoreFailure IPv4 partial=true",
+    "sync IPv4 full=false",
+  ]);
+  assert(!health.events.includes("updated IPv4"), "a failed sync does not refresh health");
+  // Nothing is pending in the trackers any more, yet the retry (a full sync) writes svc1.
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls.at(-1), "sync IPv4 full=true");
+  assertEquals(pod(ipt.IPv4, "172.30.0.41"), "10.180.0.1:80");
+  assertEquals(health.events.at(-1), "updated IPv4");
+});
+
+Deno.test("Proxier does a full sync once the full sync period has passed", async () => {
+  const { proxier, metrics, clock } = setup({ fullSyncPeriodMs: 60_000 });
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  await proxier.syncProxyRules();
+  clock.tick(60_000);
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls, [
+    "sync IPv4 full=true",
+    "sync IPv4 full=false",
+    "sync IPv4 full=true",
+  ]);
+});
+
+Deno.test("Proxier queues health updates on changes and marks them done after a sync", async () => {
+  const { proxier, health } = setup();
+  proxier.start();
+  assertEquals(health.events, ["updated IPv4"]);
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  assertEquals(health.events.at(-1), "queued IPv4");
+  await proxier.syncProxyRules();
+  assertEquals(health.events.at(-1), "updated IPv4");
+});
+
+Deno.test("Proxier clears conntrack entries of UDP services whose endpoints changed", async () => {
+  const { proxier, conntrack } = setup();
+  const dns = makeService("kube-system", "dns", (s) => {
+    s.type = "NodePort";
+    s.clusterIPs = ["172.30.0.10"];
+    s.ports = [{ name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 3053 }];
+  });
+  const mk = (ips: string[]) =>
+    makeEndpointSlice("kube-system", "dns", 1, (s) => {
+      s.ports = [{ name: "dns", protocol: "UDP", port: 53 }];
+      s.endpoints = ips.map((ip) => makeEndpoint(ip));
+    });
+  proxier.onServiceAdd(dns);
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals(conntrack.calls, []);
+  const a = mk(["10.180.0.1", "10.180.0.2"]);
+  proxier.onEndpointSliceAdd(a);
+  await proxier.syncProxyRules();
+  // The service gained its first endpoints: flows cached against the REJECT go.
+  assertEquals(conntrack.calls.sort(), ["ip 172.30.0.10 UDP", "port 3053 IPv4 UDP"]);
+  conntrack.calls = [];
+  proxier.onEndpointSliceUpdate(a, mk(["10.180.0.2"]));
+  await proxier.syncProxyRules();
+  assertEquals(conntrack.calls.sort(), [
+    "nat 172.30.0.10 10.180.0.1 UDP",
+    "portnat 10.180.0.1 3053 UDP",
+  ]);
+  conntrack.calls = [];
+  proxier.onServiceDelete(dns);
+  await proxier.syncProxyRules();
+  assertEquals(conntrack.calls, ["ip 172.30.0.10 UDP"]);
+});
+
+Deno.test("Proxier syncs health-check node ports and local endpoint counts", async () => {
+  const { proxier, health } = setup();
+  proxier.onServiceAdd(svc("ns2", "svc2", "172.30.0.42", (s) => {
+    s.type = "LoadBalancer";
+    s.ports = [tcpPort(80, 3001)];
+    s.externalTrafficPolicy = "Local";
+    s.healthCheckNodePort = 30000;
+  }));
+  proxier.onEndpointSliceAdd(makeEndpointSlice("ns2", "svc2", 1, (s) => {
+    s.ports = [{ name: "p80", protocol: "TCP", port: 80 }];
+    s.endpoints = [
+      makeEndpoint("10.180.0.2", (e) => {
+        e.nodeName = "test-node";
+      }),
+      makeEndpoint("10.180.0.3"),
+    ];
+  }));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals([...health.services], [["ns2/svc2", 30000]]);
+  assertEquals([...health.endpoints], [["ns2/svc2", 1]]);
+});
+
+Deno.test("Proxier programs each family with its own addresses", async () => {
+  const { proxier, ipt } = setup({ families: ["IPv4", "IPv6"], nodeIPs: {} });
+  proxier.onServiceAdd(makeService("ns1", "svc1", (s) => {
+    s.clusterIPs = ["172.30.0.41", "fd00:30::41"];
+    s.ipFamilies = ["IPv4", "IPv6"];
+    s.ports = [tcpPort(80)];
+  }));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ["10.180.0.1"]));
+  proxier.onEndpointSliceAdd(makeEndpointSlice("ns1", "svc1", 2, (s) => {
+    s.addressType = "IPv6";
+    s.ports = [{ name: "p80", protocol: "TCP", port: 80 }];
+    s.endpoints = [makeEndpoint("fd00:180::1")];
+  }));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals(pod(ipt.IPv4, "172.30.0.41"), "10.180.0.1:80");
+  const v6 = tracePacket(ipt.IPv6, { sourceIP: "fd00:10::2", destIP: "fd00:30::41", destPort: 80 });
+  assertEquals(v6, { ...v6, output: "[fd00:180::1]:80", masq: false });
+  assert(!ipt.IPv6.restores[0].text.includes("172.30.0.41"));
+  assert(!ipt.IPv6.restores[0].text.includes("KUBE-FIREWALL"));
+});
+
+Deno.test("Proxier uses the Node's pod CIDRs with detectLocalMode NodeCIDR", async () => {
+  const { proxier, ipt, metrics } = setup({ localDetector: { mode: "NodeCIDR" } });
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ["10.180.0.1"]));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assert(!ipt.IPv4.restores[0].text.includes("--dport 80 ! -s"), "no pod CIDR yet: no-op detector");
+  proxier.onNodeAdd({ ...makeNode("test-node"), podCIDRs: ["10.0.1.0/24"] });
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls.at(-1), "sync IPv4 full=true");
+  assertStringIncludes(ipt.IPv4.restores[1].text, "! -s 10.0.1.0/24 -j KUBE-MARK-MASQ");
+  proxier.onNodeUpdate(
+    { ...makeNode("test-node"), podCIDRs: ["10.0.1.0/24"] },
+    { ...makeNode("test-node", { "topology.kubernetes.io/zone": "b" }), podCIDRs: ["10.0.1.0/24"] },
+  );
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls.at(-1), "sync IPv4 full=true");
+});
+
+Deno.test("Proxier restricts NodePorts to local addresses in nodePortAddresses", async () => {
+  const { proxier, ipt } = setup({ nodePortAddresses: ["192.168.0.0/24"] });
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  const text = ipt.IPv4.restores[0].text;
+  assertStringIncludes(text, "-d 192.168.0.2 -j KUBE-NODEPORTS");
+  assert(!text.includes("192.168.1.2"));
+  assert(!text.includes("KUBE-FIREWALL"), "localhost NodePorts are off without loopback");
+});
