@@ -297,3 +297,74 @@ export class BoundedFrequencyRunner {
     }
   }
 }
+
+/** Options of {@linkcode startRetrying}. */
+export interface StartRetryingOptions {
+  /** What is being started, for log lines (`proxy healthz`, `metrics server`). */
+  name: string;
+  /** `bindAddressHardFail`: reject on the first failure instead of retrying. */
+  hardFail: boolean;
+  /** Time between attempts; 5 s as upstream's `wait.Until(…, 5s)`. */
+  retryIntervalMs?: number;
+  /** Time source; {@linkcode realClock} by default. */
+  clock?: Clock;
+}
+
+/** Stops the retries of {@linkcode startRetrying}. */
+export interface RetryHandle {
+  /** Whether a start attempt has succeeded. */
+  readonly started: boolean;
+  /** Cancels pending retries (does not stop what was started). */
+  cancel(): void;
+}
+
+/**
+ * Starts a server as upstream starts its healthz and metrics servers: on failure, either reject
+ * (`hardFail`, so the caller exits) or log and try again every `retryIntervalMs` until it works or
+ * the handle is cancelled.
+ *
+ * @param start Starts the server; rejects when it cannot bind.
+ * @param opts Name, hard-fail flag, retry interval and clock.
+ * @returns A handle once the first attempt is over (successful or not).
+ * @throws {Error} The first failure when `hardFail` is set.
+ * @example
+ * ```ts
+ * const handle = await startRetrying(() => healthz.start(), { name: "proxy healthz", hardFail: false });
+ * // on shutdown:
+ * handle.cancel();
+ * await healthz.stop();
+ * ```
+ */
+export async function startRetrying(
+  start: () => Promise<void>,
+  opts: StartRetryingOptions,
+): Promise<RetryHandle> {
+  const clock = opts.clock ?? realClock;
+  const interval = opts.retryIntervalMs ?? 5000;
+  let started = false;
+  let cancelled = false;
+  let timer: number | undefined;
+  const attempt = async (): Promise<void> => {
+    timer = undefined;
+    if (cancelled) return;
+    try {
+      await start();
+      started = true;
+    } catch (err) {
+      if (opts.hardFail) throw err;
+      log.error(`Failed to start ${opts.name}, retrying`, err, { retryIntervalMs: interval });
+      if (!cancelled) timer = clock.setTimeout(() => void attempt().catch(() => {}), interval);
+    }
+  };
+  await attempt();
+  return {
+    get started() {
+      return started;
+    },
+    cancel() {
+      cancelled = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}

@@ -1,6 +1,6 @@
-import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
-import { BoundedFrequencyRunner, FakeClock } from "./runner.ts";
+import { BoundedFrequencyRunner, FakeClock, startRetrying } from "./runner.ts";
 
 configureLogging({ write: () => {} });
 
@@ -174,4 +174,44 @@ Deno.test("BoundedFrequencyRunner() rejects minInterval above maxInterval", () =
     RangeError,
     "minInterval",
   );
+});
+
+Deno.test("startRetrying() retries a failed start every interval until it works", async () => {
+  const clock = new FakeClock(0);
+  let failures = 2;
+  const attempts: number[] = [];
+  const handle = await startRetrying(() => {
+    attempts.push(clock.now());
+    return failures-- > 0 ? Promise.reject(new Error("address in use")) : Promise.resolve();
+  }, { name: "proxy healthz", hardFail: false, clock });
+  assertEquals(handle.started, false);
+  await clock.tickAsync(5000);
+  assertEquals(handle.started, false);
+  await clock.tickAsync(5000);
+  assertEquals(handle.started, true);
+  await clock.tickAsync(60_000);
+  assertEquals(attempts, [0, 5000, 10_000]);
+  assertEquals(clock.pendingTimers, 0);
+});
+
+Deno.test("startRetrying() rejects at once with hardFail and stops retrying when cancelled", async () => {
+  const clock = new FakeClock(0);
+  await assertRejects(
+    () =>
+      startRetrying(() => Promise.reject(new Error("address in use")), {
+        name: "metrics server",
+        hardFail: true,
+        clock,
+      }),
+    Error,
+    "address in use",
+  );
+  let attempts = 0;
+  const handle = await startRetrying(() => {
+    attempts++;
+    return Promise.reject(new Error("address in use"));
+  }, { name: "metrics server", hardFail: false, clock });
+  handle.cancel();
+  await clock.tickAsync(30_000);
+  assertEquals(attempts, 1);
 });
