@@ -14,8 +14,9 @@
  * KUBE-PROXY-CANARY, KUBE-DNS-INTERCEPT (our DNS extension) and every KUBE-SVC/SVL/EXT/FW/SEP
  * chain; filter KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-FORWARD, KUBE-NODEPORTS,
  * KUBE-PROXY-FIREWALL, KUBE-PROXY-CANARY; mangle KUBE-PROXY-CANARY. KUBE-FIREWALL belongs to
- * kubelet and stays unless `includeKubeletFirewall` is set (a node without kubelet, where this
- * proxy created it). Running it again finds nothing and changes nothing.
+ * kubelet and stays where kubelet runs (its KUBE-KUBELET-CANARY chain is present); on a node
+ * without kubelet this proxy created it, and it goes too (see `includeKubeletFirewall`). Running
+ * it again finds nothing and changes nothing.
  *
  * @module
  */
@@ -29,6 +30,7 @@ import {
   KUBE_EXTERNAL_SERVICES,
   KUBE_FIREWALL,
   KUBE_FORWARD,
+  KUBE_KUBELET_CANARY,
   KUBE_MARK_MASQ,
   KUBE_NODEPORTS,
   KUBE_POSTROUTING,
@@ -43,10 +45,12 @@ import { ExecIptables, type Iptables } from "./iptables.ts";
 /** Options of {@linkcode cleanupLeftovers}. */
 export interface CleanupOptions {
   /**
-   * Also remove KUBE-FIREWALL and the INPUT/OUTPUT jumps to it. Upstream leaves them to kubelet;
-   * set this on nodes without kubelet, where this proxy created them.
+   * Whether to remove KUBE-FIREWALL and the INPUT/OUTPUT jumps to it. Upstream always leaves
+   * them to kubelet. `"auto"` (the default) removes them only when kubelet's canary chain
+   * (KUBE-KUBELET-CANARY) is absent from the filter table, i.e. on a node where no kubelet
+   * manages iptables and this proxy created KUBE-FIREWALL itself.
    */
-  includeKubeletFirewall?: boolean;
+  includeKubeletFirewall?: boolean | "auto";
 }
 
 const FIXED_CHAINS: Record<Table, readonly string[]> = {
@@ -126,14 +130,15 @@ export function parseSavedTable(text: string): SavedTable {
  *
  * @param table The table.
  * @param saved That table's `iptables-save` output.
- * @param opts Whether KUBE-FIREWALL counts as ours.
+ * @param opts Whether KUBE-FIREWALL counts as ours (`"auto"`: when the table has no
+ *   KUBE-KUBELET-CANARY).
  * @returns The restore input.
  */
 export function buildCleanupInput(table: Table, saved: string, opts: CleanupOptions = {}): string {
   const { chains, rules } = parseSavedTable(saved);
   const owned = new Set<string>();
   const fixed = [...FIXED_CHAINS[table]];
-  if (table === "filter" && opts.includeKubeletFirewall) fixed.push(KUBE_FIREWALL);
+  if (table === "filter" && removesKubeletFirewall(chains, opts)) fixed.push(KUBE_FIREWALL);
   for (const chain of fixed) if (chains.has(chain)) owned.add(chain);
   if (table === "nat") {
     for (const chain of [...chains].sort()) if (isServiceChainName(chain)) owned.add(chain);
@@ -151,11 +156,19 @@ export function buildCleanupInput(table: Table, saved: string, opts: CleanupOpti
   return lines.join("\n");
 }
 
+function removesKubeletFirewall(filterChains: Set<string>, opts: CleanupOptions): boolean {
+  const choice = opts.includeKubeletFirewall ?? "auto";
+  if (choice === "auto") return !filterChains.has(KUBE_KUBELET_CANARY);
+  return choice;
+}
+
 async function cleanupOne(ipt: Iptables, opts: CleanupOptions): Promise<boolean> {
   let encounteredError = false;
   const fields = { ipFamily: ipt.family, backend: ipt.backend };
   for (const jump of iptablesJumpChains) {
-    if (jump.kubeletFirewall && !opts.includeKubeletFirewall) continue;
+    // The jumps to KUBE-FIREWALL go with the chain, in the filter restore below, when the chain
+    // is ours to remove.
+    if (jump.kubeletFirewall) continue;
     try {
       await ipt.deleteRule(jump.table, jump.srcChain, jumpRuleArgs(jump));
     } catch (err) {

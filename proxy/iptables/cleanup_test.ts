@@ -77,22 +77,35 @@ Deno.test("buildCleanupInput() flushes, unhooks and deletes only our nat chains"
   );
 });
 
-Deno.test("buildCleanupInput() leaves KUBE-FIREWALL to kubelet unless asked", () => {
-  const filter = [
-    "*filter",
-    ":INPUT ACCEPT [0:0]",
-    ":KUBE-FIREWALL - [0:0]",
-    ":KUBE-FORWARD - [0:0]",
-    "-A INPUT -j KUBE-FIREWALL",
-    '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
-    "COMMIT",
-  ].join("\n");
-  const plain = buildCleanupInput("filter", filter);
-  assert(!plain.includes("KUBE-FIREWALL"), plain);
-  assert(plain.includes("-X KUBE-FORWARD"));
-  const all = buildCleanupInput("filter", filter, { includeKubeletFirewall: true });
-  assert(all.includes("-D INPUT -j KUBE-FIREWALL"));
-  assert(all.includes("-X KUBE-FIREWALL"));
+Deno.test("buildCleanupInput() leaves KUBE-FIREWALL to kubelet where kubelet runs", () => {
+  const filter = (kubelet: boolean) =>
+    [
+      "*filter",
+      ":INPUT ACCEPT [0:0]",
+      ":KUBE-FIREWALL - [0:0]",
+      ":KUBE-FORWARD - [0:0]",
+      ...(kubelet ? [":KUBE-KUBELET-CANARY - [0:0]"] : []),
+      "-A INPUT -j KUBE-FIREWALL",
+      '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+      "COMMIT",
+    ].join("\n");
+  const withKubelet = buildCleanupInput("filter", filter(true));
+  assert(!withKubelet.includes("KUBE-FIREWALL"), withKubelet);
+  assert(!withKubelet.includes("KUBE-KUBELET-CANARY"), "kubelet's canary is never touched");
+  assert(withKubelet.includes("-X KUBE-FORWARD"));
+  const alone = buildCleanupInput("filter", filter(false));
+  assert(alone.includes("-D INPUT -j KUBE-FIREWALL"), alone);
+  assert(alone.includes("-X KUBE-FIREWALL"));
+  assert(
+    !buildCleanupInput("filter", filter(false), { includeKubeletFirewall: false }).includes(
+      "KUBE-FIREWALL",
+    ),
+  );
+  assert(
+    buildCleanupInput("filter", filter(true), { includeKubeletFirewall: true }).includes(
+      "-X KUBE-FIREWALL",
+    ),
+  );
   assertEquals(buildCleanupInput("nat", "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"), "");
 });
 

@@ -151,8 +151,10 @@ Deno.test({
       );
       for (const ipt of all) {
         await ipt.restore(proxyRules(ipt.family), { noflush: true });
+        // No kubelet here: the proxy creates KUBE-FIREWALL and its jumps itself.
+        await ipt.ensureChain("filter", "KUBE-FIREWALL");
+        await ipt.ensureRule("append", "filter", "KUBE-FIREWALL", ["-j", "RETURN"]);
         for (const jump of iptablesJumpChains) {
-          if (jump.kubeletFirewall) continue;
           await ipt.ensureRule("prepend", jump.table, jump.srcChain, jumpRuleArgs(jump));
         }
         // A jump an older version wrote with another comment, and foreign rules to keep.
@@ -196,5 +198,33 @@ Deno.test({
           assert((await ipt.save("filter")).includes("--dport 22 -j ACCEPT"));
         }
       }
+    }),
+});
+
+Deno.test({
+  name: "cleanupLeftovers() leaves kubelet's KUBE-FIREWALL and canary where kubelet runs",
+  ignore: !isRoot,
+  fn: () =>
+    withScratchNetns(async (ns) => {
+      const ipt = new ExecIptables("IPv4", "nft", { run: ns.run });
+      await ipt.restore(proxyRules("IPv4"), { noflush: true });
+      for (const table of ["filter", "nat"] as const) {
+        await ipt.ensureChain(table, "KUBE-KUBELET-CANARY");
+      }
+      await ipt.ensureChain("filter", "KUBE-FIREWALL");
+      for (const jump of iptablesJumpChains) {
+        await ipt.ensureRule("prepend", jump.table, jump.srcChain, jumpRuleArgs(jump));
+      }
+      assertEquals(await cleanupLeftovers([ipt]), false);
+      const filter = await ipt.save("filter");
+      const kube = filter.split("\n").filter((l) => l.includes("KUBE-")).sort();
+      assertEquals(kube, [
+        "-A INPUT -j KUBE-FIREWALL",
+        "-A OUTPUT -j KUBE-FIREWALL",
+        ":KUBE-FIREWALL - [0:0]",
+        ":KUBE-KUBELET-CANARY - [0:0]",
+      ]);
+      const nat = (await ipt.save("nat")).split("\n").filter((l) => l.includes("KUBE-"));
+      assertEquals(nat, [":KUBE-KUBELET-CANARY - [0:0]"]);
     }),
 });
