@@ -360,16 +360,38 @@ function rotr(x: number, n: number): number {
   return (x >>> n) | (x << (32 - n));
 }
 
+let buf = new Uint8Array(256);
+
+/** Writes `input` as UTF-8 into the shared buffer; returns its length in bytes. */
+function encodeInput(input: string): number {
+  const n = input.length;
+  if (buf.length < n * 3 + 72) buf = new Uint8Array(n * 3 + 72);
+  for (let i = 0; i < n; i++) {
+    const c = input.charCodeAt(i);
+    if (c > 0x7f) {
+      // Rare (names are ASCII): fall back to the full encoder.
+      const bytes = encoder.encode(input);
+      if (buf.length < bytes.length + 72) buf = new Uint8Array(bytes.length + 72);
+      buf.set(bytes);
+      return bytes.length;
+    }
+    buf[i] = c;
+  }
+  return n;
+}
+
 function sha256Words(input: string): Uint32Array {
-  const bytes = encoder.encode(input);
-  const bitLen = bytes.length * 8;
-  const blocks = (bytes.length + 9 + 63) >> 6;
-  const padded = new Uint8Array(blocks * 64);
-  padded.set(bytes);
-  padded[bytes.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  view.setUint32(padded.length - 8, Math.floor(bitLen / 0x100000000));
-  view.setUint32(padded.length - 4, bitLen >>> 0);
+  const len = encodeInput(input);
+  const blocks = (len + 9 + 63) >> 6;
+  const total = blocks * 64;
+  buf.fill(0, len, total);
+  buf[len] = 0x80;
+  const bitLen = len * 8;
+  buf[total - 5] = (bitLen / 0x100000000) & 0xff;
+  buf[total - 4] = (bitLen >>> 24) & 0xff;
+  buf[total - 3] = (bitLen >>> 16) & 0xff;
+  buf[total - 2] = (bitLen >>> 8) & 0xff;
+  buf[total - 1] = bitLen & 0xff;
   H[0] = 0x6a09e667;
   H[1] = 0xbb67ae85;
   H[2] = 0x3c6ef372;
@@ -378,8 +400,11 @@ function sha256Words(input: string): Uint32Array {
   H[5] = 0x9b05688c;
   H[6] = 0x1f83d9ab;
   H[7] = 0x5be0cd19;
-  for (let off = 0; off < padded.length; off += 64) {
-    for (let i = 0; i < 16; i++) W[i] = view.getUint32(off + i * 4);
+  for (let off = 0; off < total; off += 64) {
+    for (let i = 0; i < 16; i++) {
+      const j = off + i * 4;
+      W[i] = (buf[j] << 24) | (buf[j + 1] << 16) | (buf[j + 2] << 8) | buf[j + 3];
+    }
     for (let i = 16; i < 64; i++) {
       const w15 = W[i - 15], w2 = W[i - 2];
       const s0 = rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 >>> 3);
@@ -418,21 +443,13 @@ function sha256Words(input: string): Uint32Array {
 /** base32(sha256(input)) truncated to 16 characters: exactly the first 80 bits of the digest. */
 function hashName(input: string): string {
   const h = sha256Words(input);
-  // 80 bits = words 0, 1 (64 bits) and the top 16 bits of word 2, read 5 bits at a time.
-  const hi = h[0], mid = h[1], lo = h[2] >>> 16;
-  let out = "";
-  // Build a 80-bit value as three pieces to stay inside 32-bit integer arithmetic.
-  let acc = 0, bits = 0;
-  const parts = [[hi, 32], [mid, 32], [lo, 16]];
-  for (const [value, width] of parts) {
-    for (let shift = width - 8; shift >= 0; shift -= 8) {
-      acc = ((acc << 8) | ((value >>> shift) & 0xff)) & 0xfff;
-      bits += 8;
-      while (bits >= 5) {
-        bits -= 5;
-        out += BASE32[(acc >>> bits) & 31];
-      }
-    }
-  }
-  return out;
+  const w0 = h[0], w1 = h[1], w2 = h[2];
+  // 16 groups of 5 bits: 6 from w0 (30 bits), one straddling w0/w1, 5 from w1, one straddling
+  // w1/w2, then the rest from w2.
+  return BASE32[w0 >>> 27] + BASE32[(w0 >>> 22) & 31] + BASE32[(w0 >>> 17) & 31] +
+    BASE32[(w0 >>> 12) & 31] + BASE32[(w0 >>> 7) & 31] + BASE32[(w0 >>> 2) & 31] +
+    BASE32[((w0 & 3) << 3) | (w1 >>> 29)] + BASE32[(w1 >>> 24) & 31] +
+    BASE32[(w1 >>> 19) & 31] + BASE32[(w1 >>> 14) & 31] + BASE32[(w1 >>> 9) & 31] +
+    BASE32[(w1 >>> 4) & 31] + BASE32[((w1 & 15) << 1) | (w2 >>> 31)] +
+    BASE32[(w2 >>> 26) & 31] + BASE32[(w2 >>> 21) & 31] + BASE32[(w2 >>> 16) & 31];
 }

@@ -19,12 +19,12 @@ import type { RuleSet } from "./rules.ts";
  * ```
  */
 export function renderRestoreInput(ruleSet: RuleSet): string {
-  const lines: string[] = ["*filter"];
-  for (const chain of ruleSet.filterChains) lines.push(`:${chain} - [0:0]`);
-  for (const rule of ruleSet.filterRules) lines.push(rule);
-  lines.push("COMMIT", "*nat");
-  for (const chain of ruleSet.natChains) lines.push(`:${chain} - [0:0]`);
-  for (const rule of ruleSet.natRules) lines.push(rule);
-  lines.push("COMMIT", "");
-  return lines.join("\n");
+  const parts: string[] = ["*filter"];
+  for (const chain of ruleSet.filterChains) parts.push(`:${chain} - [0:0]`);
+  if (ruleSet.filterRules.length > 0) parts.push(ruleSet.filterRules.join("\n"));
+  parts.push("COMMIT", "*nat");
+  for (const chain of ruleSet.natChains) parts.push(`:${chain} - [0:0]`);
+  if (ruleSet.natRules.length > 0) parts.push(ruleSet.natRules.join("\n"));
+  parts.push("COMMIT", "");
+  return parts.join("\n");
 }

@@ -182,59 +182,37 @@ interface ServiceChains {
   readonly fw: string;
 }
 
-/**
- * A two-generation memo: entries used during one build survive into the next; entries unused for
- * a whole build are dropped. (A WeakMap would do the same job, but V8's ephemeron tables make
- * 100,000 WeakMap insertions take seconds.)
- */
-class GenerationCache<K, V> {
-  #current = new Map<K, V>();
-  #previous = new Map<K, V>();
+// Chain names are memoized on the (immutable) service port and endpoint objects themselves,
+// under a non-enumerable symbol: hashing is the costliest step of a build, and objects are
+// replaced (not changed) when their Service or EndpointSlice changes, so the memo can never be
+// stale. A Map or WeakMap memo costs more than it saves at 100,000 endpoints (WeakMap insertion
+// in particular takes seconds in V8).
+const CHAINS = Symbol("kube-proxy chain names");
 
-  get(key: K, compute: (key: K) => V): V {
-    let v = this.#current.get(key);
-    if (v !== undefined) return v;
-    v = this.#previous.get(key);
-    if (v === undefined) v = compute(key);
-    this.#current.set(key, v);
-    return v;
-  }
-
-  /** Ends a build: what was not used in it is forgotten at the end of the next one. */
-  rotate(): void {
-    this.#previous = this.#current;
-    this.#current = new Map();
-  }
-}
-
-const serviceChainsCache = new GenerationCache<ServicePortInfo, ServiceChains>();
-const endpointChainCache = new GenerationCache<EndpointInfo, string>();
-// The endpoint cache is keyed by the EndpointInfo object: each belongs to one service port's
-// endpoint list, so (service port name, protocol, endpoint) is fixed for it.
-let endpointChainOwner: ServicePortInfo | undefined;
-
-function computeServiceChains(sp: ServicePortInfo): ServiceChains {
-  const h = servicePortChainHash(sp.nameString, sp.protocol);
-  return {
-    svc: SERVICE_CHAIN_PREFIX + h,
-    svl: SERVICE_LOCAL_CHAIN_PREFIX + h,
-    ext: EXTERNAL_TRAFFIC_CHAIN_PREFIX + h,
-    fw: FIREWALL_CHAIN_PREFIX + h,
-  };
-}
-
-function computeEndpointChain(ep: EndpointInfo): string {
-  const sp = endpointChainOwner!;
-  return servicePortEndpointChainName(sp.nameString, sp.protocol, ep.endpoint);
+function memo<T extends object, V>(obj: T, compute: () => V): V {
+  const cached = (obj as Record<symbol, V | undefined>)[CHAINS];
+  if (cached !== undefined) return cached;
+  const v = compute();
+  Object.defineProperty(obj, CHAINS, { value: v, enumerable: false });
+  return v;
 }
 
 function chainsOf(sp: ServicePortInfo): ServiceChains {
-  return serviceChainsCache.get(sp, computeServiceChains);
+  return memo(sp, () => {
+    const h = servicePortChainHash(sp.nameString, sp.protocol);
+    return {
+      svc: SERVICE_CHAIN_PREFIX + h,
+      svl: SERVICE_LOCAL_CHAIN_PREFIX + h,
+      ext: EXTERNAL_TRAFFIC_CHAIN_PREFIX + h,
+      fw: FIREWALL_CHAIN_PREFIX + h,
+    };
+  });
 }
 
+// Each EndpointInfo belongs to one service port's endpoint list, so its chain name, a function
+// of (service port name, protocol, endpoint), is fixed for the object.
 function endpointChainOf(sp: ServicePortInfo, ep: EndpointInfo): string {
-  endpointChainOwner = sp;
-  return endpointChainCache.get(ep, computeEndpointChain);
+  return memo(ep, () => servicePortEndpointChainName(sp.nameString, sp.protocol, ep.endpoint));
 }
 
 /** `[ifLocal, ifNotLocal]` match arguments of a detector, or undefined for the no-op detector. */
@@ -649,8 +627,6 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
     `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
 
-  serviceChainsCache.rotate();
-  endpointChainCache.rotate();
   const natWritten = natRules.length - deletedChains.length;
   return {
     family: opts.family,
