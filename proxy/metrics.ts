@@ -140,7 +140,7 @@ export class ProxyMetrics {
   #endpointChangesTotal: client.Counter;
   #serviceChangesPending: client.Gauge;
   #serviceChangesTotal: client.Counter;
-  #noLocalEndpoints: client.Gauge<"traffic_policy" | "ip_family">;
+  #noLocalEndpoints: client.Gauge<"ip_family" | "traffic_policy">;
   #healthzTotal: client.Counter<"code">;
   #livezTotal: client.Counter<"code">;
   #restoreFailures: client.Counter<"ip_family">;
@@ -224,7 +224,7 @@ export class ProxyMetrics {
     this.#noLocalEndpoints = new client.Gauge({
       name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
       help: ALPHA + "Number of services with a Local traffic policy and no endpoints",
-      labelNames: ["traffic_policy", "ip_family"],
+      labelNames: ["ip_family", "traffic_policy"],
       registers,
     });
     this.#healthzTotal = new client.Counter({
@@ -254,13 +254,13 @@ export class ProxyMetrics {
     this.#rulesTotal = new client.Gauge({
       name: "kubeproxy_sync_proxy_rules_iptables_total",
       help: ALPHA + "Total number of iptables rules owned by kube-proxy",
-      labelNames: ["table", "ip_family"],
+      labelNames: ["ip_family", "table"],
       registers,
     });
     this.#rulesLast = new client.Gauge({
       name: "kubeproxy_sync_proxy_rules_iptables_last",
       help: ALPHA + "Number of iptables rules written by kube-proxy in last sync",
-      labelNames: ["table", "ip_family"],
+      labelNames: ["ip_family", "table"],
       registers,
     });
     this.#conntrackDuration = new client.Histogram({
@@ -392,7 +392,7 @@ export class ProxyMetrics {
 
   /** Sets how many service ports with a Local policy have endpoints but none on this node. */
   setNoLocalEndpoints(family: IPFamily, policy: TrafficPolicyKind, n: number): void {
-    this.#noLocalEndpoints.set({ traffic_policy: policy, ip_family: family }, n);
+    this.#noLocalEndpoints.set({ ip_family: family, traffic_policy: policy }, n);
   }
 
   /** Counts one /healthz answer by status code. */
@@ -423,8 +423,8 @@ export class ProxyMetrics {
     table: RuleTable,
     counts: { total: number; last: number },
   ): void {
-    this.#rulesTotal.set({ table, ip_family: family }, counts.total);
-    this.#rulesLast.set({ table, ip_family: family }, counts.last);
+    this.#rulesTotal.set({ ip_family: family, table }, counts.total);
+    this.#rulesLast.set({ ip_family: family, table }, counts.last);
   }
 
   /** Records one conntrack cleanup run and the entries it deleted. */
@@ -433,9 +433,14 @@ export class ProxyMetrics {
     if (deleted > 0) this.#conntrackDeleted.inc({ ip_family: family }, deleted);
   }
 
-  /** The Prometheus text exposition of every metric. */
-  render(): Promise<string> {
-    return this.#registry.metrics();
+  /**
+   * The Prometheus text exposition of every metric, with labels in Go's order (sorted by name,
+   * `le` last on histogram buckets) so the output reads as upstream's does.
+   */
+  async render(): Promise<string> {
+    const text = await this.#registry.metrics();
+    // prom-client writes `le` first; client_golang writes it last.
+    return text.replace(/^(\w+_bucket)\{le="([^"]*)",([^\n]*)\}/gm, '$1{$3,le="$2"}');
   }
 
   /** The content type of {@linkcode ProxyMetrics.render}'s output. */

@@ -29,8 +29,7 @@ interface ParsedFamily {
 
 /**
  * Label names of a histogram, read from its `_count` line: parse-prometheus-text-format 1.1.1
- * drops the labels, sum and count of histograms whose bucket lines put `le` first, as
- * prom-client writes them.
+ * keeps only the buckets of a histogram (no labels, sum or count).
  */
 function histogramLabels(text: string, name: string): string[] {
   const line = text.split("\n").find((l) => l.startsWith(`${name}_count`)) ?? "";
@@ -146,6 +145,28 @@ Deno.test("ProxyMetrics.render() reports the recorded values", async () => {
   assertEquals(value("clusterdns_responses_total", { rcode: "NOERROR" })?.value, "1");
   assertEquals(value("clusterdns_response_size_bytes")?.buckets?.["200"], "1");
   assertEquals(value("clusterdns_response_size_bytes")?.buckets?.["100"], "0");
+});
+
+Deno.test("ProxyMetrics.render() orders labels as client_golang does", async () => {
+  const m = new ProxyMetrics();
+  m.setIptablesRules("IPv4", "nat", { total: 3, last: 2 });
+  m.setNoLocalEndpoints("IPv6", "external", 1);
+  m.observeSyncDuration("IPv4", 0.003, { full: false });
+  const lines = (await m.render()).split("\n");
+  assert(
+    lines.includes('kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"} 3'),
+  );
+  assert(
+    lines.includes(
+      'kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family="IPv6",traffic_policy="external"} 1',
+    ),
+  );
+  assert(
+    lines.includes(
+      'kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="0.004"} 1',
+    ),
+    "le comes last",
+  );
 });
 
 Deno.test("ProxyMetrics histograms use upstream's and CoreDNS's buckets", async () => {
