@@ -133,6 +133,9 @@ export function formatIP(ip: ParsedIP): string {
   return hex.slice(0, bestStart).join(":") + "::" + hex.slice(bestStart + bestLen).join(":");
 }
 
+const CANONICAL_IPV4 =
+  /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 /**
  * Canonicalizes an address string leniently.
  *
@@ -144,6 +147,8 @@ export function formatIP(ip: ParsedIP): string {
  * ```
  */
 export function canonicalIP(s: string): string | undefined {
+  // Fast path: most addresses (from the cache, already normalized) are canonical dotted quads.
+  if (CANONICAL_IPV4.test(s)) return s;
   const ip = parseIPSloppy(s);
   return ip === undefined ? undefined : formatIP(ip);
 }
