@@ -1,13 +1,554 @@
 /**
  * kube-proxy (iptables mode) with a built-in cluster DNS responder: the composition root.
  *
- * Placeholder until the configuration, cache, proxier and DNS pieces land.
+ * Nothing here decides how a rule looks or how a name resolves; it only wires the modules, in
+ * upstream's start-up order (`cmd/kube-proxy/app/server.go`):
+ * 1. command line + `--config` → validated options (`config/options.ts`); a `ConfigError` prints
+ *    every problem, one `path: message` line each, and exits 2 before anything else happens;
+ * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0;
+ * 3. the start-up line (version, mode, backend, node name, effective settings);
+ * 4. `--cleanup`: remove our rules in both families and both backends
+ *    (`proxy/iptables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
+ *    rules`;
+ * 5. the API client (`cache/client.ts`): a missing or broken kubeconfig exits 1 here, before the
+ *    node is touched;
+ * 6. node preparation (`proxy/node_prep.ts`): OOM score, conntrack sysctls, route_localnet,
+ *    bridge check; `--init-only` exits 0 after it;
+ * 7. the iptables of each usable family (`proxy/iptables/iptables.ts`), the watch cache
+ *    (`cache/cache.ts`), the DNS view and server (`dns/`), the health, service health and
+ *    metrics servers, and the `Proxier` (`proxy/proxier.ts`) registered on the cache;
+ * 8. the cache and the proxier's sync loop start; SIGTERM or SIGINT stop everything within a
+ *    second, leaving the rules in place, and exit 0.
+ *
+ * main.ts is the only module that imports both proxy/ and dns/.
  *
  * @module
  */
 
+import { formatDuration } from "./config/duration.ts";
 import { log } from "./config/log.ts";
+import {
+  ConfigError,
+  formatConfigError,
+  loadOptions,
+  type Options,
+  writeConfigFile,
+} from "./config/options.ts";
+import { versionString } from "./config/version.ts";
+import { ClusterCache } from "./cache/cache.ts";
+import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
+import type { NodeHandler } from "./cache/handlers.ts";
+import type { IPFamily, Node } from "./cache/objects.ts";
+import { Conntrack } from "./proxy/conntrack.ts";
+import { type CommandRunner, DenoCommandRunner } from "./proxy/exec.ts";
+import { nodeAddressesFor, ServiceHealthServer } from "./proxy/healthcheck.ts";
+import { ProxierHealthServer } from "./proxy/healthz.ts";
+import { MetricsServer, ProxyMetrics } from "./proxy/metrics.ts";
+import { canonicalIP, cidrContains, ipFamilyOf, parseCIDRSloppy } from "./proxy/net.ts";
+import { prepareNode } from "./proxy/node_prep.ts";
+import { type LocalDetectorConfig, Proxier, type ProxierOptions } from "./proxy/proxier.ts";
+import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
+import {
+  detectBackend,
+  ExecIptables,
+  type Iptables,
+  type IptablesBackend,
+} from "./proxy/iptables/iptables.ts";
+import { ClusterView } from "./dns/cluster_view.ts";
+import { DnsServer } from "./dns/server.ts";
+
+/** Exit code of a configuration error (upstream exits 1; we keep 2 apart, see config/README.md). */
+export const EXIT_CONFIG_ERROR = 2;
+/** Exit code of any other start-up failure, of a failed `--cleanup`, of a hard bind failure. */
+export const EXIT_FAILURE = 1;
+
+/** How long a hard stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 900;
+/** Upstream retries a failed health or metrics listen every 5 s (`wait.Until`). */
+const SERVER_RETRY_MS = 5000;
+
+/** What {@linkcode runKubeProxy} uses from the outside world; tests may replace parts. */
+export interface RunDeps {
+  /** Runs iptables, conntrack, and friends; the real one by default. */
+  readonly run?: CommandRunner;
+  /**
+   * Resolves when the process should stop (SIGTERM/SIGINT by default); the value is only logged.
+   */
+  readonly stopSignal?: Promise<string>;
+}
+
+/** A process-level failure with its exit code (start-up errors outside the configuration). */
+class StartupError extends Error {
+  readonly code: number;
+  constructor(message: string, code = EXIT_FAILURE, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StartupError";
+    this.code = code;
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Splits `clusterCIDR` (`"10.244.0.0/16,fd00::/48"`) into its CIDRs. */
+function splitCIDRs(text: string): string[] {
+  return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+/** The family of `bindAddress` when it names a specific IP; undefined for `0.0.0.0`/`::`. */
+function bindAddressFamily(bindAddress: string): IPFamily | undefined {
+  const ip = canonicalIP(bindAddress.trim());
+  if (ip === undefined || ip === "0.0.0.0" || ip === "::") return undefined;
+  return ipFamilyOf(ip);
+}
+
+/**
+ * Whether localhost NodePorts are in effect, as upstream decides it (and as the proxier does):
+ * `iptables.localhostNodePorts` on, and `nodePortAddresses` empty or allowing 127.0.0.1.
+ */
+function localhostNodePortsEffective(options: Options): boolean {
+  const { config } = options;
+  if (!config.iptables.localhostNodePorts) return false;
+  const ipv4 = (config.nodePortAddresses ?? [])
+    .map((c) => parseCIDRSloppy(c))
+    .filter((c) => c !== undefined && c.family === "IPv4");
+  if (ipv4.length === 0) return true;
+  return (config.nodePortAddresses ?? []).some((c) =>
+    parseCIDRSloppy(c)?.family === "IPv4" && cidrContains(c, "127.0.0.1")
+  );
+}
+
+/** The start-up line: upstream's "Version info" plus what an operator checks first. */
+function logStartup(options: Options, backend: string): void {
+  const { config, dns } = options;
+  log.info("Version info", { version: versionString() });
+  log.info("Starting kube-proxy", {
+    mode: config.mode,
+    backend,
+    nodeName: options.nodeName,
+    configFile: options.configFile ?? "",
+    bindAddress: config.bindAddress,
+    clusterCIDR: config.clusterCIDR,
+    detectLocalMode: config.detectLocalMode,
+    masqueradeBit: config.iptables.masqueradeBit,
+    masqueradeAll: config.iptables.masqueradeAll,
+    syncPeriod: formatDuration(config.iptables.syncPeriod),
+    minSyncPeriod: formatDuration(config.iptables.minSyncPeriod),
+    nodePortAddresses: config.nodePortAddresses ?? [],
+    localhostNodePorts: config.iptables.localhostNodePorts,
+    healthzBindAddress: config.healthzBindAddress,
+    metricsBindAddress: config.metricsBindAddress,
+    bindAddressHardFail: config.bindAddressHardFail,
+    conntrackMaxPerCore: config.conntrack.maxPerCore,
+    conntrackMin: config.conntrack.min,
+    tcpBeLiberal: config.conntrack.tcpBeLiberal,
+    dns: dns.enabled ? `${dns.bindAddress}:${dns.port} ${dns.clusterDomain}` : "disabled",
+    dnsServiceIPs: dns.serviceIPs,
+  });
+  log.v(2).info("Effective configuration", { config, dns });
+}
+
+/**
+ * The iptables of each family this node can use, as upstream's best-effort dual stack: the
+ * primary family must work; the other is added when its binary and kernel support are there.
+ */
+async function createFamilies(
+  backend: IptablesBackend,
+  primary: IPFamily,
+  run: CommandRunner,
+): Promise<Partial<Record<IPFamily, Iptables>>> {
+  const out: Partial<Record<IPFamily, Iptables>> = {};
+  for (const family of ["IPv4", "IPv6"] as const) {
+    const ipt = new ExecIptables(family, backend, { run });
+    let usable = await ipt.present();
+    if (usable && family === "IPv6") {
+      const r = await run.run("test", ["-e", "/proc/net/if_inet6"]);
+      usable = r.code === 0;
+    }
+    if (usable) out[family] = ipt;
+    else if (family === primary) {
+      throw new StartupError(
+        `Cannot use iptables for the primary IP family ${family} (${backend} backend): ` +
+          `${family === "IPv4" ? "iptables" : "ip6tables"} does not work on this node`,
+      );
+    } else {
+      log.info("No iptables support for this IP family, running single-stack", {
+        ipFamily: family,
+      });
+    }
+  }
+  return out;
+}
+
+/** Whether `iptables --version` is at least 1.6.2 (MASQUERADE `--random-fully`). */
+async function supportsRandomFully(backend: IptablesBackend, run: CommandRunner): Promise<boolean> {
+  const r = await run.run(`iptables-${backend}`, ["--version"]);
+  const m = r.stdout.match(/v(\d+)\.(\d+)\.(\d+)/);
+  if (r.code !== 0 || m === null) return false;
+  const [major, minor, patch] = m.slice(1).map(Number);
+  return major > 1 || (major === 1 && (minor > 6 || (minor === 6 && patch >= 2)));
+}
+
+/**
+ * Keeps the node-IP-dependent settings current from this node's Node object: the primary IP per
+ * family (`bindAddress` wins when it is a specific IP) and `nodePortAddresses: [primary]`, which
+ * upstream resolves to the node IPs as /32 and /128. The proxier reads both objects on every
+ * sync, and a Node change makes it run a full sync.
+ */
+function trackNodeAddresses(
+  options: Options,
+  nodeIPs: Partial<Record<IPFamily, string>>,
+  nodePortAddresses: string[],
+): NodeHandler {
+  const configured = options.config.nodePortAddresses ?? [];
+  const usesPrimary = configured.includes("primary");
+  const bindFamily = bindAddressFamily(options.config.bindAddress);
+  if (bindFamily !== undefined) nodeIPs[bindFamily] = options.config.bindAddress.trim();
+  const apply = (node: Node | undefined) => {
+    for (const family of ["IPv4", "IPv6"] as const) {
+      if (family === bindFamily) continue;
+      const ip = node?.addresses.find((a) => ipFamilyOf(a) === family);
+      if (ip === undefined) delete nodeIPs[family];
+      else nodeIPs[family] = ip;
+    }
+    if (!usesPrimary) return;
+    const cidrs = Object.values(nodeIPs).map((ip) => ip.includes(":") ? `${ip}/128` : `${ip}/32`);
+    // Until the node IPs are known, `primary` matches no address (not every address).
+    nodePortAddresses.splice(
+      0,
+      nodePortAddresses.length,
+      ...(cidrs.length ? cidrs : ["0.0.0.0/32"]),
+    );
+  };
+  apply(undefined);
+  return {
+    onNodeAdd: (node) => apply(node),
+    onNodeUpdate: (_previous, node) => apply(node),
+    onNodeDelete: () => apply(undefined),
+    onNodeSynced: () => {
+      if (Object.keys(nodeIPs).length === 0) {
+        log.warn(
+          "Can't determine this node's IP, assuming loopback; if this is incorrect, please set " +
+            "the --bind-address flag",
+        );
+      }
+    },
+  };
+}
+
+/** Something that is started once and stopped at shutdown. */
+interface Stoppable {
+  readonly name: string;
+  stop(): Promise<void> | void;
+}
+
+/**
+ * Starts the health or metrics server; when it cannot bind, exits (bindAddressHardFail) or logs
+ * and retries every 5 s as upstream does.
+ */
+async function startServer(
+  what: string,
+  server: { start(): Promise<void>; stop(): Promise<void> },
+  hardFail: boolean,
+  stopping: AbortSignal,
+): Promise<void> {
+  try {
+    await server.start();
+    return;
+  } catch (err) {
+    if (hardFail) throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
+    log.error(`Failed to start ${what}, retrying in 5s`, err);
+  }
+  const retry = () => {
+    if (stopping.aborted) return;
+    server.start().catch((err) => {
+      log.error(`Failed to start ${what}, retrying in 5s`, err);
+      const t = setTimeout(retry, SERVER_RETRY_MS);
+      stopping.addEventListener("abort", () => clearTimeout(t), { once: true });
+    });
+  };
+  const t = setTimeout(retry, SERVER_RETRY_MS);
+  stopping.addEventListener("abort", () => clearTimeout(t), { once: true });
+}
+
+/** Resolves with the name of the first SIGTERM or SIGINT. */
+function signalPromise(): Promise<string> {
+  return new Promise((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(sig, () => resolve(sig));
+    }
+  });
+}
+
+/**
+ * Runs kube-proxy with these arguments until it is told to stop.
+ *
+ * @param args The command line after the program name.
+ * @param deps Command runner and stop signal (tests); real ones by default.
+ * @returns The process exit code: 0 after `--help`, `--version`, `--write-config-to`, a good
+ *   `--cleanup`, `--init-only` or a signal; 2 on a configuration error; 1 on any other failure.
+ */
+export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<number> {
+  let options: Options;
+  try {
+    options = await loadOptions(args);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(formatConfigError(err));
+      return EXIT_CONFIG_ERROR;
+    }
+    console.error(`kube-proxy: failed to load the configuration: ${errorMessage(err)}`);
+    return EXIT_FAILURE;
+  }
+  if (options.showHelp) {
+    console.log(options.helpText);
+    return 0;
+  }
+  if (options.showVersion) {
+    console.log(versionString());
+    return 0;
+  }
+  if (options.writeConfigTo !== undefined) {
+    try {
+      await writeConfigFile(options);
+      return 0;
+    } catch (err) {
+      log.error("Failed to write configuration", err, { file: options.writeConfigTo });
+      return EXIT_FAILURE;
+    }
+  }
+  const run = deps.run ?? new DenoCommandRunner();
+  if (options.cleanup) {
+    logStartup(options, options.iptablesBackend);
+    // cleanupAllBackends decides on KUBE-FIREWALL itself ("auto": only without kubelet).
+    const failed = await cleanupAllBackends({ run });
+    if (failed) {
+      log.error("encountered an error while tearing down rules");
+      return EXIT_FAILURE;
+    }
+    log.info("Removed kube-proxy rules");
+    return 0;
+  }
+  try {
+    return await runProxy(options, run, deps.stopSignal ?? signalPromise());
+  } catch (err) {
+    log.error("Error running ProxyServer", err);
+    return err instanceof StartupError ? err.code : EXIT_FAILURE;
+  }
+}
+
+/** Steps 5 to 8 of the module comment. */
+async function runProxy(
+  options: Options,
+  run: CommandRunner,
+  stopSignal: Promise<string>,
+): Promise<number> {
+  const { config, dns } = options;
+  let clientConfig: ClientConfig;
+  try {
+    clientConfig = await loadClientConfig({
+      kubeconfig: config.clientConnection.kubeconfig,
+      master: options.master,
+    });
+  } catch (err) {
+    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
+  }
+  if (config.clientConnection.kubeconfig === "" && options.master === undefined) {
+    log.info(
+      "Neither kubeconfig file nor master URL was specified, falling back to in-cluster config",
+    );
+  }
+
+  // Only now, with a usable configuration and API client, is anything on the node touched.
+  const backend = options.iptablesBackend === "auto"
+    ? await detectBackend(run)
+    : options.iptablesBackend;
+  logStartup(options, backend);
+
+  const localhostNodePorts = localhostNodePortsEffective(options);
+  try {
+    const prep = await prepareNode({
+      conntrack: config.conntrack,
+      localhostNodePorts,
+      oomScoreAdj: config.oomScoreAdj,
+    }, { run });
+    log.v(2).info("Prepared the node", {
+      applied: prep.applied.join(","),
+      nfConntrackMax: prep.conntrackMax,
+    });
+  } catch (err) {
+    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
+  }
+  if (options.initOnly) {
+    log.info("Node prepared, exiting (--init-only)");
+    return 0;
+  }
+
+  const primary = bindAddressFamily(config.bindAddress) ?? "IPv4";
+  const iptables = await createFamilies(backend, primary, run);
+  const families = (["IPv4", "IPv6"] as const).filter((f) => iptables[f] !== undefined);
+  if (families.length === 2) {
+    log.info("kube-proxy running in dual-stack mode", { primaryIPFamily: primary });
+  } else {
+    log.info("kube-proxy running in single-stack mode", { ipFamily: primary });
+  }
+
+  const stopping = new AbortController();
+  const stoppables: Stoppable[] = [];
+  const metrics = new ProxyMetrics();
+  const cache = new ClusterCache(clientConfig, options.nodeName);
+
+  // Node IPs and `nodePortAddresses: [primary]` follow the Node object; registered before the
+  // proxier so that its full sync on a Node change sees the new values.
+  const nodeIPs: Partial<Record<IPFamily, string>> = {};
+  const nodePortAddresses = [...(config.nodePortAddresses ?? [])];
+  cache.addNodeHandler(trackNodeAddresses(options, nodeIPs, nodePortAddresses));
+
+  try {
+    // Cluster DNS first: the interception rules need the port it really listens on.
+    let dnsPort: number | undefined;
+    if (dns.enabled) {
+      const view = new ClusterView();
+      cache.addServiceHandler(view);
+      cache.addEndpointSliceHandler(view);
+      cache.addNamespaceHandler(view);
+      const server = new DnsServer(view, {
+        bindAddress: dns.bindAddress,
+        port: dns.port,
+        clusterDomain: dns.clusterDomain,
+        ttl: dns.ttl,
+        podRecords: dns.podRecords,
+        upstreamServers: dns.upstreamServers,
+        forwardTimeoutMs: dns.forwardTimeout,
+        maxConcurrentForwards: dns.maxConcurrentForwards,
+        tcpIdleTimeoutMs: dns.tcpIdleTimeout,
+        nsAddresses: dns.serviceIPs.length > 0 ? dns.serviceIPs : undefined,
+        metrics: metrics.dns,
+      });
+      try {
+        await server.start();
+        dnsPort = server.address.udpPort;
+        stoppables.push({ name: "cluster DNS", stop: () => server.stop() });
+      } catch (err) {
+        // Not fatal: the proxy's job does not depend on it. No interception without a responder.
+        log.error("Failed to start the cluster DNS responder, continuing without it", err, {
+          address: `${dns.bindAddress}:${dns.port}`,
+        });
+      }
+    }
+
+    let healthz: ProxierHealthServer | undefined;
+    if (config.healthzBindAddress !== "") {
+      healthz = new ProxierHealthServer({
+        bindAddress: config.healthzBindAddress,
+        healthTimeoutMs: 2 * config.iptables.syncPeriod,
+        metrics,
+      });
+    }
+    const serviceHealth = new ServiceHealthServer({
+      hostname: options.nodeName,
+      addresses: nodeAddressesFor(config.nodePortAddresses?.filter((a) => a !== "primary") ?? []),
+      proxyHealthy: () => healthz?.health().healthy ?? true,
+      onEvent: (e) =>
+        log.warn(e.message, { service: e.service, reason: e.reason, action: e.action }),
+    });
+    stoppables.push({ name: "service health checks", stop: () => serviceHealth.stop() });
+
+    const localDetector: LocalDetectorConfig = {
+      mode: config.detectLocalMode as LocalDetectorConfig["mode"],
+      clusterCIDRs: splitCIDRs(config.clusterCIDR),
+      bridgeInterface: config.detectLocal.bridgeInterface,
+      interfaceNamePrefix: config.detectLocal.interfaceNamePrefix,
+    };
+    const proxierOptions: ProxierOptions = {
+      nodeName: options.nodeName,
+      families,
+      nodeIPs,
+      masqueradeBit: config.iptables.masqueradeBit,
+      masqueradeAll: config.iptables.masqueradeAll,
+      syncPeriodMs: config.iptables.syncPeriod,
+      minSyncPeriodMs: config.iptables.minSyncPeriod,
+      localDetector,
+      nodePortAddresses,
+      localhostNodePorts: config.iptables.localhostNodePorts,
+      tcpBeLiberal: config.conntrack.tcpBeLiberal,
+      randomFully: await supportsRandomFully(backend, run),
+      dnsIntercept: dnsPort !== undefined && dns.serviceIPs.length > 0
+        ? { serviceIPs: dns.serviceIPs, port: dnsPort }
+        : undefined,
+    };
+    const proxier = new Proxier(proxierOptions, {
+      iptables,
+      conntrack: new Conntrack(run),
+      health: healthz,
+      serviceHealthServer: serviceHealth,
+      metrics,
+    });
+    cache.addServiceHandler(proxier);
+    cache.addEndpointSliceHandler(proxier);
+    cache.addNodeHandler(proxier);
+
+    if (healthz !== undefined) {
+      await startServer("proxy healthz", healthz, config.bindAddressHardFail, stopping.signal);
+      stoppables.push({ name: "healthz", stop: () => healthz!.stop() });
+    }
+    if (config.metricsBindAddress !== "") {
+      const metricsServer = new MetricsServer({
+        bindAddress: config.metricsBindAddress,
+        metrics,
+        config: { ...config, clusterDNS: dns },
+        proxyMode: config.mode,
+      });
+      await startServer(
+        "metrics server",
+        metricsServer,
+        config.bindAddressHardFail,
+        stopping.signal,
+      );
+      stoppables.push({ name: "metrics", stop: () => metricsServer.stop() });
+    }
+
+    await cache.start();
+    stoppables.unshift({ name: "cluster cache", stop: () => cache.stop() });
+    proxier.start();
+    stoppables.unshift({ name: "proxier", stop: () => proxier.stop() });
+    log.info("kube-proxy started", { families: families.join(","), backend });
+
+    const signal = await stopSignal;
+    log.info("Stopping kube-proxy, leaving the rules in place", { signal });
+  } finally {
+    stopping.abort();
+    await stopAll(stoppables);
+  }
+  return 0;
+}
+
+/** Stops everything in order, giving up (with a log line) after {@linkcode STOP_DEADLINE_MS}. */
+async function stopAll(stoppables: readonly Stoppable[]): Promise<void> {
+  const work = (async () => {
+    for (const s of stoppables) {
+      try {
+        await s.stop();
+      } catch (err) {
+        log.error("Failed to stop", err, { component: s.name });
+      }
+    }
+  })();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), STOP_DEADLINE_MS);
+  });
+  const outcome = await Promise.race([work.then(() => "done" as const), deadline]);
+  clearTimeout(timer);
+  if (outcome === "late") log.warn("Stopping took too long, exiting anyway");
+}
 
 if (import.meta.main) {
-  log.info("kube-proxy: not wired yet");
+  // A daemon must not die on a stray rejection: log it (it is a bug) and keep serving.
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error("Unhandled promise rejection", e.reason);
+  });
+  Deno.exit(await runKubeProxy(Deno.args));
 }

@@ -1,0 +1,239 @@
+/**
+ * main.ts as an operator runs it: `deno run -A main.ts ...` as a subprocess, checking exit codes
+ * and what it prints for help, version, `--write-config-to` and every kind of bad input.
+ *
+ * None of these runs reaches the node: a bad configuration exits 2 and a missing kubeconfig
+ * exits 1 before any iptables command or sysctl (they run in the root namespace, so this
+ * ordering is what keeps them harmless).
+ *
+ * @module
+ */
+
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../assert.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+const HEADER = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n";
+const DNS_HEADER = "apiVersion: dns.kubeproxy.config/v1alpha1\nkind: ClusterDNSConfiguration\n";
+
+interface MainResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs main.ts with `args`; `{config}` in an argument is replaced by a file holding `config`. */
+async function runMain(args: string[], config?: string): Promise<MainResult> {
+  const dir = await Deno.makeTempDir({ prefix: "kpmain-cli-" });
+  try {
+    const path = `${dir}/config.yaml`;
+    if (config !== undefined) await Deno.writeTextFile(path, config);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, ...args.map((a) => a.replaceAll("{config}", path))],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      // No in-cluster fallback from the test runner's environment.
+      env: { KUBERNETES_SERVICE_HOST: "", KUBERNETES_SERVICE_PORT: "" },
+    }).output();
+    const d = new TextDecoder();
+    return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+interface BadInput {
+  name: string;
+  config?: string;
+  args?: string[];
+  /** Each must appear in stderr. */
+  messages: (string | RegExp)[];
+}
+
+const BAD_INPUTS: BadInput[] = [
+  {
+    name: "an empty file",
+    config: "",
+    messages: ["config.yaml: the file is empty; expected a KubeProxyConfiguration document"],
+  },
+  {
+    name: "invalid YAML, with its line",
+    config: HEADER + "iptables:\n  syncPeriod: [30s\nmode: iptables\n",
+    messages: [/config\.yaml: invalid YAML at line \d+/],
+  },
+  {
+    name: "a wrong apiVersion",
+    config: "apiVersion: kubeproxy.config.k8s.io/v1beta9\nkind: KubeProxyConfiguration\n",
+    messages: ['unsupported apiVersion "kubeproxy.config.k8s.io/v1beta9"'],
+  },
+  {
+    name: "a wrong kind",
+    config: "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfig\n",
+    messages: ["Kind=KubeProxyConfig", "(line 2)"],
+  },
+  {
+    name: "an unknown field",
+    config: HEADER + "clusterCIDRs: 10.0.0.0/8\n",
+    messages: ['KubeProxyConfiguration.clusterCIDRs: unknown field "clusterCIDRs" (line 3)'],
+  },
+  {
+    name: "a wrong type",
+    config: HEADER + 'iptables:\n  masqueradeBit: "14"\n',
+    messages: ["KubeProxyConfiguration.iptables.masqueradeBit: cannot unmarshal string"],
+  },
+  {
+    name: "masqueradeBit 32",
+    config: HEADER + "iptables:\n  masqueradeBit: 32\n",
+    messages: [
+      "KubeProxyConfiguration.KubeProxyIPTablesConfiguration.MasqueradeBit: Invalid value: 32: " +
+      "must be within the range [0, 31]",
+    ],
+  },
+  {
+    name: "a negative burst",
+    config: HEADER + "clientConnection:\n  burst: -1\n",
+    messages: ["KubeProxyConfiguration.ClientConnection.Burst: Invalid value: -1"],
+  },
+  {
+    name: "a malformed duration",
+    config: HEADER + "iptables:\n  syncPeriod: 30x\n",
+    messages: ['KubeProxyConfiguration.iptables.syncPeriod: time: unknown unit "x"'],
+  },
+  {
+    name: "a malformed CIDR",
+    config: HEADER + "clusterCIDR: 10.0.0.0/33\n",
+    messages: ['Invalid value: "10.0.0.0/33": must be a valid CIDR block'],
+  },
+  {
+    name: "a malformed IP",
+    config: HEADER + "bindAddress: 1.2.3\n",
+    messages: ['KubeProxyConfiguration.BindAddress: Invalid value: "1.2.3"'],
+  },
+  {
+    name: "a malformed host:port",
+    config: HEADER + "healthzBindAddress: localhost:x\n",
+    messages: [
+      'KubeProxyConfiguration.HealthzBindAddress: Invalid value: "localhost": must be a valid IP',
+      'KubeProxyConfiguration.HealthzBindAddress: Invalid value: "x": must be a valid port',
+    ],
+  },
+  {
+    name: "minSyncPeriod above syncPeriod",
+    config: HEADER + "iptables:\n  syncPeriod: 10s\n  minSyncPeriod: 20s\n",
+    messages: ["must be greater than or equal to KubeProxyConfiguration.MinSyncPeriod"],
+  },
+  {
+    name: "an unknown DNS field",
+    config: HEADER + "---\n" + DNS_HEADER + "ttls: 5\n",
+    messages: ['ClusterDNSConfiguration.ttls: unknown field "ttls"'],
+  },
+  {
+    name: "several problems at once, each on its own line",
+    config: HEADER + "iptables:\n  masqueradeBit: 32\nclientConnection:\n  burst: -1\n",
+    messages: [/MasqueradeBit: Invalid value: 32.*\n.*Burst: Invalid value: -1/],
+  },
+  {
+    name: "a flag that does not exist",
+    args: ["--no-such-flag"],
+    messages: ["--no-such-flag"],
+  },
+  {
+    name: "--proxy-mode=ipvs",
+    args: ["--proxy-mode=ipvs"],
+    messages: ['Invalid value: "ipvs"', "this build implements only the iptables proxy mode"],
+  },
+  {
+    name: "--proxy-mode=userspace",
+    args: ["--proxy-mode", "userspace"],
+    messages: ['Invalid value: "userspace"', "iptables"],
+  },
+];
+
+for (const bad of BAD_INPUTS) {
+  Deno.test(`main.ts refuses ${bad.name} with exit code 2 and a message naming it`, async () => {
+    const args = bad.args ?? ["--config", "{config}", "--hostname-override", "node1"];
+    const r = await runMain(args, bad.config);
+    assertEquals(r.code, 2, r.stderr);
+    for (const m of bad.messages) {
+      if (typeof m === "string") assertStringIncludes(r.stderr, m);
+      else assertMatch(r.stderr, m);
+    }
+    // Nothing started: no start-up line, no log of the node being touched.
+    assert(!r.stderr.includes("Starting kube-proxy"), r.stderr);
+  });
+}
+
+Deno.test("main.ts --help prints the flags and exits 0", async () => {
+  const r = await runMain(["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  for (const flag of ["--config", "--kubeconfig", "--iptables-masquerade-bit", "--cleanup"]) {
+    assertStringIncludes(r.stdout, flag);
+  }
+});
+
+Deno.test("main.ts --version prints the version and exits 0", async () => {
+  const r = await runMain(["--version"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stdout.trim(), /^Kubernetes v1\.\d+\.\d+/);
+});
+
+Deno.test("main.ts --write-config-to writes a config that --config reads back the same", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpmain-cli-" });
+  try {
+    const first = `${dir}/first.yaml`;
+    const second = `${dir}/second.yaml`;
+    const r1 = await runMain([
+      `--write-config-to=${first}`,
+      "--cluster-cidr=10.244.0.0/16",
+      "--iptables-masquerade-bit",
+      "13",
+      "--iptables-min-sync-period=2s",
+    ]);
+    assertEquals(r1.code, 0, r1.stderr);
+    const text = await Deno.readTextFile(first);
+    assertStringIncludes(text, "kind: KubeProxyConfiguration");
+    assertStringIncludes(text, "kind: ClusterDNSConfiguration");
+    assertStringIncludes(text, "clusterCIDR: 10.244.0.0/16");
+    assertStringIncludes(text, "masqueradeBit: 13");
+    assertStringIncludes(text, "minSyncPeriod: 2s");
+    assertStringIncludes(text, "mode: iptables");
+    const r2 = await runMain(["--config", first, `--write-config-to=${second}`]);
+    assertEquals(r2.code, 0, r2.stderr);
+    assertEquals(await Deno.readTextFile(second), text);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main.ts with a missing kubeconfig exits 1 naming the file", async () => {
+  const r = await runMain([
+    "--config",
+    "{config}",
+    "--hostname-override",
+    "node1",
+  ], HEADER + "clientConnection:\n  kubeconfig: /nonexistent/kpmain/kubeconfig\n");
+  assertEquals(r.code, 1, r.stderr);
+  assertStringIncludes(
+    r.stderr,
+    "Cannot load kubeconfig /nonexistent/kpmain/kubeconfig: file does not exist",
+  );
+});
+
+Deno.test("main.ts with a broken kubeconfig exits 1 with the reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpmain-cli-" });
+  try {
+    await Deno.writeTextFile(`${dir}/kc`, "apiVersion: v1\nkind: Config\nclusters: []\n");
+    const r = await runMain(["--kubeconfig", `${dir}/kc`, "--hostname-override", "node1"]);
+    assertEquals(r.code, 1, r.stderr);
+    assertStringIncludes(r.stderr, `Cannot load kubeconfig ${dir}/kc`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main.ts without kubeconfig, master or in-cluster environment exits 1", async () => {
+  const r = await runMain(["--hostname-override", "node1"]);
+  assertEquals(r.code, 1, r.stderr);
+  assertStringIncludes(r.stderr, "Cannot load in-cluster configuration");
+});
