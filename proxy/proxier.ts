@@ -39,7 +39,12 @@ import { BoundedFrequencyRunner, type Clock, realClock } from "./runner.ts";
 import { cidrContains, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
 import { ZONE_LABEL } from "./topology.ts";
 import type { EndpointsMap, ServicePortMap } from "./types.ts";
-import { iptablesJumpChains, jumpRuleArgs, KUBE_FIREWALL } from "./iptables/chains.ts";
+import {
+  iptablesJumpChains,
+  jumpRuleArgs,
+  KUBE_FIREWALL,
+  KUBE_PROXY_CANARY,
+} from "./iptables/chains.ts";
 import type { Iptables } from "./iptables/iptables.ts";
 import {
   buildRuleSet,
@@ -190,6 +195,10 @@ class FamilyState {
   readonly endpoints: EndpointsMap = new Map();
   needFullSync = true;
   lastFullSync = -Infinity;
+  /** When stale chains were last looked for (throttled in large clusters). */
+  lastStaleChainCleanup = -Infinity;
+  /** The canary chains were created once (so a missing one afterwards means a flush). */
+  canaryCreated = false;
   lastRuleSet: RuleSet | undefined;
   conntrack = emptyConntrackWork();
 
@@ -212,6 +221,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   #endpointSlicesSynced = false;
   #node: Node | undefined;
   #started = false;
+  #canaryTimer: number | undefined;
 
   /**
    * @param opts the configuration.
@@ -260,11 +270,61 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     for (const f of this.#families) this.#deps.health?.updated(f.family);
     this.#runner.start();
     if (this.initialized) this.#runner.run();
+    void this.checkCanaries();
+    this.#scheduleCanaryCheck();
   }
 
   /** Stops scheduling syncs (a sync in progress completes). */
   stop(): void {
     this.#runner.stop();
+    if (this.#canaryTimer !== undefined) this.#clock.clearTimeout(this.#canaryTimer);
+    this.#canaryTimer = undefined;
+    this.#started = false;
+  }
+
+  /**
+   * Upstream's iptables `Monitor`: every `syncPeriod`, check that the empty KUBE-PROXY-CANARY
+   * chain still exists in the mangle table. If something flushed the tables (a firewall reload,
+   * an operator), recreate the canaries and force a full sync so our rules come back.
+   */
+  #scheduleCanaryCheck(): void {
+    if (!this.#started || this.#opts.syncPeriodMs <= 0) return;
+    this.#canaryTimer = this.#clock.setTimeout(() => {
+      this.#canaryTimer = undefined;
+      this.checkCanaries().finally(() => this.#scheduleCanaryCheck());
+    }, this.#opts.syncPeriodMs);
+  }
+
+  /**
+   * Creates the canary chains where missing; when the mangle canary was missing (the tables were
+   * flushed), forces a full sync. Called periodically after {@linkcode Proxier.start}; failures
+   * are logged.
+   *
+   * @returns whether a flush was detected in any family.
+   */
+  async checkCanaries(): Promise<boolean> {
+    let flushed = false;
+    for (const f of this.#families) {
+      try {
+        const present = await f.iptables.chainExists("mangle", KUBE_PROXY_CANARY);
+        for (const table of ["mangle", "nat", "filter"] as const) {
+          await f.iptables.ensureChain(table, KUBE_PROXY_CANARY);
+        }
+        if (present || !f.canaryCreated) {
+          f.canaryCreated = true;
+          continue;
+        }
+        log.info("iptables canary missing, tables were flushed: forcing a full sync", {
+          ipFamily: f.family,
+        });
+        f.needFullSync = true;
+        flushed = true;
+      } catch (err) {
+        log.error("Failed to check the iptables canary chain", err, { ipFamily: f.family });
+      }
+    }
+    if (flushed && this.initialized) this.#runner.run();
+    return flushed;
   }
 
   // ---- ServiceHandler ----
@@ -431,7 +491,16 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     let ruleSet: RuleSet;
     try {
       if (full) await this.#ensureJumps(f);
-      const existingNatChains = await this.#existingNatChains(f);
+      // iptables-save of a large nat table takes a while, and stale chains are harmless (nothing
+      // jumps to them), so large clusters look for them at most once per syncPeriod.
+      let existingNatChains: string[] | undefined;
+      if (
+        !f.lastRuleSet?.largeClusterMode ||
+        start - f.lastStaleChainCleanup >= this.#opts.syncPeriodMs
+      ) {
+        existingNatChains = await this.#existingNatChains(f);
+        if (existingNatChains !== undefined) f.lastStaleChainCleanup = start;
+      }
       let updatedServices: Set<string> | undefined;
       if (!full) {
         updatedServices = new Set([...svcResult.updatedServices, ...epResult.updatedServices]);

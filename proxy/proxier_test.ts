@@ -391,3 +391,45 @@ Deno.test("Proxier restricts NodePorts to local addresses in nodePortAddresses",
   assert(!text.includes("192.168.1.2"));
   assert(!text.includes("KUBE-FIREWALL"), "localhost NodePorts are off without loopback");
 });
+
+Deno.test("Proxier forces a full sync when the canary chain disappears (tables flushed)", async () => {
+  const { proxier, ipt, runner, metrics } = setup();
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals(await proxier.checkCanaries(), false, "first check creates the canaries");
+  assert(await ipt.IPv4.chainExists("mangle", "KUBE-PROXY-CANARY"));
+  assertEquals(await proxier.checkCanaries(), false);
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls.at(-1), "sync IPv4 full=false");
+  // Someone flushes everything (not just our chains).
+  await ipt.IPv4.restore("*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n", { noflush: false });
+  const runs = runner.runs;
+  assertEquals(await proxier.checkCanaries(), true);
+  assertEquals(runner.runs, runs + 1);
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls.at(-1), "sync IPv4 full=true");
+  assertEquals(ipt.IPv4.rules("nat", "PREROUTING")!.length, 1, "jumps are back");
+});
+
+Deno.test("Proxier looks for stale chains at most once per syncPeriod in large clusters", async () => {
+  const { proxier, ipt, clock } = setup();
+  const ips = Array.from({ length: 1001 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ips));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  let saves = 0;
+  const save = ipt.IPv4.save.bind(ipt.IPv4);
+  ipt.IPv4.save = (table) => {
+    saves++;
+    return save(table);
+  };
+  await proxier.syncProxyRules();
+  assert(proxier.lastRuleSet("IPv4")!.largeClusterMode);
+  await proxier.syncProxyRules();
+  assertEquals(saves, 1);
+  clock.tick(30_000);
+  await proxier.syncProxyRules();
+  assertEquals(saves, 2);
+});
