@@ -439,12 +439,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   }
 
   #requestSyncIfInitialized(): void {
-    if (!this.initialized) {
-      log.v(2).info(
-        "Not syncing iptables until Services and Endpoints have been received from master",
-      );
-      return;
-    }
+    if (!this.initialized) return;
     const now = this.#clock.now();
     for (const f of this.#families) {
       this.#deps.health?.queuedUpdate(f.family);
