@@ -84,30 +84,16 @@ const NO_LABELS: readonly number[] = [];
  */
 export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
   if (packet.length < HEADER_SIZE) return undefined;
-  const id = (packet[0] << 8) | packet[1];
   const flags = (packet[2] << 8) | packet[3];
   if ((flags & 0x8000) !== 0) return undefined;
-  const opcode = (flags >> 11) & 0xf;
+  const q = new Query((packet[0] << 8) | packet[1], flags);
+  if (q.opcode !== 0) return q.fail("NOTIMP");
   const qdcount = (packet[4] << 8) | packet[5];
   const ancount = (packet[6] << 8) | packet[7];
   const nscount = (packet[8] << 8) | packet[9];
   const arcount = (packet[10] << 8) | packet[11];
-  const base = {
-    id,
-    flags,
-    opcode,
-    name: "",
-    lowerName: "",
-    type: 0,
-    class: 0,
-    questionEnd: HEADER_SIZE,
-    labelOffsets: NO_LABELS,
-    labelStarts: NO_LABELS,
-    edns: undefined,
-  };
-  if (opcode !== 0) return { ...base, error: "NOTIMP" };
   if (qdcount !== 1 || ancount !== 0 || nscount !== 0 || arcount > MAX_QUERY_ADDITIONALS) {
-    return { ...base, error: "FORMERR" };
+    return q.fail("FORMERR");
   }
 
   // The question name: plain labels only.
@@ -117,43 +103,37 @@ export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
   const labelOffsets: number[] = [];
   const labelStarts: number[] = [];
   for (;;) {
-    if (off >= packet.length) return { ...base, error: "FORMERR" };
+    if (off >= packet.length) return q.fail("FORMERR");
     const len = packet[off];
     if (len === 0) {
       off++;
       break;
     }
-    if (len > 63) return { ...base, error: "FORMERR" }; // pointer or reserved label type
+    if (len > 63) return q.fail("FORMERR"); // pointer or reserved label type
     nameLength += len + 1;
-    if (nameLength > 255 || off + 1 + len > packet.length) return { ...base, error: "FORMERR" };
+    if (nameLength > 255 || off + 1 + len > packet.length) return q.fail("FORMERR");
     labelOffsets.push(off);
     if (name.length > 0) name += ".";
     labelStarts.push(name.length);
     name += labelText(packet, off + 1, len);
     off += 1 + len;
   }
-  if (off + 4 > packet.length) return { ...base, error: "FORMERR" };
-  const type = (packet[off] << 8) | packet[off + 1];
-  const qclass = (packet[off + 2] << 8) | packet[off + 3];
+  if (off + 4 > packet.length) return q.fail("FORMERR");
+  q.name = name;
+  q.lowerName = name.toLowerCase();
+  q.type = (packet[off] << 8) | packet[off + 1];
+  q.class = (packet[off + 2] << 8) | packet[off + 3];
   off += 4;
-  const question = {
-    ...base,
-    name,
-    lowerName: name.toLowerCase(),
-    type,
-    class: qclass,
-    questionEnd: off,
-    labelOffsets,
-    labelStarts,
-  };
+  q.questionEnd = off;
+  q.labelOffsets = labelOffsets;
+  q.labelStarts = labelStarts;
 
   // Additional section: at most one OPT (owner root); other records are skipped (a pointer ends
   // a name in place, so skipping never follows one).
-  let edns: Edns | undefined;
   for (let i = 0; i < arcount; i++) {
     const ownerStart = off;
     for (;;) {
-      if (off >= packet.length) return { ...question, error: "FORMERR" };
+      if (off >= packet.length) return q.fail("FORMERR");
       const len = packet[off];
       if (len === 0) {
         off++;
@@ -163,17 +143,17 @@ export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
         off += 2;
         break;
       }
-      if (len > 63) return { ...question, error: "FORMERR" };
+      if (len > 63) return q.fail("FORMERR");
       off += 1 + len;
     }
-    if (off + 10 > packet.length) return { ...question, error: "FORMERR" };
+    if (off + 10 > packet.length) return q.fail("FORMERR");
     const rrType = (packet[off] << 8) | packet[off + 1];
     const rrClass = (packet[off + 2] << 8) | packet[off + 3];
     const rdlen = (packet[off + 8] << 8) | packet[off + 9];
-    if (off + 10 + rdlen > packet.length) return { ...question, error: "FORMERR" };
+    if (off + 10 + rdlen > packet.length) return q.fail("FORMERR");
     if (rrType === RRType.OPT) {
-      if (edns !== undefined || off - ownerStart !== 1) return { ...question, error: "FORMERR" };
-      edns = {
+      if (q.edns !== undefined || off - ownerStart !== 1) return q.fail("FORMERR");
+      q.edns = {
         udpSize: Math.max(rrClass, CLASSIC_UDP_PAYLOAD),
         version: packet[off + 5],
         dnssecOk: (packet[off + 6] & 0x80) !== 0,
@@ -181,14 +161,37 @@ export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
     }
     off += 10 + rdlen;
   }
-  if (off !== packet.length) return { ...question, error: "FORMERR" };
-  const parsed = { ...question, edns };
-  if (edns !== undefined && edns.version !== 0) return { ...parsed, error: "BADVERS" };
-  if (type === 0 || type === RRType.OPT) return { ...parsed, error: "FORMERR" };
-  if (qclass !== 1) return { ...parsed, error: "REFUSED" };
-  if (type === RRType.AXFR || type === RRType.IXFR) return { ...parsed, error: "REFUSED" };
-  if (type >= 128 && type <= 255 && type !== RRType.ANY) return { ...parsed, error: "NOTIMP" };
-  return { ...parsed, error: undefined };
+  if (off !== packet.length) return q.fail("FORMERR");
+  const type = q.type;
+  if (q.edns !== undefined && q.edns.version !== 0) return q.fail("BADVERS");
+  if (type === 0 || type === RRType.OPT) return q.fail("FORMERR");
+  if (q.class !== 1) return q.fail("REFUSED");
+  if (type === RRType.AXFR || type === RRType.IXFR) return q.fail("REFUSED");
+  if (type >= 128 && type <= 255 && type !== RRType.ANY) return q.fail("NOTIMP");
+  return q;
+}
+
+/** The mutable object behind a ParsedQuery while it is read (one allocation per query). */
+class Query implements ParsedQuery {
+  readonly opcode: number;
+  name = "";
+  lowerName = "";
+  type = 0;
+  class = 0;
+  questionEnd = HEADER_SIZE;
+  labelOffsets: readonly number[] = NO_LABELS;
+  labelStarts: readonly number[] = NO_LABELS;
+  edns: Edns | undefined = undefined;
+  error: ParsedQuery["error"] = undefined;
+
+  constructor(readonly id: number, readonly flags: number) {
+    this.opcode = (flags >> 11) & 0xf;
+  }
+
+  fail(error: NonNullable<ParsedQuery["error"]>): Query {
+    this.error = error;
+    return this;
+  }
 }
 
 /** A label in presentation form: `.` and `\` escaped, non-printable bytes as `\DDD`. */
