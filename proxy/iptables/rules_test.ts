@@ -15,6 +15,8 @@ Deno.test("buildRuleSet() writes upstream's overall rule set", async () => {
   const { services, slices } = overallServices();
   const text = renderState(stateOf(services, slices));
   assertEquals(checkRuleJumps(text), []);
+  // testdata/overall.txt equals the expected text of upstream's TestOverallIPTablesRules (same
+  // six services), normalized; it was checked line by line against it.
   await assertGolden("overall", text);
   // Lines quoted verbatim from upstream's expected output.
   for (

@@ -252,8 +252,9 @@ export function overallServices(): { services: Service[]; slices: ReturnType<typ
       s.ports = [tcpPort(80, 3003)];
     }),
     svc("ns4", "svc4", "172.30.0.44", (s) => {
+      // type NodePort without an allocated node port, as in upstream's test
       s.type = "NodePort";
-      s.ports = [tcpPort(80, 3004)];
+      s.ports = [tcpPort(80)];
       s.externalIPs = ["192.168.99.33"];
     }),
     svc("ns5", "svc5", "172.30.0.45", (s) => {
@@ -262,6 +263,8 @@ export function overallServices(): { services: Service[]; slices: ReturnType<typ
       s.loadBalancerIngress = [{ ip: "5.6.7.8", ipMode: "VIP" }];
       s.loadBalancerSourceRanges = [" 203.0.113.0/25"];
       s.sessionAffinity = "ClientIP";
+      // Ignored: only externalTrafficPolicy Local services get a health check node port.
+      s.healthCheckNodePort = 30000;
     }),
     svc("ns6", "svc6", "172.30.0.46"),
   ];
@@ -269,7 +272,15 @@ export function overallServices(): { services: Service[]; slices: ReturnType<typ
     slice("ns1", "svc1", ["10.180.0.1"]),
     slice("ns2", "svc2", ["10.180.0.2"]),
     slice("ns3", "svc3", ["10.180.0.3"]),
-    slice("ns4", "svc4", ["10.180.0.4", "10.180.0.5"]),
+    makeEndpointSlice("ns4", "svc4", 1, (sl) => {
+      sl.ports = [{ name: "p80", protocol: "TCP", port: 80 }];
+      sl.endpoints = [
+        makeEndpoint("10.180.0.4"),
+        makeEndpoint("10.180.0.5", (e) => {
+          e.nodeName = "test-node";
+        }),
+      ];
+    }),
     slice("ns5", "svc5", ["10.180.0.3"]),
   ];
   return { services, slices };
