@@ -323,6 +323,14 @@ Deno.test("buildRuleSet() sends externalTrafficPolicy Local traffic to local end
       masq: true,
     },
     {
+      name: "firewall accepts HealthCheckNodePort",
+      sourceIP: "1.2.3.4",
+      destIP: "192.168.0.2",
+      destPort: 30000,
+      output: "ACCEPT",
+      masq: false,
+    },
+    {
       name: "LB IP with ipMode Proxy is not captured",
       sourceIP: "203.0.113.1",
       destIP: "1.2.3.5",

@@ -38,8 +38,8 @@ export interface TracedPacket {
 /** Where the packet went. */
 export interface TraceResult {
   /**
-   * Comma-separated DNAT destinations (`10.180.0.1:80`), `REDIRECT:<port>`, `REJECT`, `DROP`, or
-   * "" when no rule handled the packet.
+   * Comma-separated DNAT destinations (`10.180.0.1:80`), `REDIRECT:<port>`, `REJECT`, `DROP`,
+   * `ACCEPT` (health-check node ports), or "" when no rule handled the packet.
    */
   readonly output: string;
   /** Whether KUBE-MARK-MASQ was reached (the packet will be masqueraded). */
@@ -213,7 +213,7 @@ class Tracer {
       if (TERMINAL.has(t)) {
         if (t === "DNAT") this.outputs.push(rule.toDestination ?? "");
         else if (t === "REDIRECT") this.outputs.push(`REDIRECT:${rule.toPorts ?? ""}`);
-        else if (t !== "ACCEPT") this.outputs.push(t);
+        else this.outputs.push(t);
         return true;
       }
       const done = this.run(table, t, p, depth + 1);
