@@ -1,0 +1,73 @@
+import { assertEquals } from "../tests/assert.ts";
+import { RRType } from "./message.ts";
+import { resolve, type ResolveOptions } from "./resolve.ts";
+import { makeClusterView, makeFixture, makeService } from "./testing.ts";
+
+const OPTS: ResolveOptions = {
+  zone: "cluster.local",
+  ttl: 30,
+  podRecords: "insecure",
+  nsAddresses: ["10.96.0.10", "fd00::10"],
+};
+
+function ask(
+  name: string,
+  type: number,
+  opts: ResolveOptions = OPTS,
+  view = makeClusterView(makeFixture()),
+) {
+  return resolve({ name, lowerName: name.toLowerCase(), type }, view, opts);
+}
+
+Deno.test("resolve() returns undefined outside the cluster and reverse zones", () => {
+  assertEquals(ask("example.com", RRType.A), undefined);
+  assertEquals(ask("local", RRType.A), undefined);
+});
+
+Deno.test("resolve() uses the configured TTL and keeps 28800 for dns-version", () => {
+  assertEquals(ask("svc1.testns.svc.cluster.local", RRType.A)!.answers[0].ttl, 30);
+  assertEquals(ask("dns-version.cluster.local", RRType.TXT)!.answers[0].ttl, 28800);
+  const nx = ask("nope.testns.svc.cluster.local", RRType.A)!;
+  assertEquals([nx.rcode, nx.authority[0].ttl], ["NXDOMAIN", 30]);
+  const longTtl = ask("nope.testns.svc.cluster.local", RRType.A, { ...OPTS, ttl: 3600 })!;
+  assertEquals(longTtl.authority[0].ttl, 300);
+});
+
+Deno.test("resolve() answers NXDOMAIN for every pod name when pod records are disabled", () => {
+  const disabled = { ...OPTS, podRecords: "disabled" as const };
+  assertEquals(ask("1-2-3-4.testns.pod.cluster.local", RRType.A, disabled)!.rcode, "NXDOMAIN");
+  assertEquals(ask("testns.pod.cluster.local", RRType.A, disabled)!.rcode, "NXDOMAIN");
+  const ent = ask("pod.cluster.local", RRType.A, disabled)!;
+  assertEquals([ent.rcode, ent.answers.length], ["NOERROR", 0]);
+});
+
+Deno.test("resolve() answers the default NS name with the configured addresses per family", () => {
+  assertEquals(ask("ns.dns.cluster.local", RRType.AAAA)!.answers.map((r) => r.data), ["fd00::10"]);
+  const ns = ask("cluster.local", RRType.NS)!;
+  assertEquals(ns.additionals.map((r) => r.data), ["10.96.0.10", "fd00::10"]);
+});
+
+Deno.test("resolve() stops ExternalName chains inside the zone after a bounded depth", () => {
+  const f = makeFixture();
+  const loop = makeService("testns", "loop", (s) => {
+    s.type = "ExternalName";
+    s.clusterIPs = [];
+    s.externalName = "loop.testns.svc.cluster.local";
+  });
+  const view = makeClusterView({ ...f, services: [...f.services, loop] });
+  const r = ask("loop.testns.svc.cluster.local", RRType.A, OPTS, view)!;
+  assertEquals(r.rcode, "NOERROR");
+  assertEquals(r.answers.length, 9);
+});
+
+Deno.test("resolve() asks the server to chase ExternalName targets outside the zone", () => {
+  const r = ask("ext.testns.svc.cluster.local", RRType.AAAA)!;
+  assertEquals(r.chase, { name: "ext.example.org", type: RRType.AAAA });
+  assertEquals(ask("ext.testns.svc.cluster.local", RRType.CNAME)!.chase, undefined);
+});
+
+Deno.test("resolve() answers the reverse zone apexes with their SOA", () => {
+  const r = ask("IN-ADDR.arpa", RRType.SOA)!;
+  assertEquals(r.answers.map((a) => a.name), ["IN-ADDR.arpa"]);
+  assertEquals(ask("ip6.arpa", RRType.A)!.rcode, "NOERROR");
+});
