@@ -6,17 +6,20 @@
  * 1. command line + `--config` → validated options (`config/options.ts`); a `ConfigError` prints
  *    every problem, one `path: message` line each, and exits 2 before anything else happens;
  * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0;
- * 3. the start-up line (version, mode, backend, node name, effective settings);
- * 4. `--cleanup`: remove our rules in both families and both backends
+ * 3. `--cleanup`: remove our rules in both families and both backends
  *    (`proxy/iptables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
  *    rules`;
- * 5. the API client (`cache/client.ts`): a missing or broken kubeconfig exits 1 here, before the
- *    node is touched;
+ * 4. the API client (`cache/client.ts`): a missing or broken kubeconfig exits 1 here, before
+ *    anything on the node is read or written;
+ * 5. the iptables backend (detected as upstream's wrapper does, or `--iptables-backend`) and the
+ *    start-up line (version, mode, backend, node name, effective settings);
  * 6. node preparation (`proxy/node_prep.ts`): OOM score, conntrack sysctls, route_localnet,
- *    bridge check; `--init-only` exits 0 after it;
+ *    bridge check; a failure upstream treats as fatal exits 1; `--init-only` exits 0 after it;
  * 7. the iptables of each usable family (`proxy/iptables/iptables.ts`), the watch cache
- *    (`cache/cache.ts`), the DNS view and server (`dns/`), the health, service health and
- *    metrics servers, and the `Proxier` (`proxy/proxier.ts`) registered on the cache;
+ *    (`cache/cache.ts`), the DNS view and server (`dns/`; a bind failure is logged, not fatal),
+ *    the health, service health and metrics servers (a bind failure exits 1 only with
+ *    `bindAddressHardFail`, else it is retried every 5 s), and the `Proxier` (`proxy/proxier.ts`)
+ *    registered on the cache;
  * 8. the cache and the proxier's sync loop start; SIGTERM or SIGINT stop everything within a
  *    second, leaving the rules in place, and exit 0.
  *
@@ -110,6 +113,8 @@ function bindAddressFamily(bindAddress: string): IPFamily | undefined {
 function localhostNodePortsEffective(options: Options): boolean {
   const { config } = options;
   if (!config.iptables.localhostNodePorts) return false;
+  // `primary` stands for the node's own IPs, never loopback.
+  if ((config.nodePortAddresses ?? []).includes("primary")) return false;
   const ipv4 = (config.nodePortAddresses ?? [])
     .map((c) => parseCIDRSloppy(c))
     .filter((c) => c !== undefined && c.family === "IPv4");
@@ -338,7 +343,7 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
   }
 }
 
-/** Steps 5 to 8 of the module comment. */
+/** Steps 4 to 8 of the module comment. */
 async function runProxy(
   options: Options,
   run: CommandRunner,
@@ -448,6 +453,8 @@ async function runProxy(
     }
     const serviceHealth = new ServiceHealthServer({
       hostname: options.nodeName,
+      // TODO(#5): with `nodePortAddresses: [primary]` the health check servers listen on every
+      // address: the node IPs are not known yet when this is built.
       addresses: nodeAddressesFor(config.nodePortAddresses?.filter((a) => a !== "primary") ?? []),
       proxyHealthy: () => healthz?.health().healthy ?? true,
       onEvent: (e) =>
@@ -513,6 +520,8 @@ async function runProxy(
     stoppables.unshift({ name: "cluster cache", stop: () => cache.stop() });
     proxier.start();
     stoppables.unshift({ name: "proxier", stop: () => proxier.stop() });
+    // TODO(#5): the "Starting" event on the Node (upstream's birth cry) needs an event writer
+    // in cache/client.ts; until then the line below is the only trace.
     log.info("kube-proxy started", { families: families.join(","), backend });
 
     const signal = await stopSignal;

@@ -53,6 +53,8 @@ class NsProcess {
   readonly child: Deno.ChildProcess;
   readonly lines: string[] = [];
   readonly done: Promise<Deno.CommandStatus>;
+  /** Set once the process has exited. */
+  exitStatus: Deno.CommandStatus | undefined;
 
   constructor(ns: string, argv: string[]) {
     this.child = new Deno.Command("ip", {
@@ -74,6 +76,7 @@ class NsProcess {
     };
     const streams = Promise.all([collect(this.child.stdout), collect(this.child.stderr)]);
     this.done = this.child.status.then(async (s) => {
+      this.exitStatus = s;
       await streams;
       return s;
     });
@@ -337,6 +340,23 @@ Deno.test({
         ),
         context(),
       );
+
+      // A second instance finds DNS and healthz taken: DNS is only logged, but healthz with
+      // bindAddressHardFail exits 1 (before its proxier starts, so the rules stay as they are).
+      const hardFailConfig = `${dir}/hard-fail.yaml`;
+      await Deno.writeTextFile(
+        hardFailConfig,
+        nodeConfig(kubeconfig).replace("clusterCIDR:", "bindAddressHardFail: true\nclusterCIDR:"),
+      );
+      const second = await inNs(
+        nodeNs,
+        mainArgv[0],
+        ...mainArgv.slice(1).map((a) => a === config ? hardFailConfig : a),
+      );
+      assertEquals(second.code, 1, second.stderr);
+      assertStringIncludes(second.stderr, "Failed to start the cluster DNS responder");
+      assertStringIncludes(second.stderr, "failed to start proxy healthz on 127.0.0.1:10256");
+      assertEquals(proxy.exitStatus, undefined, "the first instance is still running");
 
       // SIGTERM: exit 0 within a second, rules left in place.
       const sent = performance.now();
