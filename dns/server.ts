@@ -302,7 +302,8 @@ export class DnsServer {
       return encodeError(query, packet, "SERVFAIL");
     }
     this.#metrics.observeForward({ rcode: RCODE_NAMES[result.rcode] ?? "UNKNOWN" }, seconds);
-    const limit = proto === "tcp" ? MAX_TCP_MESSAGE : Math.max(query.edns?.udpSize ?? 512, 512);
+    // Forwarded replies may use the client's whole EDNS size (up to the largest UDP payload).
+    const limit = proto === "tcp" ? MAX_TCP_MESSAGE : Math.min(query.edns?.udpSize ?? 512, 65507);
     if (result.packet.length > limit) return encodeTruncated(query, packet);
     return result.packet;
   }
