@@ -3,7 +3,8 @@
  * through the real iptables, two "pod" namespaces wired to it with veth pairs, TCP and UDP servers
  * in one, clients in the other and on the node. Checks ClusterIP load balancing over both
  * endpoints, no masquerade for pod traffic, NodePort with masquerade, UDP, REJECT for a service
- * without endpoints, and the DNS intercept redirect.
+ * without endpoints, the DNS intercept redirect, ClientIP affinity, and an endpoint change applied
+ * by one partial sync.
  *
  * Topology (all namespaces ours, named kprules-*; nothing touches the root namespace):
  *
@@ -180,17 +181,27 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
             { name: "dns", protocol: "UDP", port: 53, targetPort: 5353, nodePort: 0 },
           ];
         }));
+        proxier.onServiceAdd(makeService("ns1", "sticky", (s) => {
+          s.clusterIPs = ["172.30.0.42"];
+          s.ports = [{ name: "", protocol: "TCP", port: 80, targetPort: 8080, nodePort: 0 }];
+          s.sessionAffinity = "ClientIP";
+        }));
+        proxier.onEndpointSliceAdd(makeEndpointSlice("ns1", "sticky", 1, (s) => {
+          s.ports = [{ name: "", protocol: "TCP", port: 8080 }];
+          s.endpoints = [makeEndpoint("10.180.0.1"), makeEndpoint("10.180.0.2")];
+        }));
         proxier.onServiceAdd(makeService("ns1", "empty", (s) => {
           s.clusterIPs = ["172.30.0.46"];
           s.ports = [{ name: "", protocol: "TCP", port: 80, targetPort: 80, nodePort: 0 }];
         }));
-        proxier.onEndpointSliceAdd(makeEndpointSlice("ns1", "web", 1, (s) => {
+        const webSlice = makeEndpointSlice("ns1", "web", 1, (s) => {
           s.ports = [
             { name: "http", protocol: "TCP", port: 8080 },
             { name: "dns", protocol: "UDP", port: 5353 },
           ];
           s.endpoints = [makeEndpoint("10.180.0.1"), makeEndpoint("10.180.0.2")];
-        }));
+        });
+        proxier.onEndpointSliceAdd(webSlice);
         proxier.onServicesSynced();
         proxier.onEndpointSlicesSynced();
         await proxier.syncProxyRules();
@@ -225,6 +236,19 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
           // DNS intercept: the cluster-DNS IP on port 53 reaches the node-local responder.
           const dns = await request(t.client, "172.30.0.10", 53, "udp");
           assertEquals(dns, ["0.0.0.0 10.180.1.1"]);
+
+          // ClientIP affinity: every connection of the client sticks to one endpoint.
+          const sticky = await request(t.client, "172.30.0.42", 80, "tcp", 12);
+          assertEquals(new Set(sticky.map((r) => r.split(" ")[0])).size, 1, sticky.join("\n"));
+
+          // An endpoint change is followed within one (partial) sync.
+          proxier.onEndpointSliceUpdate(webSlice, {
+            ...webSlice,
+            endpoints: [webSlice.endpoints[0]],
+          });
+          await proxier.syncProxyRules();
+          const after = await request(t.client, "172.30.0.41", 80, "tcp", 8);
+          assert(after.every((r) => r.startsWith("10.180.0.1 ")), after.join("\n"));
         } finally {
           for (const s of [...servers, responder]) {
             try {
