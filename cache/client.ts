@@ -296,7 +296,7 @@ export class ApiClient {
     signal: AbortSignal,
   ): Promise<ListResult> {
     const res = await this.#get(path, query, signal);
-    const env = await decodeList(res.body!, onItem);
+    const env = await decodeList(res.body!, onItem, signal);
     const rv = env.fields.metadata?.resourceVersion;
     if (typeof rv !== "string" || rv === "") {
       throw new SyntaxError(`GET ${path}: list has no metadata.resourceVersion`);
@@ -320,13 +320,19 @@ export class ApiClient {
     signal: AbortSignal,
   ): AsyncGenerator<WatchEvent> {
     const res = await this.#get(path, { ...query, watch: "true" }, signal);
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    // NOTE: aborting the fetch does not end a body read that is already pending (it waits for
+    // the next chunk, which on a quiet watch may be minutes away), so abort cancels the reader.
+    const reader = res.body!.getReader();
+    const cancel = () => reader.cancel().catch(() => {});
+    signal.addEventListener("abort", cancel, { once: true });
+    const decoder = new TextDecoder();
     let buffered = "";
     try {
       while (true) {
         const { value, done } = await reader.read();
+        signal.throwIfAborted();
         if (done) break;
-        buffered += value;
+        buffered += decoder.decode(value, { stream: true });
         let nl: number;
         while ((nl = buffered.indexOf("\n")) >= 0) {
           const line = buffered.slice(0, nl).trim();
@@ -345,6 +351,7 @@ export class ApiClient {
         throw new SyntaxError(`Watch of ${path} ended in the middle of an event`);
       }
     } finally {
+      signal.removeEventListener("abort", cancel);
       await reader.cancel().catch(() => {});
     }
   }

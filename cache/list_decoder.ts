@@ -30,12 +30,14 @@ export interface ListEnvelope {
  *
  * @param body The response body.
  * @param onItem Called with each parsed item, in order.
+ * @param signal Cancels the body (an aborted fetch does not always end a pending body read).
  * @returns the other top-level fields and the number of items.
  * @throws {SyntaxError} when the body is not a JSON object.
  */
 export async function decodeList(
   body: ReadableStream<Uint8Array>,
   onItem: (item: unknown) => void,
+  signal?: AbortSignal,
 ): Promise<ListEnvelope> {
   const decoder = new TextDecoder();
   const fields: Record<string, unknown> = {};
@@ -81,7 +83,25 @@ export async function decodeList(
     }
   };
 
-  for await (const chunk of body) {
+  const reader = body.getReader();
+  const cancel = () => reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    while (true) {
+      const { value: chunk, done } = await reader.read();
+      if (done) break;
+      signal?.throwIfAborted();
+      scan(chunk);
+    }
+    signal?.throwIfAborted();
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    reader.releaseLock();
+  }
+  if (depth !== 0 || inString) throw new SyntaxError("Cannot decode list: body ended early");
+  return { fields, itemCount };
+
+  function scan(chunk: Uint8Array): void {
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i];
       const base = inItems ? 2 : 1;
@@ -145,6 +165,4 @@ export async function decodeList(
       segStart = 0;
     }
   }
-  if (depth !== 0 || inString) throw new SyntaxError("Cannot decode list: body ended early");
-  return { fields, itemCount };
 }

@@ -115,7 +115,11 @@ function runOperation(fixture: ApiServerFixture, op: RawObject): RawObject {
           fixture.cutWatches({ mode: op.mode });
           break;
         case "failRequests":
-          fixture.failRequests(Number(op.count ?? 1), Number(op.status ?? 500));
+          fixture.failRequests(
+            Number(op.count ?? 1),
+            Number(op.status ?? 500),
+            String(op.match ?? ""),
+          );
           break;
         case "delayResponses":
           fixture.delayResponses(

@@ -126,7 +126,13 @@ export class ApiServerFixture {
   #certs: FixtureCertificates | undefined;
   #watchers = new Set<Watcher>();
   #bookmarkTimer: ReturnType<typeof setInterval> | undefined;
-  #failures: { count: number; status: number } = { count: 0, status: 500 };
+  #failures: { count: number; status: number; match: string } = {
+    count: 0,
+    status: 500,
+    match: "",
+  };
+  #lists = 0;
+  #watches = 0;
   #delay: { ms: number; count: number } = { ms: 0, count: 0 };
   #unsubscribe: () => void;
   #requests = 0;
@@ -192,6 +198,16 @@ export class ApiServerFixture {
   /** Number of HTTP requests served so far (for tests that check retry behaviour). */
   get requestCount(): number {
     return this.#requests;
+  }
+
+  /** Number of LIST requests answered with 200 so far. */
+  get listCount(): number {
+    return this.#lists;
+  }
+
+  /** Number of WATCH requests that got a stream so far. */
+  get watchRequestCount(): number {
+    return this.#watches;
   }
 
   /** Number of open watch streams. */
@@ -268,9 +284,12 @@ export class ApiServerFixture {
 
   // ---- fault injection ----
 
-  /** Answers the next `count` API requests with `status` (default 500) and a `Status` body. */
-  failRequests(count: number, status = 500): void {
-    this.#failures = { count, status };
+  /**
+   * Answers the next `count` API requests with `status` (default 500) and a `Status` body; with
+   * `match`, only requests whose path contains it (e.g. "/namespaces") fail and count.
+   */
+  failRequests(count: number, status = 500, match = ""): void {
+    this.#failures = { count, status, match };
   }
 
   /** Delays the next `count` API responses (default: all until reset with 0) by `ms`. */
@@ -420,7 +439,7 @@ export class ApiServerFixture {
       this.#delay.count--;
       await new Promise((r) => setTimeout(r, this.#delay.ms));
     }
-    if (this.#failures.count > 0) {
+    if (this.#failures.count > 0 && url.pathname.includes(this.#failures.match)) {
       this.#failures.count--;
       const code = this.#failures.status;
       return errorResponse(new ApiError(code, "InternalError", "injected failure"));
@@ -454,8 +473,13 @@ export class ApiServerFixture {
     if (name === undefined) {
       if (method === "GET") {
         const q = url.searchParams;
-        if (q.get("watch") === "true" || q.get("watch") === "1") return this.#watch(path, q);
-        return this.#list(type, namespace, q);
+        if (q.get("watch") === "true" || q.get("watch") === "1") {
+          this.#watches++;
+          return this.#watch(path, q);
+        }
+        const res = this.#list(type, namespace, q);
+        this.#lists++;
+        return res;
       }
       if (method === "POST") {
         const obj = await req.json();

@@ -12,8 +12,9 @@ import { toEndpointSlice, toService } from "../../cache/convert.ts";
 import type { EndpointSlice, Namespace, Node, Service } from "../../cache/objects.ts";
 import { ApiServerFixture, type RawObject } from "../apiserver/server.ts";
 
-// Keep the expected warnings of invalid objects and retries out of the test output.
-configureLogging({ write: () => {} });
+// Keep the expected warnings of invalid objects and retries out of the test output
+// (KPCACHE_TEST_LOG=1 shows them).
+if (Deno.env.get("KPCACHE_TEST_LOG") !== "1") configureLogging({ write: () => {} });
 
 const FAST = { backoff: { initialMs: 5, maxMs: 100 }, watchTimeoutSeconds: 30 };
 const ABSENT = "ABSENT";
@@ -182,7 +183,7 @@ async function churn(
   api: ApiServerFixture,
   ops: number,
   seed: number,
-  fault: (i: number) => void,
+  fault: (i: number) => void | Promise<void>,
   baseline = new Map<string, string[]>(),
 ): Promise<Map<string, string[]>> {
   const rand = prng(seed);
@@ -216,7 +217,7 @@ async function churn(
       record(k, stateOf(isSvc ? toService(stored) : toEndpointSlice(stored)));
     }
     if (i % 25 === 24) {
-      fault(i);
+      await fault(i);
       await new Promise((r) => setTimeout(r, 2));
     }
   }
@@ -277,16 +278,34 @@ Deno.test("ClusterCache delivers every change exactly once, in order, through cu
     ({ cache } = await startCache(api, rec));
     await cache.synced;
     let faults = 0;
-    const expected = await churn(api, 3000, 2, (i) => {
-      faults++;
-      if (i % 100 === 24) api.cutWatches();
-      else if (i % 100 === 49) api.failRequests(3);
-      else if (i % 100 === 59) api.cutWatches({ mode: "reset" });
-      else if (i % 100 === 74) api.sendMalformedEvent();
-      else if (i % 100 === 99) api.cutWatches({ mode: "clean" });
+    const watchesBefore = api.watchRequestCount;
+    const listsBefore = api.listCount;
+    const expected = await churn(api, 3000, 2, async () => {
+      // Inject each fault into live streams: wait until all four watches are back.
+      await waitFor("four watches", () => api.watchCount === 4);
+      switch (faults++ % 5) {
+        case 0:
+          api.cutWatches();
+          break;
+        case 1:
+          api.failRequests(3);
+          break;
+        case 2:
+          api.cutWatches({ mode: "reset" });
+          break;
+        case 3:
+          api.sendMalformedEvent();
+          break;
+        case 4:
+          api.cutWatches({ mode: "clean" });
+          break;
+      }
     }, initial);
     await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(api)));
     assert(faults >= 100);
+    const rewatches = api.watchRequestCount - watchesBefore;
+    assert(rewatches >= 4 * 90, `only ${rewatches} watch reconnects`);
+    assertEquals(api.listCount, listsBefore, "no relist is needed without a 410");
     assertEquals(rec.errors, []);
     // Before the churn, the first list gave each key its state at that time (one add); after
     // it, every change the fixture made is delivered once, in order.
@@ -312,7 +331,8 @@ Deno.test("ClusterCache relists after 410 Gone and delivers what the gap hid, ne
     ({ cache } = await startCache(api, rec));
     await cache.synced;
     let compactions = 0;
-    const expected = await churn(api, 3000, 3, (i) => {
+    const expected = await churn(api, 3000, 3, async (i) => {
+      await waitFor("four watches", () => api.watchCount === 4);
       if (i % 100 === 24) {
         // Expire everything and cut the streams: the next watch gets 410 and must relist.
         api.compact();
@@ -327,16 +347,20 @@ Deno.test("ClusterCache relists after 410 Gone and delivers what the gap hid, ne
     });
     await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(api)));
     assert(compactions >= 60);
+    assert(api.listCount >= 4 + 60, `only ${api.listCount} lists: the 410s did not relist`);
     assertEquals(rec.errors, []);
     // The gap: for each key, the delivered states are the fixture's states in order with some
     // skipped (those the gap hid), no state is delivered twice in a row, and the last delivered
     // state is the fixture's final state (ABSENT for a deleted object).
+    let hidden = 0;
     for (const [k, seq] of expected) {
       const got = rec.sequences.get(k) ?? [];
+      hidden += seq.length - got.length;
       assert(isSubsequence(got, seq), `${k}: ${got.length} delivered not a subsequence`);
       assert(got.every((s, i) => i === 0 || s !== got[i - 1]), `${k}: repeated state`);
       assertEquals(got.at(-1) ?? ABSENT, seq.at(-1), k);
     }
+    assert(hidden > 0, "no gap hid a change: the test did not exercise the relist diff");
     const keys = new Set(cacheState(cache).keys());
     for (const raw of api.list("Service")) {
       keys.delete(`svc:${raw.metadata.namespace}/${raw.metadata.name}`);
@@ -362,11 +386,14 @@ Deno.test("ClusterCache never reports synced before every resource was listed", 
     await waitFor("retries", () => api.requestCount >= 20);
     assertEquals(cache.hasSynced(), false);
     assertEquals(rec.synced, []);
-    // Let three of the four resources list; the fourth keeps failing.
+    // Let three of the four resources list; Namespaces keep failing.
+    api.failRequests(1_000_000, 500, "/api/v1/namespaces");
+    await waitFor("three syncs", () => rec.synced.length === 3);
+    const failing = api.requestCount;
+    await waitFor("more namespace retries", () => api.requestCount >= failing + 5);
+    assertEquals(rec.synced.sort(), ["endpointslices", "node", "services"]);
+    assertEquals(cache.hasSynced(), false);
     api.failRequests(0);
-    api.delayResponses(0);
-    await waitFor("three syncs", () => rec.synced.length >= 3);
-    assertEquals(rec.synced.length === 4, cache.hasSynced());
     await cache.synced;
     assertEquals(rec.synced.sort(), ["endpointslices", "namespaces", "node", "services"]);
     assert(cache.hasSynced());
