@@ -45,7 +45,7 @@ import {
   KUBE_FIREWALL,
   KUBE_PROXY_CANARY,
 } from "./iptables/chains.ts";
-import type { Iptables } from "./iptables/iptables.ts";
+import { type Iptables, IptablesRestoreError } from "./iptables/iptables.ts";
 import {
   buildRuleSet,
   type DnsIntercept,
@@ -507,14 +507,18 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
       const text = renderRestoreInput(ruleSet);
       await f.iptables.restore(text, { noflush: true });
     } catch (err) {
-      const e = err as { line?: number; context?: string };
-      log.error("Failed to execute iptables-restore", err, {
-        ipFamily: f.family,
-        fullSync: full,
-        ...(e.line !== undefined ? { line: e.line } : {}),
-        ...(e.context ? { rules: e.context } : {}),
-      });
-      this.#deps.metrics?.incRestoreFailures(f.family, { partial: !full });
+      if (err instanceof IptablesRestoreError) {
+        // The failing line and the three lines on each side show what the kernel refused.
+        log.error("Failed to execute iptables-restore", err, {
+          ipFamily: f.family,
+          fullSync: full,
+          ...(err.line !== undefined ? { line: err.line } : {}),
+          ...(err.context ? { rules: err.context } : {}),
+        });
+        this.#deps.metrics?.incRestoreFailures(f.family, { partial: !full });
+      } else {
+        log.error("Failed to sync iptables rules", err, { ipFamily: f.family, fullSync: full });
+      }
       this.#deps.metrics?.observeSyncDuration(
         f.family,
         (this.#clock.now() - start) / 1000,

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../tests/assert.ts";
 import type { IPFamily, Protocol } from "../cache/objects.ts";
+import { configureLogging } from "../config/log.ts";
 import { FakeIptables } from "./iptables/fake.ts";
 import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { tracePacket } from "./iptables/tracer.ts";
@@ -240,7 +241,16 @@ Deno.test("Proxier recovers from a failed restore with a full sync", async () =>
     new IptablesRestoreError({ code: 2, stdout: "", stderr: "Error occurred at line: 3" }, input),
   );
   health.events = [];
-  await assertRejects(() => proxier.syncProxyRules(), IptablesRestoreError);
+  const lines: string[] = [];
+  configureLogging({ write: (line) => lines.push(line) });
+  try {
+    await assertRejects(() => proxier.syncProxyRules(), IptablesRestoreError);
+  } finally {
+    configureLogging({ write: (line) => console.error(line) });
+  }
+  const logged = lines.join("\n");
+  assertStringIncludes(logged, "Failed to execute iptables-restore");
+  assertStringIncludes(logged, "-A KUBE-SERVICES -j BOGUS", "the failing line is logged");
   assertEquals(metrics.calls.slice(-2), [
     "restoreFailure IPv4 partial=true",
     "sync IPv4 full=false",
