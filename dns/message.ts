@@ -18,6 +18,12 @@ export const RRType = {
   AAAA: 28,
   SRV: 33,
   OPT: 41,
+  DS: 43,
+  RRSIG: 46,
+  NSEC: 47,
+  DNSKEY: 48,
+  SVCB: 64,
+  HTTPS: 65,
   TKEY: 249,
   TSIG: 250,
   IXFR: 251,
@@ -25,6 +31,7 @@ export const RRType = {
   MAILB: 253,
   MAILA: 254,
   ANY: 255,
+  CAA: 257,
 } as const;
 
 const TYPE_NAMES: ReadonlyMap<number, string> = new Map(
@@ -39,6 +46,17 @@ const TYPE_NAMES: ReadonlyMap<number, string> = new Map(
  */
 export function rrTypeName(type: number): string {
   return TYPE_NAMES.get(type) ?? `TYPE${type}`;
+}
+
+/**
+ * The qtype as a metrics label: the mnemonic of the types above, `other` for the rest, so that
+ * a client cycling through 65536 types cannot create 65536 time series (CoreDNS does the same).
+ *
+ * @param type The numeric type.
+ * @returns A label value from a bounded set.
+ */
+export function rrTypeLabel(type: number): string {
+  return TYPE_NAMES.get(type) ?? "other";
 }
 
 /** Response codes (RFC 1035 4.1.1, RFC 6891 extended BADVERS). */

@@ -11,7 +11,7 @@ export type DnsProto = "udp" | "tcp";
 
 /** Receives one observation per query, reply and forwarded query. */
 export interface DnsMetrics {
-  /** A query was read (`type` is the qtype mnemonic, `TYPE<n>` when unnamed). */
+  /** A query was read (`type` is the qtype mnemonic, `other` for types without one). */
   observeRequest(labels: { proto: DnsProto; type: string }): void;
   /** A reply was sent after `seconds`, `sizeBytes` long. */
   observeResponse(

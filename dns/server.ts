@@ -21,7 +21,7 @@ import {
 } from "./codec.ts";
 import { Forwarder } from "./forward.ts";
 import { parseIP } from "./ip.ts";
-import { type DnsRecord, Rcode, type Reply, rrTypeName } from "./message.ts";
+import { type DnsRecord, Rcode, type Reply, rrTypeLabel, rrTypeName } from "./message.ts";
 import { type DnsMetrics, type DnsProto, noopDnsMetrics } from "./metrics.ts";
 import { resolve, type ResolveOptions } from "./resolve.ts";
 import { parseReverseName } from "./reverse.ts";
@@ -204,7 +204,7 @@ export class DnsServer {
     const started = performance.now();
     const query = parseQuery(packet);
     if (query === undefined) return undefined;
-    this.#metrics.observeRequest({ proto, type: rrTypeName(query.type) });
+    this.#metrics.observeRequest({ proto, type: rrTypeLabel(query.type) });
     let out: Uint8Array | Promise<Uint8Array | undefined> | undefined;
     try {
       out = query.error !== undefined

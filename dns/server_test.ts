@@ -283,3 +283,15 @@ Deno.test("DnsServer closes TCP connections beyond maxTcpConnections", async () 
     await server.stop();
   }
 });
+
+Deno.test("DnsServer.handle() labels unnamed qtypes `other` in metrics", () => {
+  const types: string[] = [];
+  const metrics: DnsMetrics = {
+    observeRequest: (l) => types.push(l.type),
+    observeResponse: () => {},
+    observeForward: () => {},
+  };
+  const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, metrics });
+  for (const t of ["A", "HTTPS", "TYPE65280", "TYPE1234"]) server.handle(query(SVC1, t), "udp");
+  assertEquals(types, ["A", "HTTPS", "other", "other"]);
+});
