@@ -2,10 +2,15 @@
  * The connection to the API server: client configuration built as kube-proxy builds it
  * (`--kubeconfig`, `--master`, in-cluster service account), and LIST and WATCH of a resource path.
  *
- * This is the only file that imports `@kubernetes/client-node`. We use its `KubeConfig` for what
- * it does well: parsing kubeconfig files (contexts, relative paths, `*-data` fields, token files,
- * exec and auth-provider plugins) into TLS material and an `Authorization` header. We do NOT use
- * its `Watch`/`ListWatch`/informer for the transport, because:
+ * This is the only file that imports `@kubernetes/client-node`. We use its kubeconfig model
+ * (`newClusters`/`newUsers`/`newContexts`: validation and normalization of the entries, with
+ * errors naming the bad entry) and its `exec` credential plugin runner, and we resolve the
+ * current context into TLS material and an `Authorization` header here. We do not import its
+ * `KubeConfig` class or package root: they load the 839 generated API models, which cost about
+ * 80 MB of resident memory in every kube-proxy process (measured: bench/cache_memory.ts). The
+ * YAML of a kubeconfig is read with `js-yaml`, the parser client-node itself uses.
+ *
+ * We do NOT use client-node's `Watch`/`ListWatch`/informer for the transport either, because:
  *
  * - its `update` callback passes only the new object (kube-proxy's handlers need the previous one);
  * - after a generic error its informer fires `error` and stops for good (no restart, no backoff);
@@ -16,14 +21,18 @@
  *   parsed whole (10,000 EndpointSlices become one 100 MB tree before anything is trimmed).
  *
  * So requests go through Deno's `fetch` with a `Deno.HttpClient` carrying the CA and client
- * certificate from the kubeconfig, lists are decoded item by item (`list_decoder.ts`), and
- * `reflector.ts` owns list-then-watch, relist on 410, backoff, and "synced".
+ * certificate, lists are decoded item by item (`list_decoder.ts`), and `reflector.ts` owns
+ * list-then-watch, relist on 410, backoff, and "synced".
  *
  * @module
  */
 
 // @ts-types="./kube_config.d.ts"
-import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
+import { newClusters, newContexts, newUsers } from "@kubernetes/client-node/dist/config_types.js";
+// @ts-types="./exec_auth.d.ts"
+import { ExecAuth } from "@kubernetes/client-node/dist/exec_auth.js";
+import { load as loadYaml } from "js-yaml";
+import type { Cluster, User } from "./kube_config.d.ts";
 import { decodeList } from "./list_decoder.ts";
 
 /** Default directory of the in-cluster service account (token, ca.crt). */
@@ -71,26 +80,64 @@ export class ApiStatusError extends Error {
   }
 }
 
-function toText(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  // Buffers from client-node (node:buffer), or strings.
-  return typeof v === "string" ? v : new TextDecoder().decode(v as Uint8Array);
-}
-
 function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Builds a ClientConfig out of a loaded KubeConfig. */
-async function fromKubeConfig(kc: KubeConfig, source: string): Promise<ClientConfig> {
-  const cluster = kc.getCurrentCluster();
-  if (cluster === null) {
-    throw new Error(
-      `Cannot load ${source}: no cluster for the current context ${
-        JSON.stringify(kc.getCurrentContext() ?? "")
-      }`,
-    );
+function absolute(dir: string, file: string): string {
+  return file.startsWith("/") ? file : `${dir}/${file}`;
+}
+
+/** Reads `*-data` (base64) or a file; undefined when neither is set. */
+async function readPem(
+  data: string | null | undefined,
+  file: string | null | undefined,
+  dir: string,
+  what: string,
+): Promise<string | undefined> {
+  if (data) {
+    try {
+      return new TextDecoder().decode(Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
+    } catch {
+      throw new Error(`${what} data is not valid base64`);
+    }
   }
+  if (file) {
+    const path = absolute(dir, file);
+    try {
+      return await Deno.readTextFile(path);
+    } catch (err) {
+      const why = err instanceof Deno.errors.NotFound ? "does not exist" : describeError(err);
+      throw new Error(`${what} file ${path} ${why}`);
+    }
+  }
+  return undefined;
+}
+
+/** A bearer token read from a file at most once a minute (rotated service-account tokens). */
+function tokenFileReader(path: string): () => Promise<string> {
+  let token = "";
+  let readAt = -Infinity;
+  return async () => {
+    if (performance.now() - readAt > 60_000) {
+      token = (await Deno.readTextFile(path)).trim();
+      readAt = performance.now();
+    }
+    return token;
+  };
+}
+
+interface Resolved {
+  readonly cluster: Cluster;
+  readonly user: User | undefined;
+  /** `token-file` of the user, absolute (client-node would read it relative to the cwd, once). */
+  readonly tokenFile: string | undefined;
+  readonly dir: string;
+}
+
+/** Builds a ClientConfig out of the resolved cluster and user. */
+async function buildConfig(r: Resolved, source: string): Promise<ClientConfig> {
+  const { cluster, user, dir } = r;
   let url: URL;
   try {
     url = new URL(cluster.server);
@@ -105,26 +152,47 @@ async function fromKubeConfig(kc: KubeConfig, source: string): Promise<ClientCon
       `Cannot load ${source}: insecure-skip-tls-verify is not supported; give the cluster's CA`,
     );
   }
-  // client-node refuses plain http unless the cluster skips TLS verification; plain http has no
-  // TLS to verify, so saying so changes nothing else.
-  if (url.protocol === "http:" && !cluster.skipTLSVerify) {
-    (cluster as { skipTLSVerify: boolean }).skipTLSVerify = true;
+  if (cluster.proxyUrl) throw new Error(`Cannot load ${source}: proxy-url is not supported`);
+  if (user?.authProvider && user.authProvider.name !== "exec") {
+    throw new Error(
+      `Cannot load ${source}: auth-provider ${JSON.stringify(user.authProvider.name)} is not ` +
+        "supported (use a token, a token file, a client certificate or an exec plugin)",
+    );
   }
-  // deno-lint-ignore no-explicit-any
-  const opts: any = { headers: {} };
+  let caCert: string | undefined;
+  let clientCert: string | undefined;
+  let clientKey: string | undefined;
   try {
-    await kc.applyToHTTPSOptions(opts);
+    caCert = await readPem(cluster.caData, cluster.caFile, dir, "certificate-authority");
+    clientCert = await readPem(user?.certData, user?.certFile, dir, "client-certificate");
+    clientKey = await readPem(user?.keyData, user?.keyFile, dir, "client-key");
   } catch (err) {
     throw new Error(`Cannot load ${source}: ${describeError(err)}`);
   }
-  const caCert = toText(opts.ca);
-  const clientCert = toText(opts.cert);
-  const clientKey = toText(opts.key);
   if ((clientCert === undefined) !== (clientKey === undefined)) {
     throw new Error(
       `Cannot load ${source}: a client certificate needs both a certificate and a key`,
     );
   }
+  let token: (() => Promise<string>) | undefined;
+  if (r.tokenFile !== undefined) {
+    const path = absolute(dir, r.tokenFile);
+    try {
+      await Deno.stat(path);
+    } catch {
+      throw new Error(`Cannot load ${source}: token file ${path} does not exist`);
+    }
+    token = tokenFileReader(path);
+  } else if (user?.token) {
+    const t = user.token.trim();
+    token = () => Promise.resolve(t);
+  }
+  const exec = user !== undefined && (user.exec || user.authProvider) ? new ExecAuth() : undefined;
+  const fixed: Record<string, string> = {};
+  if (user?.username && user.password) {
+    fixed.Authorization = `Basic ${btoa(`${user.username}:${user.password}`)}`;
+  }
+  if (user?.impersonateUser) fixed["Impersonate-User"] = user.impersonateUser;
   return {
     server: cluster.server.replace(/\/+$/, ""),
     source,
@@ -132,13 +200,58 @@ async function fromKubeConfig(kc: KubeConfig, source: string): Promise<ClientCon
     clientCert,
     clientKey,
     async headers() {
-      // deno-lint-ignore no-explicit-any
-      const o: any = { headers: {} };
-      await kc.applyToHTTPSOptions(o);
-      const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(o.headers ?? {})) out[k] = String(v).trim();
+      const out: Record<string, string> = { ...fixed };
+      if (token !== undefined) out.Authorization = `Bearer ${await token()}`;
+      if (exec !== undefined && user !== undefined) {
+        const opts: { headers: Record<string, string> } = { headers: {} };
+        await exec.applyAuthentication(user, opts);
+        Object.assign(out, opts.headers);
+      }
       return out;
     },
+  };
+}
+
+/** Parses a kubeconfig text and resolves its current context. */
+function resolveKubeconfig(text: string, dir: string): Resolved {
+  // deno-lint-ignore no-explicit-any
+  const doc: any = loadYaml(text);
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    throw new Error("not a kubeconfig (expected a mapping with clusters, users and contexts)");
+  }
+  const clusters = newClusters(doc.clusters);
+  const users = newUsers(
+    // token-file is handled here (read per request, relative to the kubeconfig's folder).
+    Array.isArray(doc.users)
+      ? doc.users.map((u: { user?: Record<string, unknown> }) =>
+        u?.user?.["token-file"] ? { ...u, user: { ...u.user, "token-file": undefined } } : u
+      )
+      : doc.users,
+  );
+  const contexts = newContexts(doc.contexts);
+  const current = doc["current-context"];
+  if (typeof current !== "string" || current === "") throw new Error("current-context is not set");
+  const context = contexts.find((c) => c.name === current);
+  if (context === undefined) {
+    throw new Error(`current-context ${JSON.stringify(current)} is not among the contexts`);
+  }
+  const cluster = clusters.find((c) => c.name === context.cluster);
+  if (cluster === undefined) {
+    throw new Error(
+      `no cluster for the current context ${JSON.stringify(current)} ` +
+        `(cluster ${JSON.stringify(context.cluster)} is not defined)`,
+    );
+  }
+  const user = users.find((u) => u.name === context.user);
+  const rawUser = Array.isArray(doc.users)
+    ? doc.users.find((u: { name?: string }) => u?.name === context.user)
+    : undefined;
+  const tokenFile = rawUser?.user?.["token-file"];
+  return {
+    cluster,
+    user,
+    tokenFile: typeof tokenFile === "string" && tokenFile !== "" ? tokenFile : undefined,
+    dir,
   };
 }
 
@@ -149,14 +262,14 @@ async function fromKubeConfig(kc: KubeConfig, source: string): Promise<ClientCon
  * `master` when given.
  *
  * @param opts The flags.
- * @returns the configuration; TLS material and the token file are read now.
+ * @returns the configuration; TLS material is read now, token files per request (at most once
+ *   a minute).
  * @throws {Error} naming the file and the problem when the kubeconfig is missing or broken, or
  *   the in-cluster environment is incomplete.
  */
 export async function loadClientConfig(opts: ClientConfigOptions): Promise<ClientConfig> {
   const kubeconfig = opts.kubeconfig ?? "";
   const master = opts.master ?? "";
-  const kc = new KubeConfig();
   if (kubeconfig !== "") {
     const source = `kubeconfig ${kubeconfig}`;
     let text: string;
@@ -166,30 +279,24 @@ export async function loadClientConfig(opts: ClientConfigOptions): Promise<Clien
       const why = err instanceof Deno.errors.NotFound ? "file does not exist" : describeError(err);
       throw new Error(`Cannot load kubeconfig ${kubeconfig}: ${why}`);
     }
+    const slash = kubeconfig.lastIndexOf("/");
+    const dir = slash < 0 ? Deno.cwd() : slash === 0 ? "/" : kubeconfig.slice(0, slash);
+    let resolved: Resolved;
     try {
-      kc.loadFromString(text);
-      const dir = kubeconfig.includes("/") ? kubeconfig.slice(0, kubeconfig.lastIndexOf("/")) : ".";
-      kc.makePathsAbsolute(dir === "" ? "/" : dir);
+      resolved = resolveKubeconfig(text, dir);
     } catch (err) {
       throw new Error(`Cannot load kubeconfig ${kubeconfig}: ${describeError(err)}`);
     }
-    if (kc.getCurrentContext() === undefined || kc.getCurrentContext() === "") {
-      throw new Error(`Cannot load kubeconfig ${kubeconfig}: current-context is not set`);
-    }
-    if (master !== "") {
-      const cluster = kc.getCurrentCluster();
-      if (cluster !== null) (cluster as { server: string }).server = master;
-    }
-    return await fromKubeConfig(kc, source);
+    if (master !== "") resolved = { ...resolved, cluster: { ...resolved.cluster, server: master } };
+    return await buildConfig(resolved, source);
   }
   if (master !== "") {
-    kc.loadFromOptions({
-      clusters: [{ name: "master", server: master, skipTLSVerify: master.startsWith("http:") }],
-      users: [{ name: "anonymous" }],
-      contexts: [{ name: "master", cluster: "master", user: "anonymous" }],
-      currentContext: "master",
-    });
-    return await fromKubeConfig(kc, `--master ${master}`);
+    return await buildConfig({
+      cluster: { name: "master", server: master, skipTLSVerify: false },
+      user: undefined,
+      tokenFile: undefined,
+      dir: Deno.cwd(),
+    }, `--master ${master}`);
   }
   const env = opts.env ?? ((name: string) => Deno.env.get(name));
   const host = env("KUBERNETES_SERVICE_HOST") ?? "";
@@ -209,20 +316,17 @@ export async function loadClientConfig(opts: ClientConfigOptions): Promise<Clien
     }
   }
   const hostPart = host.includes(":") ? `[${host}]` : host;
-  kc.loadFromOptions({
-    clusters: [{
+  return await buildConfig({
+    cluster: {
       name: "inCluster",
       server: `https://${hostPart}:${port}`,
+      skipTLSVerify: false,
       caFile: `${dir}/ca.crt`,
-    }],
-    users: [{
-      name: "inClusterUser",
-      authProvider: { name: "tokenFile", config: { tokenFile: `${dir}/token` } },
-    }],
-    contexts: [{ name: "inClusterContext", cluster: "inCluster", user: "inClusterUser" }],
-    currentContext: "inClusterContext",
-  });
-  return await fromKubeConfig(kc, "in-cluster configuration");
+    },
+    user: { name: "inClusterUser" },
+    tokenFile: `${dir}/token`,
+    dir,
+  }, "in-cluster configuration");
 }
 
 /** One watch event, with the raw object. */

@@ -72,7 +72,13 @@ export async function readManifests(path: string): Promise<RawObject[]> {
   const out: RawObject[] = [];
   for (const file of files) {
     try {
-      out.push(...parseManifests(await Deno.readTextFile(file)));
+      const text = await Deno.readTextFile(file);
+      if (file.endsWith(".json")) {
+        // JSON.parse is far faster than the YAML parser on large generated manifests.
+        flatten(JSON.parse(text), out);
+        continue;
+      }
+      out.push(...parseManifests(text));
     } catch (err) {
       throw new SyntaxError(`Cannot read manifests from ${file}: ${(err as Error).message}`);
     }
