@@ -1,0 +1,91 @@
+/**
+ * Cross-checks the wire format with an independent parser: BIND's `dig` (Debian dnsutils)
+ * queries the real DnsServer on loopback. Skipped when dig is not installed.
+ */
+
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { DnsServer } from "../../dns/server.ts";
+import {
+  makeClusterView,
+  makeEndpoint,
+  makeEndpointSlice,
+  makeFixture,
+  makeService,
+} from "../../dns/testing.ts";
+
+function hasDig(): boolean {
+  try {
+    return new Deno.Command("dig", { args: ["-v"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+async function dig(port: number, args: string[]): Promise<string> {
+  const out = await new Deno.Command("dig", {
+    args: ["@127.0.0.1", "-p", String(port), "+time=2", "+tries=1", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+}
+
+Deno.test({
+  name: "DnsServer replies parse cleanly in dig, over UDP, TCP and after truncation",
+  ignore: !hasDig(),
+  fn: async () => {
+    const f = makeFixture();
+    const many = Array.from({ length: 60 }, (_, i) => makeEndpoint(`10.8.0.${i + 1}`));
+    const view = makeClusterView({
+      ...f,
+      services: [
+        ...f.services,
+        makeService("testns", "many", (s) => {
+          s.clusterIPs = [];
+          s.headless = true;
+        }),
+      ],
+      slices: [...f.slices, makeEndpointSlice("testns", "many-x", "many", many)],
+    });
+    const server = new DnsServer(view, {
+      bindAddress: "127.0.0.1",
+      port: 0,
+      clusterDomain: "cluster.local",
+      ttl: 5,
+      podRecords: "insecure",
+      upstreamServers: [],
+      resolvConfPath: "/nonexistent/kpdns-resolv.conf",
+      forwardTimeoutMs: 200,
+      maxConcurrentForwards: 10,
+      tcpIdleTimeoutMs: 5000,
+      nsAddresses: ["10.96.0.10"],
+    });
+    await server.start();
+    try {
+      const port = server.address.udpPort;
+      const srv = await dig(port, ["_http._tcp.hdls1.testns.svc.cluster.local", "SRV"]);
+      assert(!/malformed|FORMERR|parse error/i.test(srv), srv);
+      assertMatch(srv, /status: NOERROR/);
+      assertMatch(srv, /flags: qr aa rd ra; QUERY: 1, ANSWER: 3, AUTHORITY: 0, ADDITIONAL: 5/);
+      const short = await dig(port, ["+short", "+tcp", "web-0.nginx.default.svc.cluster.local"]);
+      assertEquals(short.trim(), "10.1.0.10");
+      const nx = await dig(port, ["nope.testns.svc.cluster.local"]);
+      assertMatch(nx, /status: NXDOMAIN/);
+      assertMatch(
+        nx,
+        /cluster\.local\.\s+5\s+IN\s+SOA\s+ns\.dns\.cluster\.local\. hostmaster\.cluster\.local\./,
+      );
+      // 60 A records do not fit in 512 bytes: dig sees TC and retries over TCP by itself.
+      const big = await dig(port, ["+noedns", "many.testns.svc.cluster.local"]);
+      assertMatch(big, /Truncated, retrying in TCP mode/);
+      assertMatch(big, /ANSWER: 60,/);
+      const ptr = await dig(port, ["+short", "-x", "fd00::3"]);
+      assertEquals(ptr.trim(), "svc6.testns.svc.cluster.local.");
+      const txt = await dig(port, ["+short", "dns-version.cluster.local", "TXT"]);
+      assertEquals(txt.trim(), '"1.1.0"');
+    } finally {
+      await server.stop();
+    }
+  },
+});
