@@ -261,17 +261,20 @@ Deno.test({
         "--hostname-override",
         NODE_NAME,
       ];
+      const launched = performance.now();
       const proxy = new NsProcess(nodeNs, mainArgv);
       processes.push(proxy);
       const context = () => `kube-proxy:\n${proxy.tail()}\napiserver:\n${api.tail(10)}`;
 
       // The ClusterIP rule in KUBE-SERVICES.
+      let rulesAfterMs = 0;
       const rules = await eventually("the KUBE-SERVICES rule", async () => {
         const text = await saveRules(nodeNs);
         return new RegExp(`-A KUBE-SERVICES -d ${SERVICE_IP}/32 .*-j KUBE-SVC-`).test(text)
           ? text
           : undefined;
       }, context);
+      rulesAfterMs = performance.now() - launched;
       assertMatch(rules, /-A KUBE-SEP-\w+ .*DNAT .*--to-destination 10\.244\.1\.5:8080/);
       assertMatch(rules, /-A KUBE-DNS-INTERCEPT .*-d 10\.96\.0\.10\/32 .*REDIRECT --to-ports 53/);
 
@@ -369,7 +372,14 @@ Deno.test({
       clearTimeout(timer);
       assert(status !== undefined, `no exit within a second of SIGTERM:\n${context()}`);
       assertEquals(status.code, 0, context());
-      assert(performance.now() - sent <= 1000);
+      const stopMs = performance.now() - sent;
+      assert(stopMs <= 1000);
+      // Informational only (no pass/fail on timings beyond the one-second contract above).
+      console.log(
+        `kpmain: launch to rules ${rulesAfterMs.toFixed(0)} ms, SIGTERM to exit ${
+          stopMs.toFixed(0)
+        } ms`,
+      );
       assertMatch(await saveRules(nodeNs), new RegExp(`-A KUBE-SERVICES -d ${SERVICE_IP}/32 `));
 
       // --cleanup removes every KUBE- chain and rule, and a second run is harmless.
