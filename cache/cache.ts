@@ -145,7 +145,8 @@ export class ClusterCache {
    *
    * @throws {Error} when called twice.
    */
-  start(): Promise<void> {
+  // deno-lint-ignore require-await
+  async start(): Promise<void> {
     if (this.#abort !== undefined) {
       throw new Error("Cannot start the cluster cache: already started");
     }
@@ -232,7 +233,6 @@ export class ClusterCache {
     this.#runs = [this.#services, this.#slices, this.#node, this.#namespaces].map((r) =>
       (r as Reflector<unknown>).run(signal)
     );
-    return Promise.resolve();
   }
 
   /** Stops the watches, waits for them to end, and releases the HTTP client. */

@@ -26,6 +26,9 @@
 import { log } from "../config/log.ts";
 import { type ApiClient, ApiStatusError, type WatchEvent } from "./client.ts";
 
+/** The part of `ApiClient` a reflector uses (tests pass a fake). */
+export type ListWatcher = Pick<ApiClient, "list" | "watch">;
+
 /** Receives the changes of one resource type. */
 export interface ReflectorSink<T> {
   add(obj: T): void;
@@ -90,7 +93,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** Keeps one resource type in step with the API server. See the module comment. */
 export class Reflector<T> {
-  #client: ApiClient;
+  #client: ListWatcher;
   #opts: ReflectorOptions<T>;
   #delivered = new Map<string, T>();
   #resourceVersion = "";
@@ -102,7 +105,7 @@ export class Reflector<T> {
    * @param client The API client.
    * @param opts What to watch.
    */
-  constructor(client: ApiClient, opts: ReflectorOptions<T>) {
+  constructor(client: ListWatcher, opts: ReflectorOptions<T>) {
     this.#client = client;
     this.#opts = opts;
     this.#random = opts.random ?? Math.random;
