@@ -53,9 +53,6 @@ export interface ParsedQuery {
   readonly class: number;
   /** Offset just past the question; 12 when the question could not be read. */
   readonly questionEnd: number;
-  /** Wire offsets of the question's labels and where each starts in `name`, for compression. */
-  readonly labelOffsets: readonly number[];
-  readonly labelStarts: readonly number[];
   /** The OPT record, when the query had a well-formed one. */
   readonly edns: Edns | undefined;
   /**
@@ -65,8 +62,6 @@ export interface ParsedQuery {
    */
   readonly error: "FORMERR" | "NOTIMP" | "REFUSED" | "BADVERS" | undefined;
 }
-
-const NO_LABELS: readonly number[] = [];
 
 /**
  * Reads and validates a query. Never throws, never follows compression pointers (a question
@@ -100,8 +95,6 @@ export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
   let off = HEADER_SIZE;
   let name = "";
   let nameLength = 1;
-  const labelOffsets: number[] = [];
-  const labelStarts: number[] = [];
   for (;;) {
     if (off >= packet.length) return q.fail("FORMERR");
     const len = packet[off];
@@ -112,21 +105,16 @@ export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
     if (len > 63) return q.fail("FORMERR"); // pointer or reserved label type
     nameLength += len + 1;
     if (nameLength > 255 || off + 1 + len > packet.length) return q.fail("FORMERR");
-    labelOffsets.push(off);
     if (name.length > 0) name += ".";
-    labelStarts.push(name.length);
     name += labelText(packet, off + 1, len);
     off += 1 + len;
   }
   if (off + 4 > packet.length) return q.fail("FORMERR");
   q.name = name;
-  q.lowerName = name.toLowerCase();
   q.type = (packet[off] << 8) | packet[off + 1];
   q.class = (packet[off + 2] << 8) | packet[off + 3];
   off += 4;
   q.questionEnd = off;
-  q.labelOffsets = labelOffsets;
-  q.labelStarts = labelStarts;
 
   // Additional section: at most one OPT (owner root); other records are skipped (a pointer ends
   // a name in place, so skipping never follows one).
@@ -175,17 +163,20 @@ export function parseQuery(packet: Uint8Array): ParsedQuery | undefined {
 class Query implements ParsedQuery {
   readonly opcode: number;
   name = "";
-  lowerName = "";
+  #lowerName: string | undefined;
   type = 0;
   class = 0;
   questionEnd = HEADER_SIZE;
-  labelOffsets: readonly number[] = NO_LABELS;
-  labelStarts: readonly number[] = NO_LABELS;
   edns: Edns | undefined = undefined;
   error: ParsedQuery["error"] = undefined;
 
   constructor(readonly id: number, readonly flags: number) {
     this.opcode = (flags >> 11) & 0xf;
+  }
+
+  /** Computed on first use: a cache hit never needs it. */
+  get lowerName(): string {
+    return this.#lowerName ??= this.name.toLowerCase();
   }
 
   fail(error: NonNullable<ParsedQuery["error"]>): Query {
@@ -348,8 +339,12 @@ export function encodeReply(
   writeHeader(w, query, Rcode[reply.rcode], reply.authoritative);
   scratch.set(packet.subarray(HEADER_SIZE, query.questionEnd), HEADER_SIZE);
   w.off = query.questionEnd;
-  for (let i = 0; i < query.labelOffsets.length; i++) {
-    w.names.set(query.name.slice(query.labelStarts[i]), query.labelOffsets[i]);
+  // Every suffix of the question name can be pointed to (owner names, the zone in SOA/SRV).
+  for (let off = HEADER_SIZE, pos = 0; packet[off] !== 0 && off < query.questionEnd;) {
+    const len = packet[off];
+    w.names.set(query.name.slice(pos), off);
+    pos += labelText(packet, off + 1, len).length + 1;
+    off += 1 + len;
   }
   const limit = maxSize - (query.edns !== undefined ? 11 : 0);
   let truncated = false;

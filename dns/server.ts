@@ -100,7 +100,8 @@ export class DnsServer {
   #tcpConns = new Set<Deno.Conn>();
   #loops: Promise<void>[] = [];
   #stopped = false;
-  #cache = new Map<string, Uint8Array>();
+  #cache = new Map<number, Map<string, Uint8Array>>();
+  #cached = 0;
   #cacheVersion = -1;
   #cacheSize: number;
   #address: DnsServerAddress | undefined;
@@ -251,13 +252,14 @@ export class DnsServer {
     const limit = replySizeLimit(query, proto);
     const view = this.#view;
     if (view.version !== this.#cacheVersion) {
-      this.#cache.clear();
+      this.#clearCache();
       this.#cacheVersion = view.version;
     }
-    const key = `${query.type}/${limit}/${
-      query.edns === undefined ? 0 : query.edns.dnssecOk ? 2 : 1
-    }/${query.name}`;
-    const cached = this.#cache.get(key);
+    // Two levels, (qtype, size limit, EDNS, DO) then the name, so a hit builds no key string.
+    const shape = query.type * 0x40000 + limit * 4 +
+      (query.edns === undefined ? 0 : query.edns.dnssecOk ? 2 : 1);
+    const byName = this.#cache.get(shape);
+    const cached = byName?.get(query.name);
     if (cached !== undefined) return patchCached(cached, query);
 
     const question = { name: query.name, lowerName: query.lowerName, type: query.type };
@@ -276,10 +278,18 @@ export class DnsServer {
     if (reply.chase !== undefined) return this.#chase(query, packet, reply, limit);
     const bytes = encodeReply(query, packet, reply, limit);
     if (synced && this.#cacheSize > 0) {
-      if (this.#cache.size >= this.#cacheSize) this.#cache.clear();
-      this.#cache.set(key, bytes); // never mutated: hits are patched copies
+      if (this.#cached >= this.#cacheSize) this.#clearCache();
+      let names = this.#cache.get(shape);
+      if (names === undefined) this.#cache.set(shape, names = new Map());
+      names.set(query.name, bytes); // never mutated: hits are patched copies
+      this.#cached++;
     }
     return bytes;
+  }
+
+  #clearCache(): void {
+    this.#cache.clear();
+    this.#cached = 0;
   }
 
   async #forward(
