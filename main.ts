@@ -37,6 +37,7 @@ import {
   type Options,
   writeConfigFile,
 } from "./config/options.ts";
+import { CLUSTER_DNS_FIELDS, type FieldSpec, KUBE_PROXY_FIELDS } from "./config/schema.ts";
 import { versionString } from "./config/version.ts";
 import { ClusterCache } from "./cache/cache.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
@@ -242,6 +243,25 @@ function trackNodeAddresses(
   };
 }
 
+/**
+ * The configuration as `/configz` serves it: JSON names as on disk, durations as Go strings
+ * (`"30s"`, as upstream's `metav1.Duration`), not our milliseconds.
+ */
+function toWireJson(value: unknown, fields: readonly FieldSpec[]): Record<string, unknown> {
+  const obj = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    const v = obj[f.json];
+    if (f.kind === "object") out[f.json] = toWireJson(v, f.fields);
+    else if (f.kind === "objectList") {
+      out[f.json] = (v as unknown[]).map((item) => toWireJson(item, f.fields));
+    } else if ((f.kind === "duration" || f.kind === "timeOrDuration") && typeof v === "number") {
+      out[f.json] = formatDuration(v);
+    } else out[f.json] = v;
+  }
+  return out;
+}
+
 /** Something that is started once and stopped at shutdown. */
 interface Stoppable {
   readonly name: string;
@@ -336,7 +356,7 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
     return 0;
   }
   try {
-    return await runProxy(options, run, deps.stopSignal ?? signalPromise());
+    return await runProxy(options, run, deps.run !== undefined, deps.stopSignal ?? signalPromise());
   } catch (err) {
     log.error("Error running ProxyServer", err);
     return err instanceof StartupError ? err.code : EXIT_FAILURE;
@@ -347,6 +367,7 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
 async function runProxy(
   options: Options,
   run: CommandRunner,
+  injectedRun: boolean,
   stopSignal: Promise<string>,
 ): Promise<number> {
   const { config, dns } = options;
@@ -377,7 +398,7 @@ async function runProxy(
       conntrack: config.conntrack,
       localhostNodePorts,
       oomScoreAdj: config.oomScoreAdj,
-    }, { run });
+    }, injectedRun ? { run } : {});
     log.v(2).info("Prepared the node", {
       applied: prep.applied.join(","),
       nfConntrackMax: prep.conntrackMax,
@@ -504,7 +525,11 @@ async function runProxy(
       const metricsServer = new MetricsServer({
         bindAddress: config.metricsBindAddress,
         metrics,
-        config: { ...config, clusterDNS: dns },
+        // Upstream serves the KubeProxyConfiguration; our DNS document rides along.
+        config: {
+          ...toWireJson(config, KUBE_PROXY_FIELDS),
+          clusterDNS: toWireJson(dns, CLUSTER_DNS_FIELDS),
+        },
         proxyMode: config.mode,
       });
       await startServer(

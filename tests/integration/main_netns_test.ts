@@ -300,6 +300,8 @@ Deno.test({
       );
       const configz = await inNs(nodeNs, "curl", "-sf", "http://127.0.0.1:10249/configz");
       assertStringIncludes(configz.stdout, '"clusterCIDR":"10.244.0.0/16"');
+      assertStringIncludes(configz.stdout, '"syncPeriod":"30s"');
+      assertStringIncludes(configz.stdout, '"serviceIPs":["10.96.0.10"]');
 
       // The conntrack sysctls of the node's namespace.
       const sysctl = async (path: string) =>
