@@ -5,7 +5,7 @@
  */
 
 import { log } from "../config/log.ts";
-import { readHeader, withId } from "./codec.ts";
+import { HEADER_SIZE, readHeader, withId } from "./codec.ts";
 import { parseIP } from "./ip.ts";
 
 /** An upstream resolver. */
@@ -45,6 +45,8 @@ const MAX_ATTEMPTS = 3;
 
 interface Pending {
   readonly upstream: Upstream;
+  /** The query sent: a reply must repeat its question. */
+  readonly query: Uint8Array;
   readonly resolve: (packet: Uint8Array | undefined) => void;
 }
 
@@ -207,6 +209,7 @@ export class Forwarder {
       if (p === undefined) continue;
       const from = addr as Deno.NetAddr;
       if (!sameEndpoint({ hostname: from.hostname, port: from.port }, p.upstream)) continue;
+      if (!sameQuestion(packet, p.query)) continue;
       this.#pending.delete(id);
       p.resolve(packet);
     }
@@ -226,7 +229,7 @@ export class Forwarder {
         clearTimeout(timer);
         resolve(packet);
       };
-      this.#pending.set(id, { upstream, resolve: done });
+      this.#pending.set(id, { upstream, query, resolve: done });
       socket.send(withId(query, id), { transport: "udp", ...upstream }).catch((err) => {
         log.v(2).info("Cannot send to DNS upstream", { upstream: fmt(upstream), err: String(err) });
         if (this.#pending.get(id)?.resolve === done) this.#pending.delete(id);
@@ -323,6 +326,31 @@ function sameEndpoint(a: Upstream, b: Upstream): boolean {
   const y = parseIP(b.hostname);
   if (x === undefined || y === undefined) return a.hostname === b.hostname;
   return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/**
+ * Whether a reply repeats the query's question (name compared case-insensitively, type, class).
+ * Both messages carry QDCOUNT 1 with an uncompressed question right after the header.
+ */
+function sameQuestion(reply: Uint8Array, query: Uint8Array): boolean {
+  if (reply[4] !== query[4] || reply[5] !== query[5]) return false;
+  let off = HEADER_SIZE;
+  for (;;) {
+    if (off >= query.length || off >= reply.length) return false;
+    const len = query[off];
+    if (reply[off] !== len) return false;
+    if (len === 0) break;
+    if (len > 63) return false;
+    for (let i = off + 1; i <= off + len; i++) {
+      const a = query[i], b = reply[i];
+      if (a !== b && (a | 0x20) !== (b | 0x20)) return false;
+      if (a !== b && !((a | 0x20) >= 0x61 && (a | 0x20) <= 0x7a)) return false;
+    }
+    off += 1 + len;
+  }
+  if (off + 5 > query.length || off + 5 > reply.length) return false;
+  for (let i = off + 1; i < off + 5; i++) if (query[i] !== reply[i]) return false;
+  return true;
 }
 
 function fmt(u: Upstream): string {

@@ -5,7 +5,7 @@ import { RRType } from "./message.ts";
 import { DnsServer } from "./server.ts";
 import { exchangeTcp, exchangeUdp, makeClusterView, makeFixture } from "./testing.ts";
 
-type Behaviour = "answer" | "truncate-udp" | "silent";
+type Behaviour = "answer" | "truncate-udp" | "silent" | "wrong-question";
 
 /**
  * A tiny upstream on loopback (UDP and TCP on one port) answering every A question with
@@ -65,6 +65,17 @@ class FakeUpstream {
       }
       this.udpQueries++;
       if (this.behaviour === "silent") continue;
+      if (this.behaviour === "wrong-question") {
+        // A reply with the right ID from the right address, for another name (a spoof).
+        const other = encodeQuery({
+          id: (packet[0] << 8) | packet[1],
+          name: "evil.example",
+          type: "A",
+        });
+        const out = this.#reply(other, false);
+        if (out) await this.udp.send(out, addr).catch(() => 0);
+        continue;
+      }
       const out = this.#reply(packet, this.behaviour === "truncate-udp");
       if (out) await this.udp.send(out, addr).catch(() => 0);
     }
@@ -172,6 +183,19 @@ Deno.test("Forwarder.forward() fails after the timeout and fails over to the nex
     both.close();
     await silent.close();
     await good.close();
+  }
+});
+
+Deno.test("Forwarder.forward() ignores replies that do not repeat the question", async () => {
+  const spoof = new FakeUpstream("wrong-question");
+  const fwd = await Forwarder.create({ upstreams: [spoof.hostPort], ...OPTS });
+  try {
+    const q = encodeQuery({ id: 1, name: "Example.ORG", type: "A" });
+    assertEquals(await fwd.forward(q, "udp"), { kind: "failed" });
+    assertEquals(spoof.udpQueries, 1);
+  } finally {
+    fwd.close();
+    await spoof.close();
   }
 });
 
