@@ -40,6 +40,9 @@ export type ForwardResult =
   /** No upstream (configured or reachable) answered in time: answer SERVFAIL. */
   | { readonly kind: "failed" };
 
+/** UDP sockets per address family that forwarded queries are spread over. */
+const UDP_SOCKETS = 8;
+
 /** Most upstreams tried for one query. */
 const MAX_ATTEMPTS = 3;
 
@@ -51,8 +54,8 @@ interface Pending {
 }
 
 /**
- * Sends queries to upstream resolvers: over UDP from one shared socket per address family
- * (replies matched by ID and source), retried over TCP to the same upstream when the UDP reply
+ * Sends queries to upstream resolvers: over UDP from a small pool of sockets per address family
+ * (replies matched by ID, source and question), retried over TCP to the same upstream when the UDP reply
  * is truncated, or straight over TCP when the client used TCP. Upstreams are tried in rotation;
  * on timeout or error the next one is tried (at most 3 per query). At most `maxConcurrent`
  * forwards are in flight; beyond that the result is `refused`.
@@ -63,7 +66,7 @@ export class Forwarder {
   #maxConcurrent: number;
   #inFlight = 0;
   #next = 0;
-  #sockets = new Map<"v4" | "v6", Deno.DatagramConn>();
+  #sockets = new Map<"v4" | "v6", Deno.DatagramConn[]>();
   #pending = new Map<number, Pending>();
   #closed = false;
 
@@ -169,7 +172,7 @@ export class Forwarder {
   /** Closes the sockets; pending forwards fail. */
   close(): void {
     this.#closed = true;
-    for (const s of this.#sockets.values()) {
+    for (const s of [...this.#sockets.values()].flat()) {
       try {
         s.close();
       } catch {
@@ -181,17 +184,24 @@ export class Forwarder {
     this.#pending.clear();
   }
 
+  /**
+   * A socket of the family's pool, picked at random. The pool grows to UDP_SOCKETS sockets on
+   * kernel-chosen (random) ports, so a spoofed reply must guess the port as well as the ID.
+   */
   #socket(family: "v4" | "v6"): Deno.DatagramConn {
-    let s = this.#sockets.get(family);
-    if (s !== undefined) return s;
-    s = Deno.listenDatagram({
-      hostname: family === "v4" ? "0.0.0.0" : "::",
-      port: 0,
-      transport: "udp",
-    });
-    this.#sockets.set(family, s);
-    this.#receiveLoop(s);
-    return s;
+    let pool = this.#sockets.get(family);
+    if (pool === undefined) this.#sockets.set(family, pool = []);
+    if (pool.length < UDP_SOCKETS) {
+      const s = Deno.listenDatagram({
+        hostname: family === "v4" ? "0.0.0.0" : "::",
+        port: 0,
+        transport: "udp",
+      });
+      pool.push(s);
+      this.#receiveLoop(s);
+      return s;
+    }
+    return pool[Math.floor(Math.random() * pool.length)];
   }
 
   async #receiveLoop(s: Deno.DatagramConn): Promise<void> {
