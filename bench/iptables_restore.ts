@@ -5,7 +5,8 @@
  * table, and the ways of making the nft backend's first full sync fast (`restore_methods.ts`).
  *
  *     deno run -A bench/iptables_restore.ts [--sizes=500,1000,2000,5000,10000] [--endpoints=10]
- *       [--runs=3] [--nft-plain-max=1000] [--batch-chains=1000] [--generator=real|standin]
+ *       [--runs=3] [--runs-large=2] [--nft-plain-max=1000] [--batched-max=2000]
+ *       [--batch-chains=1000] [--generator=real|standin]
  *
  * Needs root (network namespaces). Every namespace is `kpbench-<random>` and removed in `finally`.
  * Outputs: bench/out/iptables_restore.{json,md}, bench/plots/iptables_restore.svg and
@@ -125,7 +126,10 @@ export async function measureSize(
   flags: BenchFlags,
 ): Promise<SizeResult> {
   const endpoints = flags.number("endpoints", 10);
-  const runs = flags.number("runs", 3);
+  // Large sizes cost a minute or more per run; two runs there keep `deno task bench` bounded.
+  const runs = services >= 5000
+    ? Math.min(flags.number("runs", 3), flags.number("runs-large", 2))
+    : flags.number("runs", 3);
   const batchChains = flags.number("batch-chains", 1000);
   const plainMax = flags.number("nft-plain-max", 1000);
   const genSamples: number[] = [];
@@ -139,7 +143,8 @@ export async function measureSize(
   const text = gen.text;
   const expectedKube = text.split("\n").filter((l) => l.startsWith("-A KUBE-")).length;
   const partial = derivePartialInput(text);
-  const methods: MethodName[] = ["legacyNoflush", "nftListFirst", "nftFlushMerged", "nftBatched"];
+  const methods: MethodName[] = ["legacyNoflush", "nftListFirst", "nftFlushMerged"];
+  if (services <= flags.number("batched-max", 2000)) methods.push("nftBatched");
   if (services <= plainMax) methods.splice(1, 0, "nftNoflush");
   const full: Record<string, number[]> = {};
   const repeat: Record<string, number[]> = {};

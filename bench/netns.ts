@@ -77,12 +77,15 @@ export async function runCommand(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // Read stdout/stderr while stdin is written: a command that prints before it has read all of
+  // its input (iptables-restore running `-S`) would otherwise fill the pipe and deadlock.
+  const output = child.output();
   if (stdin !== undefined) {
     const writer = child.stdin.getWriter();
     await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
     await writer.close();
   }
-  const out = await child.output();
+  const out = await output;
   return {
     code: out.code,
     stdout: decoder.decode(out.stdout),
