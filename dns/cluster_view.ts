@@ -13,6 +13,7 @@ import { parseIP } from "./ip.ts";
 export interface EndpointRecord {
   /** Canonical address. */
   readonly ip: string;
+  /** True for an IPv6 address. */
   readonly ipv6: boolean;
   /** The DNS label: `hostname` when set, else the dashed address (`10-1-2-3`, `fd00--1`). */
   readonly label: string;
@@ -22,6 +23,7 @@ export interface EndpointRecord {
 
 /** A Service with its merged endpoints, as DNS reads it. */
 export interface ServiceEntry {
+  /** The trimmed Service. */
   readonly service: Service;
   /**
    * Published addresses across all slices of the service, in slice order, NOT de-duplicated
@@ -83,7 +85,11 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
   #version = 0;
   #serial: number;
 
-  /** @param opts See ClusterViewOptions. */
+  /**
+   * Creates an empty view; the cache's handlers fill it.
+   *
+   * @param opts See ClusterViewOptions.
+   */
   constructor(opts: ClusterViewOptions = {}) {
     this.#watchNamespaces = opts.watchNamespaces ?? true;
     this.#now = opts.now ?? Date.now;

@@ -35,6 +35,7 @@ const MAX_QUERY_ADDITIONALS = 4;
 export interface Edns {
   /** The requestor's UDP payload size (values below 512 read as 512). */
   readonly udpSize: number;
+  /** EDNS version (only 0 is answered; others get BADVERS). */
   readonly version: number;
   /** The DO bit, copied into the reply's OPT. */
   readonly dnssecOk: boolean;
@@ -42,14 +43,19 @@ export interface Edns {
 
 /** A query as the server reads it. */
 export interface ParsedQuery {
+  /** Message ID, copied into the reply. */
   readonly id: number;
   /** The second header word (flags); RD and CD are copied into the reply. */
   readonly flags: number;
+  /** Header opcode (0 = QUERY). */
   readonly opcode: number;
   /** The question name in presentation form (case kept, no trailing dot; "" = root). */
   readonly name: string;
+  /** `name` lowercased, for matching. */
   readonly lowerName: string;
+  /** QTYPE. */
   readonly type: number;
+  /** QCLASS. */
   readonly class: number;
   /** Offset just past the question; 12 when the question could not be read. */
   readonly questionEnd: number;
@@ -483,7 +489,9 @@ const EMPTY_REPLY: Reply = {
 
 /** A query to send, for the forwarder and the tests. */
 export interface QueryOptions {
+  /** Message ID. */
   readonly id: number;
+  /** Question name (a trailing dot is allowed). */
   readonly name: string;
   /** A type mnemonic (`A`, `SRV`) or number. */
   readonly type: string | number;
@@ -493,6 +501,7 @@ export interface QueryOptions {
   readonly recursionDesired?: boolean;
   /** Adds an OPT record with this UDP payload size. */
   readonly ednsUdpSize?: number;
+  /** Sets the DO bit in the OPT record. */
   readonly dnssecOk?: boolean;
 }
 
@@ -542,13 +551,21 @@ function typeNumber(name: string): number {
 
 /** A decoded message, records in presentation form (`name. ttl IN TYPE rdata`). */
 export interface DecodedMessage {
+  /** Message ID. */
   readonly id: number;
+  /** Response code name, extended codes included (`BADVERS`). */
   readonly rcode: string;
+  /** AA bit. */
   readonly authoritative: boolean;
+  /** TC bit. */
   readonly truncated: boolean;
+  /** RA bit. */
   readonly recursionAvailable: boolean;
+  /** The question section. */
   readonly questions: readonly { name: string; type: string }[];
+  /** Answer records, presentation form. */
   readonly answers: readonly string[];
+  /** Authority records, presentation form. */
   readonly authority: readonly string[];
   /** Additional records, OPT excluded. */
   readonly additionals: readonly string[];

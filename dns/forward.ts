@@ -10,7 +10,9 @@ import { parseIP } from "./ip.ts";
 
 /** An upstream resolver. */
 export interface Upstream {
+  /** IP address. */
   readonly hostname: string;
+  /** Port (53 unless given). */
   readonly port: number;
 }
 
@@ -71,6 +73,8 @@ export class Forwarder {
   #closed = false;
 
   /**
+   * Creates a Forwarder over a parsed upstream list (see `Forwarder.create`).
+   *
    * @param upstreams The resolved upstream list.
    * @param opts Timeout and concurrency bound.
    */

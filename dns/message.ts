@@ -75,20 +75,31 @@ export type RcodeName = keyof typeof Rcode;
 
 /** SOA RDATA. */
 export interface SoaData {
+  /** Primary name server. */
   readonly mname: string;
+  /** Responsible mailbox, as a name. */
   readonly rname: string;
+  /** Zone serial. */
   readonly serial: number;
+  /** Refresh interval, seconds. */
   readonly refresh: number;
+  /** Retry interval, seconds. */
   readonly retry: number;
+  /** Expiry, seconds. */
   readonly expire: number;
+  /** Negative-caching TTL, seconds (RFC 2308). */
   readonly minimum: number;
 }
 
 /** SRV RDATA. */
 export interface SrvData {
+  /** Priority (lower first). */
   readonly priority: number;
+  /** Relative weight within a priority. */
   readonly weight: number;
+  /** Port. */
   readonly port: number;
+  /** Target host name. */
   readonly target: string;
 }
 
@@ -111,14 +122,19 @@ export interface Question {
   readonly name: string;
   /** `name` lowercased. */
   readonly lowerName: string;
+  /** QTYPE. */
   readonly type: number;
 }
 
 /** What `resolve()` answers: the sections of a reply, as values. */
 export interface Reply {
+  /** Response code. */
   readonly rcode: RcodeName;
+  /** Answer section. */
   readonly answers: readonly DnsRecord[];
+  /** Authority section (the SOA of negative answers). */
   readonly authority: readonly DnsRecord[];
+  /** Additional section (SRV and NS glue). */
   readonly additionals: readonly DnsRecord[];
   /** The AA bit: set for every answer from the cluster zone and its reverse zones. */
   readonly authoritative: boolean;

@@ -36,6 +36,7 @@ export interface DnsServerOptions {
   readonly clusterDomain: string;
   /** TTL of cluster records, seconds. */
   readonly ttl: number;
+  /** Pod records: `insecure` answers `1-2-3-4.<ns>.pod.<zone>`, `disabled` never does. */
   readonly podRecords: "insecure" | "disabled";
   /** Upstream resolvers; empty: the nameservers of `resolvConfPath`. */
   readonly upstreamServers: readonly string[];
@@ -60,13 +61,17 @@ export interface DnsServerOptions {
   readonly reverseFallthrough?: boolean;
   /** Encoded answers kept (default 10000; 0 disables the cache). */
   readonly answerCacheSize?: number;
+  /** Where observations go; a no-op by default. */
   readonly metrics?: DnsMetrics;
 }
 
 /** Where the server listens. */
 export interface DnsServerAddress {
+  /** The bind address. */
   readonly hostname: string;
+  /** Bound UDP port. */
   readonly udpPort: number;
+  /** Bound TCP port (the same as udpPort). */
   readonly tcpPort: number;
 }
 
@@ -107,6 +112,8 @@ export class DnsServer {
   #address: DnsServerAddress | undefined;
 
   /**
+   * Creates a server; nothing is bound until `start()`.
+   *
    * @param view The cluster indexes (fed by the cache).
    * @param opts See DnsServerOptions.
    */

@@ -138,8 +138,11 @@ export function makeNamespace(name: string): Namespace {
 
 /** The objects of a fixture cluster. */
 export interface Fixture {
+  /** Namespaces that exist. */
   readonly namespaces: readonly Namespace[];
+  /** Services. */
   readonly services: readonly Service[];
+  /** EndpointSlices. */
   readonly slices: readonly EndpointSlice[];
 }
 
