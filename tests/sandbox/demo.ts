@@ -18,6 +18,7 @@
 
 import { answeredBy, SandboxCluster, seenSource } from "./cluster.ts";
 import { eventually } from "./eventually.ts";
+import type { ClientResult } from "./pod_client.ts";
 import { CLUSTER_DNS_IP } from "./proxy_node.ts";
 import { UNDERLAY_CLIENT_IP } from "./sandbox.ts";
 
@@ -38,6 +39,13 @@ function say(line = ""): void {
 function step(title: string): void {
   say();
   say(bold(`== ${title}`));
+}
+
+/** `answered by db-0 (which saw the client as 10.244.1.2:41234)`, or the error. */
+function describe(r: ClientResult): string {
+  if (!r.ok) return `FAILED: ${r.error}`;
+  const [name, from] = (r.reply ?? "").split(" ");
+  return `answered by ${name} (which saw the client as ${from})`;
 }
 
 function count(names: (string | undefined)[]): string {
@@ -135,7 +143,7 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   check(dbAnswers.length === 1 && dbAnswers[0] === DB_IP, `${dbName} resolves to ${DB_IP}`);
   if (dbAnswers[0]) {
     const [r] = await cluster.request(web.netns, "tcp", `${dbAnswers[0]}:${DB_PORT}`);
-    say(`   web -> ${dbAnswers[0]}:${DB_PORT}: ${r.ok ? `answered by ${r.reply}` : r.error}`);
+    say(`   web -> ${dbAnswers[0]}:${DB_PORT}: ${describe(r)}`);
     check(r.ok && ["db-0", "db-1"].includes(answeredBy(r)!), "web reaches a db pod by name");
   }
 
@@ -159,9 +167,7 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   check(sts0Answers[0] === sts0.ip, `${sts0Name} is my-sts-0's IP ${sts0.ip}`);
   if (sts0Answers[0]) {
     const [r] = await cluster.request(sts1.netns, "tcp", `${sts0Answers[0]}:${POD_PORT}`);
-    say(
-      `   my-sts-1 -> ${sts0Answers[0]}:${POD_PORT}: ${r.ok ? `answered by ${r.reply}` : r.error}`,
-    );
+    say(`   my-sts-1 -> ${sts0Answers[0]}:${POD_PORT}: ${describe(r)}`);
     check(answeredBy(r) === "my-sts-0", "my-sts-1 reaches my-sts-0 by name");
   }
 
