@@ -29,8 +29,11 @@ export interface ForwarderOptions {
   readonly timeoutMs: number;
   /** Forwards in flight beyond this are answered REFUSED at once (CoreDNS `max_concurrent`). */
   readonly maxConcurrent: number;
-  /** Our own listener: an upstream equal to it is dropped (it would loop). */
-  readonly self?: Upstream;
+  /**
+   * Addresses that reach this server (its listener, the intercepted cluster DNS service IPs on
+   * port 53): an upstream equal to one of them is dropped, since forwarding to it would loop.
+   */
+  readonly self?: readonly Upstream[];
 }
 
 /** How a forward ended. */
@@ -112,7 +115,7 @@ export class Forwarder {
         log.warn("Ignoring unparseable DNS upstream", { upstream: e });
         continue;
       }
-      if (opts.self && sameEndpoint(u, opts.self)) {
+      if (opts.self?.some((me) => sameEndpoint(u, me))) {
         log.warn("Ignoring DNS upstream that is this server (it would loop)", { upstream: e });
         continue;
       }

@@ -236,6 +236,19 @@ Deno.test("Forwarder.create() reads upstreams from resolv.conf when none are con
   }
 });
 
+Deno.test("Forwarder.create() drops upstreams that are this server", async () => {
+  const fwd = await Forwarder.create({
+    upstreams: ["10.96.0.10", "127.0.0.1:5353", "10.0.0.2"],
+    self: [{ hostname: "127.0.0.1", port: 5353 }, { hostname: "10.96.0.10", port: 53 }],
+    ...OPTS,
+  });
+  try {
+    assertEquals(fwd.upstreams, [{ hostname: "10.0.0.2", port: 53 }]);
+  } finally {
+    fwd.close();
+  }
+});
+
 Deno.test("parseResolvConf() returns nameserver lines without comments or zone suffixes", () => {
   assertEquals(
     parseResolvConf(

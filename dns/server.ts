@@ -165,7 +165,10 @@ export class DnsServer {
       resolvConfPath: this.#opts.resolvConfPath,
       timeoutMs: this.#opts.forwardTimeoutMs,
       maxConcurrent: this.#opts.maxConcurrentForwards,
-      self: { hostname, port: udpPort },
+      self: [
+        { hostname, port: udpPort },
+        ...this.#resolveOpts.nsAddresses.map((ip) => ({ hostname: ip, port: 53 })),
+      ],
     });
     // NOTE: one receive loop. Measured with dnsperf, more posted receives on the same socket
     // did not raise throughput (the send op dominates), and one loop keeps replies in order.
