@@ -133,7 +133,13 @@ export async function removeLeftovers(): Promise<string[]> {
     for (const dir of state.dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
     removeState(state.runId);
   }
-  for (const ns of await listSandboxNamespaces()) {
+  const namespaces = await listSandboxNamespaces();
+  // A run that started since the states were read has written its state file before creating
+  // its first namespace: read the states again so that it is not mistaken for an orphan.
+  for (const state of readStates()) {
+    if (state.pid === Deno.pid || isAlive(state.pid)) live.add(state.runId);
+  }
+  for (const ns of namespaces) {
     const runId = ns.slice(SANDBOX_PREFIX.length).split("-")[0];
     if (live.has(runId)) continue;
     await deleteNamespace(ns);
