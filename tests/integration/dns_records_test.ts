@@ -354,14 +354,17 @@ function check(c: Case, reply: Uint8Array | undefined, proto: string): void {
   assertEquals(sorted(msg.additionals), sorted(c.additionals), `${where}: additionals`);
 }
 
-async function withServer(fn: (server: DnsServer) => Promise<void>): Promise<void> {
+async function withServer(
+  fn: (server: DnsServer) => Promise<void>,
+  podRecords: "insecure" | "disabled" = "insecure",
+): Promise<void> {
   const view = makeClusterView(makeFixture(), { now: () => SERIAL * 1000 });
   const server = new DnsServer(view, {
     bindAddress: "127.0.0.1",
     port: 0,
     clusterDomain: "cluster.local",
     ttl: 5,
-    podRecords: "insecure",
+    podRecords,
     upstreamServers: [],
     resolvConfPath: "/nonexistent/kpdns-resolv.conf",
     forwardTimeoutMs: 200,
@@ -410,4 +413,28 @@ Deno.test("DnsServer answers repeated queries from its answer cache identically"
       }
     }
   });
+});
+
+/** Pod records disabled: every name under `<ns>.pod.<zone>` is NXDOMAIN, `pod.<zone>` stays. */
+const DISABLED_POD_CASES: readonly Case[] = [
+  { qname: "1-2-3-4.testns.pod.cluster.local", qtype: "A", rcode: "NXDOMAIN" },
+  { qname: "fd00--1.testns.pod.cluster.local", qtype: "AAAA", rcode: "NXDOMAIN" },
+  { qname: "testns.pod.cluster.local", qtype: "A", rcode: "NXDOMAIN" },
+  { qname: "pod.cluster.local", qtype: "A", rcode: "NOERROR" },
+  { qname: `svc1.${S}`, qtype: "A", rcode: "NOERROR", answers: [`svc1.${S}. 5 IN A 10.0.0.1`] },
+];
+
+Deno.test("DnsServer with pod records disabled answers NXDOMAIN for pod names over UDP and TCP", async () => {
+  await withServer(async (server) => {
+    const { hostname, udpPort, tcpPort } = server.address;
+    const queries = DISABLED_POD_CASES.map((c, i) =>
+      encodeQuery({ id: i + 1, name: c.qname, type: c.qtype })
+    );
+    for (const [i, c] of DISABLED_POD_CASES.entries()) {
+      check(c, await exchangeUdp(hostname, udpPort, queries[i]), "udp");
+    }
+    const replies = await exchangeTcp(hostname, tcpPort, queries);
+    const byId = new Map(replies.map((r) => [(r[0] << 8) | r[1], r]));
+    for (const [i, c] of DISABLED_POD_CASES.entries()) check(c, byId.get(i + 1), "tcp");
+  }, "disabled");
 });
