@@ -353,3 +353,31 @@ Deno.test("DnsServer answers SERVFAIL for outside names when no upstream answers
     await silent.close();
   }
 });
+
+Deno.test("DnsServer answers pipelined TCP queries as they complete, not in order", async () => {
+  const silent = new FakeUpstream("silent");
+  const server = new DnsServer(makeClusterView(makeFixture()), {
+    bindAddress: "127.0.0.1",
+    port: 0,
+    clusterDomain: "cluster.local",
+    ttl: 5,
+    podRecords: "insecure",
+    upstreamServers: [silent.hostPort],
+    forwardTimeoutMs: 200,
+    maxConcurrentForwards: 10,
+    tcpIdleTimeoutMs: 5000,
+  });
+  await server.start();
+  try {
+    const { hostname, tcpPort } = server.address;
+    const replies = await exchangeTcp(hostname, tcpPort, [
+      encodeQuery({ id: 1, name: "slow.example.org", type: "A" }), // waits for the timeout
+      encodeQuery({ id: 2, name: "svc1.testns.svc.cluster.local", type: "A" }),
+    ]);
+    const got = replies.map((r) => decodeMessage(r)!).map((m) => `${m.id} ${m.rcode}`);
+    assertEquals(got, ["2 NOERROR", "1 SERVFAIL"]);
+  } finally {
+    await server.stop();
+    await silent.close();
+  }
+});
