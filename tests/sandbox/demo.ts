@@ -187,6 +187,9 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   for (const l of dbRules) say(`   ${l}`);
   check(dbRules.some((l) => l.includes("-j KUBE-SVC-")), "KUBE-SERVICES jumps to a KUBE-SVC chain");
   check(dbRules.filter((l) => l.includes("DNAT")).length === 2, "one DNAT per db endpoint");
+  const dnsRules = dump.split("\n").filter((l) => l.startsWith("-A KUBE-DNS-INTERCEPT "));
+  say(`   and how ${CLUSTER_DNS_IP} reaches node1's own DNS responder:`);
+  for (const l of dnsRules) say(`   ${l}`);
 
   step("db-0 is deleted; its EndpointSlice now lists only db-1");
   await sb.deletePod("db-0");
