@@ -429,6 +429,8 @@ export class ApiClient {
     const reader = res.body!.getReader();
     const cancel = () => reader.cancel().catch(() => {});
     signal.addEventListener("abort", cancel, { once: true });
+    // The abort may have come while the response was arriving: then the listener never fires.
+    if (signal.aborted) cancel();
     const decoder = new TextDecoder();
     let buffered = "";
     try {

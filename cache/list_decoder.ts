@@ -86,6 +86,8 @@ export async function decodeList(
   const reader = body.getReader();
   const cancel = () => reader.cancel().catch(() => {});
   signal?.addEventListener("abort", cancel, { once: true });
+  // The abort may have come while the response was arriving: then the listener never fires.
+  if (signal?.aborted) cancel();
   try {
     while (true) {
       const { value: chunk, done } = await reader.read();

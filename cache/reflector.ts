@@ -159,16 +159,25 @@ export class Reflector<T> {
         }
       }
       let received = false;
+      // Each watch gets its own abort: stop aborts it, and so does a client-side deadline a
+      // little after the server's timeoutSeconds, in case the connection died silently (no FIN)
+      // and the server's end of the stream can never arrive.
+      const timeout = this.#opts.watchTimeoutSeconds ?? Math.floor(300 + this.#random() * 300);
+      const watchAbort = new AbortController();
+      const onStop = () => watchAbort.abort();
+      signal.addEventListener("abort", onStop, { once: true });
+      // A stop that came during the list has already fired: the listener above never will.
+      if (signal.aborted) break;
+      const deadline = setTimeout(() => watchAbort.abort(), (timeout + 30) * 1000);
       try {
-        const timeout = this.#opts.watchTimeoutSeconds ??
-          Math.floor(300 + this.#random() * 300);
         const query: Record<string, string> = {
           resourceVersion: this.#resourceVersion,
           allowWatchBookmarks: "true",
           timeoutSeconds: String(timeout),
         };
         if (this.#opts.fieldSelector) query.fieldSelector = this.#opts.fieldSelector;
-        for await (const event of this.#client.watch(this.#opts.path, query, signal)) {
+        const events = this.#client.watch(this.#opts.path, query, watchAbort.signal);
+        for await (const event of events) {
           received = true;
           attempt = 0;
           this.#handle(event);
@@ -185,6 +194,13 @@ export class Reflector<T> {
           needList = true;
           continue;
         }
+        if (watchAbort.signal.aborted) {
+          log.warn(`Watch of ${kind} got no end from the server in time; reconnecting`, {
+            resourceVersion: this.#resourceVersion,
+            timeoutSeconds: timeout,
+          });
+          continue;
+        }
         const delay = this.#delay(attempt++);
         log.warn(`Watch of ${kind} failed; reconnecting`, {
           err: String(err),
@@ -192,6 +208,9 @@ export class Reflector<T> {
           retryAfterMs: Math.round(delay),
         });
         await sleep(delay, signal);
+      } finally {
+        clearTimeout(deadline);
+        signal.removeEventListener("abort", onStop);
       }
     }
   }

@@ -580,3 +580,41 @@ Deno.test("loadClientConfig() names the file and the problem of a broken kubecon
     }
   }
 });
+
+Deno.test("ClusterCache keeps delivering when a handler throws", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply(makeService("demo", "a", 1));
+    const kubeconfig = await tempFile(api.kubeconfigFor());
+    cache = new ClusterCache(await loadClientConfig({ kubeconfig }), "node-a", FAST);
+    await Deno.remove(kubeconfig);
+    let thrown = 0;
+    const fail = () => {
+      thrown++;
+      throw new Error("handler bug");
+    };
+    cache.addServiceHandler({
+      onServiceAdd: fail,
+      onServiceUpdate: fail,
+      onServiceDelete: fail,
+      onServicesSynced: fail,
+    });
+    rec.attach(cache);
+    await cache.start();
+    await cache.synced;
+    api.apply(makeService("demo", "b", 2));
+    api.apply(makeService("demo", "a", 3));
+    api.remove("Service", "demo", "b");
+    await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(api)));
+    await waitFor("deliveries", () => rec.sequences.get("svc:demo/b")?.at(-1) === ABSENT);
+    assertEquals(thrown, 5);
+    assertEquals(rec.sequences.get("svc:demo/a")?.length, 2);
+    assert(rec.synced.includes("services"));
+    assertEquals(rec.errors, []);
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+});
