@@ -163,3 +163,22 @@ Deno.test("sameExceptVersion() ignores only the resourceVersion", () => {
   assert(sameExceptVersion({ a: 1, resourceVersion: "1" }, { a: 1, resourceVersion: "2" }));
   assert(!sameExceptVersion({ a: 1, resourceVersion: "1" }, { a: 2, resourceVersion: "1" }));
 });
+
+Deno.test("Reflector that is stopped during its list does not start a watch", async () => {
+  const abort = new AbortController();
+  const api = new FakeApi(() => abort.abort());
+  api.lists.push({ items: [raw("a", 2, 1)], rv: "2" });
+  api.watches.push([]);
+  const rec = recorder();
+  const reflector = new Reflector<Item>({
+    list: (p, q, onItem) => {
+      const result = api.list(p, q, onItem);
+      abort.abort(); // the stop arrives while the list is in flight
+      return result;
+    },
+    watch: (p, q, s) => api.watch(p, q, s),
+  }, { kind: "Item", path: "/items", convert, sink: rec.sink, watchTimeoutSeconds: 1 });
+  await reflector.run(abort.signal);
+  assertEquals(api.watchFrom, []);
+  assertEquals(rec.log, ["add a=1"]);
+});
