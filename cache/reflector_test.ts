@@ -176,7 +176,7 @@ Deno.test("Reflector that is stopped during its list does not start a watch", as
       abort.abort(); // the stop arrives while the list is in flight
       return result;
     },
-    watch: (p, q, s) => api.watch(p, q, s),
+    watch: (p, q) => api.watch(p, q),
   }, { kind: "Item", path: "/items", convert, sink: rec.sink, watchTimeoutSeconds: 1 });
   await reflector.run(abort.signal);
   assertEquals(api.watchFrom, []);
