@@ -122,3 +122,43 @@ Deno.test("decodeMessage() returns undefined for garbage and absurd counts", () 
   absurd[6] = 0xff;
   assertEquals(decodeMessage(absurd), undefined);
 });
+
+Deno.test("decodeMessage() rejects a compression pointer loop", () => {
+  // A response whose answer owner is a pointer to itself (offset 17).
+  const loop = new Uint8Array([
+    0,
+    1,
+    0x81,
+    0x80,
+    0,
+    1,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0, // header
+    0,
+    0,
+    1,
+    0,
+    1, // question: root A IN
+    0xc0,
+    17,
+    0,
+    1,
+    0,
+    1,
+    0,
+    0,
+    0,
+    5,
+    0,
+    4,
+    1,
+    2,
+    3,
+    4, // answer
+  ]);
+  assertEquals(decodeMessage(loop), undefined);
+});
