@@ -462,6 +462,42 @@ export class ApiClient {
     }
   }
 
+  /**
+   * Creates an object (POST to a collection path).
+   *
+   * @param path e.g. `/apis/events.k8s.io/v1/namespaces/default/events`.
+   * @param body The object.
+   * @param signal Aborts the request.
+   * @returns the created object as the server returned it.
+   * @throws {ApiStatusError} on a non-2xx answer.
+   */
+  async create(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+    const headers = {
+      accept: "application/json",
+      "content-type": "application/json",
+      ...(await this.#config.headers()),
+    };
+    const res = await fetch(this.#config.server + path, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal,
+      client: this.#http,
+    });
+    // deno-lint-ignore no-explicit-any
+    let answer: any = undefined;
+    try {
+      answer = await res.json();
+    } catch {
+      // no JSON body
+    }
+    if (res.status < 200 || res.status > 299) {
+      const message = typeof answer?.message === "string" ? answer.message : res.statusText;
+      throw new ApiStatusError(res.status, `POST ${path}: ${res.status} ${message}`);
+    }
+    return answer;
+  }
+
   /** Releases the HTTP client (TLS sessions, pooled connections). */
   close(): void {
     this.#http?.close();

@@ -261,23 +261,23 @@ export class ApiServerFixture {
    * @returns the resourceVersion of the deletion.
    * @throws {Error} when the kind is unknown or the object does not exist.
    */
-  remove(kind: string, namespace: string, name: string): string {
-    const type = findResourceType(kind);
+  remove(kind: string, namespace: string, name: string, apiVersion?: string): string {
+    const type = findResourceType(kind, apiVersion);
     if (type === undefined) throw new ApiError(400, "BadRequest", `unsupported kind ${kind}`);
     return String(this.#store.remove(type, namespace, name).rv);
   }
 
-  /** The current object (parsed JSON), or undefined. */
-  get(kind: string, namespace: string, name: string): RawObject | undefined {
-    const type = findResourceType(kind);
+  /** The current object (parsed JSON), or undefined; `apiVersion` tells the Event kinds apart. */
+  get(kind: string, namespace: string, name: string, apiVersion?: string): RawObject | undefined {
+    const type = findResourceType(kind, apiVersion);
     if (type === undefined) return undefined;
     const stored = this.#store.get(type, type.namespaced ? namespace : "", name);
     return stored === undefined ? undefined : JSON.parse(stored.json);
   }
 
   /** Every current object of a kind (parsed JSON), sorted by namespace/name. */
-  list(kind: string): RawObject[] {
-    const type = findResourceType(kind);
+  list(kind: string, apiVersion?: string): RawObject[] {
+    const type = findResourceType(kind, apiVersion);
     if (type === undefined) return [];
     return this.#store.list(type).map((o) => JSON.parse(o.json));
   }
