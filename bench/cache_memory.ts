@@ -26,6 +26,7 @@ export interface CacheMemoryResult {
   readonly rssAfterSyncMb: number;
   readonly rssAfterGcMb: number;
   readonly heapUsedAfterGcMb: number;
+  readonly heapTotalAfterGcMb: number;
   readonly peakRssMb: number;
 }
 
@@ -62,6 +63,7 @@ async function runCacheProcess(server: string, node: string): Promise<void> {
     rssAfterSyncMb: Math.round(rssAfterSyncMb),
     rssAfterGcMb: Math.round(mem.rss / MB),
     heapUsedAfterGcMb: Math.round(mem.heapUsed / MB),
+    heapTotalAfterGcMb: Math.round(mem.heapTotal / MB),
     peakRssMb: Math.round((await readStatusKb("VmHWM")) / 1024),
   };
   await cache.stop();
@@ -135,11 +137,11 @@ async function main(): Promise<void> {
     if (!child.success) throw new Error("cache process failed");
     const result: CacheMemoryResult = JSON.parse(new TextDecoder().decode(child.stdout).trim());
     const md = [
-      "| services x endpoints | slices | time to sync | idle floor | RSS after sync | RSS after GC | V8 heap after GC | peak (VmHWM) |",
+      "| services x endpoints | slices | time to sync | idle floor | RSS after sync | RSS after GC | V8 heap used / committed after GC | peak (VmHWM) |",
       "|---|---|---|---|---|---|---|---|",
       `| ${services} x ${endpoints} | ${result.endpointSlices} | ${
         (result.syncMs / 1000).toFixed(1)
-      } s | ${result.baselineRssMb} MB | ${result.rssAfterSyncMb} MB | ${result.rssAfterGcMb} MB | ${result.heapUsedAfterGcMb} MB | ${result.peakRssMb} MB |`,
+      } s | ${result.baselineRssMb} MB | ${result.rssAfterSyncMb} MB | ${result.rssAfterGcMb} MB | ${result.heapUsedAfterGcMb} / ${result.heapTotalAfterGcMb} MB | ${result.peakRssMb} MB |`,
       "",
       `Fixture load (separate process, not counted): ${(loadMs / 1000).toFixed(1)} s.`,
       "",
