@@ -326,6 +326,38 @@ Deno.test("DnsServer forwards names outside the zone, chases ExternalName target
   }
 });
 
+Deno.test("DnsServer answers repeated outside names from its forward cache", async () => {
+  const up = new FakeUpstream("answer");
+  const server = new DnsServer(makeClusterView(makeFixture()), {
+    bindAddress: "127.0.0.1",
+    port: 0,
+    clusterDomain: "cluster.local",
+    ttl: 5,
+    podRecords: "insecure",
+    upstreamServers: [up.hostPort],
+    forwardTimeoutMs: 300,
+    maxConcurrentForwards: 10,
+    tcpIdleTimeoutMs: 5000,
+  });
+  await server.start();
+  try {
+    const { hostname, udpPort } = server.address;
+    for (const id of [1, 2, 3]) {
+      const reply = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id, name: "www.example.org", type: "A" }),
+      );
+      assertEquals(decodeMessage(reply!)!.id, id);
+      assertEquals(answersOf(reply!).length, 1);
+    }
+    assertEquals(up.udpQueries, 1);
+  } finally {
+    await server.stop();
+    await up.close();
+  }
+});
+
 Deno.test("DnsServer answers SERVFAIL for outside names when no upstream answers", async () => {
   const silent = new FakeUpstream("silent");
   const server = new DnsServer(makeClusterView(makeFixture()), {

@@ -20,6 +20,7 @@ import {
   replySizeLimit,
 } from "./codec.ts";
 import { Forwarder } from "./forward.ts";
+import { ForwardCache } from "./forward_cache.ts";
 import { parseIP } from "./ip.ts";
 import { type DnsRecord, Rcode, type Reply, rrTypeLabel, rrTypeName } from "./message.ts";
 import { type DnsMetrics, type DnsProto, noopDnsMetrics } from "./metrics.ts";
@@ -61,6 +62,13 @@ export interface DnsServerOptions {
   readonly reverseFallthrough?: boolean;
   /** Encoded answers kept (default 10000; 0 disables the cache). */
   readonly answerCacheSize?: number;
+  /**
+   * Forwarded replies kept (default 10000; 0 disables): NOERROR/NXDOMAIN replies for their
+   * smallest TTL, at most 30 s, with TTLs counted down (see forward_cache.ts).
+   */
+  readonly forwardCacheSize?: number;
+  /** Clock in milliseconds for the forward cache; `Date.now` by default (tests inject one). */
+  readonly now?: () => number;
   /** Where observations go; a no-op by default. */
   readonly metrics?: DnsMetrics;
 }
@@ -100,6 +108,7 @@ export class DnsServer {
   #resolveOpts: ResolveOptions;
   #metrics: DnsMetrics;
   #forwarder: Forwarder | undefined;
+  #forwardCache: ForwardCache | undefined;
   #udp: Deno.DatagramConn | undefined;
   #tcp: Deno.TcpListener | undefined;
   #tcpConns = new Set<Deno.Conn>();
@@ -122,6 +131,10 @@ export class DnsServer {
     this.#opts = opts;
     this.#metrics = opts.metrics ?? noopDnsMetrics;
     this.#cacheSize = opts.answerCacheSize ?? 10000;
+    const forwardCacheSize = opts.forwardCacheSize ?? 10000;
+    this.#forwardCache = forwardCacheSize > 0
+      ? new ForwardCache({ maxEntries: forwardCacheSize, now: opts.now })
+      : undefined;
     const unspecified = opts.bindAddress === "0.0.0.0" || opts.bindAddress === "::";
     this.#resolveOpts = {
       zone: opts.clusterDomain.toLowerCase().replace(/\.$/, ""),
@@ -274,7 +287,9 @@ export class DnsServer {
 
     const question = { name: query.name, lowerName: query.lowerName, type: query.type };
     const reply = resolve(question, view, this.#resolveOpts);
-    if (reply === undefined) return this.#forward(query, packet, proto);
+    if (reply === undefined) {
+      return this.#cachedForward(query, proto) ?? this.#forward(query, packet, proto);
+    }
     const synced = view.hasSynced();
     if (!synced && (reply.rcode !== "NOERROR" || reply.answers.length === 0)) {
       return encodeError(query, packet, "SERVFAIL");
@@ -283,7 +298,7 @@ export class DnsServer {
       reply.rcode === "NXDOMAIN" && this.#opts.reverseFallthrough &&
       parseReverseName(query.lowerName) !== undefined
     ) {
-      return this.#forward(query, packet, proto);
+      return this.#cachedForward(query, proto) ?? this.#forward(query, packet, proto);
     }
     if (reply.chase !== undefined) return this.#chase(query, packet, reply, limit);
     const bytes = encodeReply(query, packet, reply, limit);
@@ -322,10 +337,16 @@ export class DnsServer {
       return encodeError(query, packet, "SERVFAIL");
     }
     this.#metrics.observeForward({ rcode: RCODE_NAMES[result.rcode] ?? "UNKNOWN" }, seconds);
-    // Forwarded replies may use the client's whole EDNS size (up to the largest UDP payload).
-    const limit = proto === "tcp" ? MAX_TCP_MESSAGE : Math.min(query.edns?.udpSize ?? 512, 65507);
-    if (result.packet.length > limit) return encodeTruncated(query, packet);
+    this.#forwardCache?.set(forwardKey(query), result.packet);
+    if (result.packet.length > forwardLimit(query, proto)) return encodeTruncated(query, packet);
     return result.packet;
+  }
+
+  /** A cached forwarded reply that fits the client, if any. */
+  #cachedForward(query: ParsedQuery, proto: DnsProto): Uint8Array | undefined {
+    if (this.#forwardCache === undefined) return undefined;
+    const hit = this.#forwardCache.get(forwardKey(query), query.id, query.flags);
+    return hit !== undefined && hit.length <= forwardLimit(query, proto) ? hit : undefined;
   }
 
   /** ExternalName outside the zone: the CNAME, then the target's records from upstream. */
@@ -505,6 +526,17 @@ export class DnsServer {
       await writing;
     }
   }
+}
+
+/** Forward cache key: the question as sent and the EDNS shape of the query. */
+function forwardKey(query: ParsedQuery): string {
+  const edns = query.edns === undefined ? 0 : query.edns.dnssecOk ? 2 : 1;
+  return `${query.type}/${query.class}/${edns}/${query.name}`;
+}
+
+/** Forwarded replies may use the client's whole EDNS size (up to the largest UDP payload). */
+function forwardLimit(query: ParsedQuery, proto: DnsProto): number {
+  return proto === "tcp" ? MAX_TCP_MESSAGE : Math.min(query.edns?.udpSize ?? 512, 65507);
 }
 
 /** A cached reply with the query's ID, RD and CD. */
