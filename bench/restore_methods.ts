@@ -103,7 +103,8 @@ function renderTable(t: ParsedTable, extraFirst?: string): string {
   const lines = [`*${t.name}`];
   for (const c of t.chains) lines.push(`:${c} - [0:0]`);
   if (extraFirst) lines.push(extraFirst);
-  lines.push(...t.rules, "COMMIT", "");
+  for (const r of t.rules) lines.push(r);
+  lines.push("COMMIT", "");
   return lines.join("\n");
 }
 
@@ -191,7 +192,10 @@ export function mergeWithSaved(text: string, saved: string): string {
       }
     }
     for (const c of t.chains) out.push(`:${c} - [0:0]`);
-    out.push(...keptRules, ...t.rules.filter((r) => r.startsWith("-A ")), "COMMIT");
+    // One push per line: spreading 100,000s of lines into push() overflows the stack.
+    for (const r of keptRules) out.push(r);
+    for (const r of t.rules) if (r.startsWith("-A ")) out.push(r);
+    out.push("COMMIT");
   }
   out.push("");
   return out.join("\n");
