@@ -6,7 +6,7 @@
  *
  *     deno run -A bench/iptables_restore.ts [--sizes=500,1000,2000,5000,10000] [--endpoints=10]
  *       [--runs=3] [--runs-large=2] [--nft-plain-max=1000] [--batched-max=2000]
- *       [--batch-chains=1000] [--generator=real|standin]
+ *       [--batch-chains=1000] [--generator=real|standin] [--append] [--render-only]
  *
  * Needs root (network namespaces). Every namespace is `kpbench-<random>` and removed in `finally`.
  * Outputs: bench/out/iptables_restore.{json,md}, bench/plots/iptables_restore.svg and
@@ -264,12 +264,23 @@ async function main(): Promise<void> {
   );
   const machine = await readMachineInfo();
   const results: SizeResult[] = [];
-  for (const n of sizes) {
+  // --append keeps the sizes of an earlier run that this run does not measure; --render-only
+  // re-renders the Markdown and the plot from bench/out/iptables_restore.json.
+  if (flags.has("append") || flags.has("render-only")) {
+    const path = new URL("./out/iptables_restore.json", import.meta.url);
+    const old = JSON.parse(await Deno.readTextFile(path).catch(() => "{}"));
+    for (const r of (old.results ?? []) as SizeResult[]) {
+      if (flags.has("render-only") || !sizes.includes(r.services)) results.push(r);
+    }
+  }
+  for (const n of flags.has("render-only") ? [] : sizes) {
     console.error(`iptables_restore: ${n} services ...`);
     results.push(await measureSize(n, flags));
+    results.sort((a, b) => a.services - b.services);
     const md = renderMarkdown(results);
     await writeBenchOutput("iptables_restore", { machine, results }, md);
   }
+  await writeBenchOutput("iptables_restore", { machine, results }, renderMarkdown(results));
   const methods = Object.keys(METHOD_LABELS) as MethodName[];
   await writePlot(
     "iptables_restore",
