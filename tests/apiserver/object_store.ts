@@ -87,17 +87,27 @@ export type EventListener = (type: ResourceType, event: StoredEvent) => void;
 
 /** Storage of the fixture. See the module comment. */
 export class ObjectStore {
-  #rv = 1;
+  #rv: number;
   #states = new Map<ResourceType, ResourceState>();
   #historyLimit: number;
   #listeners = new Set<EventListener>();
   #nextClusterIP = 10;
   #nextNodePort = 30000;
 
-  /** @param historyLimit events kept per resource type before the oldest are compacted away. */
-  constructor(historyLimit = 200_000) {
+  /**
+   * @param historyLimit events kept per resource type before the oldest are compacted away.
+   * @param initialResourceVersion the version before the first write. Everything older counts
+   *   as compacted, so a client still watching from an earlier instance of the fixture (a
+   *   restart) gets 410 Gone and relists, as it would after a real etcd compaction.
+   */
+  constructor(historyLimit = 200_000, initialResourceVersion = 1) {
     this.#historyLimit = historyLimit;
-    for (const type of RESOURCE_TYPES) this.#states.set(type, new ResourceState(type));
+    this.#rv = initialResourceVersion;
+    for (const type of RESOURCE_TYPES) {
+      const state = new ResourceState(type);
+      state.compactedRv = initialResourceVersion;
+      this.#states.set(type, state);
+    }
   }
 
   /** The current (latest) resourceVersion. */

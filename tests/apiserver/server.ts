@@ -40,6 +40,8 @@ export interface ApiServerOptions {
   readonly historyLimit?: number;
   /** Create a missing Namespace when a namespaced object is applied; default true. */
   readonly autoCreateNamespaces?: boolean;
+  /** The resourceVersion before the first write; default the clock in microseconds. */
+  readonly initialResourceVersion?: number;
 }
 
 /** Options of `cutWatches()`. */
@@ -139,7 +141,12 @@ export class ApiServerFixture {
 
   private constructor(opts: ApiServerOptions) {
     this.#opts = opts;
-    this.#store = new ObjectStore(opts.historyLimit);
+    // Versions start from the clock (in microseconds) so that a restarted fixture's versions are
+    // newer than any its previous instance handed out: watches from before the restart get 410.
+    this.#store = new ObjectStore(
+      opts.historyLimit,
+      opts.initialResourceVersion ?? Date.now() * 1000,
+    );
     this.#unsubscribe = this.#store.subscribe((type, event) => this.#fanOut(type, event));
   }
 

@@ -618,3 +618,33 @@ Deno.test("ClusterCache keeps delivering when a handler throws", async () => {
     await api.close();
   }
 });
+
+Deno.test("ClusterCache resyncs with a new API server process on the same port", async () => {
+  const first = await ApiServerFixture.start({ bookmarkIntervalMs: 20 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  let second: ApiServerFixture | undefined;
+  try {
+    first.apply(makeService("demo", "old", 1));
+    first.apply(makeService("demo", "kept", 2));
+    ({ cache } = await startCache(first, rec));
+    await cache.synced;
+    const port = new URL(first.url).port;
+    await first.close();
+    // A fresh server (empty history, new state) where "old" is gone and "kept" changed.
+    second = await ApiServerFixture.start({
+      listen: [`127.0.0.1:${port}`],
+      bookmarkIntervalMs: 20,
+    });
+    second.apply(makeService("demo", "kept", 3));
+    second.apply(makeService("demo", "new", 4));
+    await waitFor("convergence", () => sameState(cacheState(cache!), fixtureState(second!)));
+    assertEquals(rec.sequences.get("svc:demo/old")?.at(-1), ABSENT);
+    assertEquals(rec.sequences.get("svc:demo/kept")?.length, 2);
+    assertEquals(rec.errors, []);
+  } finally {
+    await cache?.stop();
+    await first.close();
+    await second?.close();
+  }
+});
