@@ -336,7 +336,15 @@ export function toNode(raw: Raw): Node | undefined {
     const labelsRaw = raw?.metadata?.labels ?? {};
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(labelsRaw)) if (typeof v === "string") labels[k] = v;
-    return { name, resourceVersion: rv, labels, podCIDRs, addresses };
+    const node: Node = { name, resourceVersion: rv, labels, podCIDRs, addresses };
+    // Only set when present, so that an ordinary node compares equal to its earlier copies.
+    const deletion = raw?.metadata?.deletionTimestamp;
+    const taintKeys = arr(spec.taints).map((t: Raw) => str(t?.key)).filter((k) => k !== "");
+    return {
+      ...node,
+      ...(typeof deletion === "string" && deletion !== "" ? { deletionTimestamp: deletion } : {}),
+      ...(taintKeys.length > 0 ? { taintKeys } : {}),
+    };
   });
 }
 

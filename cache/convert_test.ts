@@ -178,6 +178,12 @@ Deno.test("toNode() keeps labels, canonical pod CIDRs and addresses", () => {
     },
   );
   assertEquals(toNode({ metadata: { name: "n2" }, spec: { podCIDR: "bad" } }), undefined);
+  const leaving = toNode({
+    metadata: { name: "n3", deletionTimestamp: "2026-11-21T06:00:00Z" },
+    spec: { taints: [{ key: "ToBeDeletedByClusterAutoscaler", effect: "NoSchedule" }] },
+  })!;
+  assertEquals(leaving.deletionTimestamp, "2026-11-21T06:00:00Z");
+  assertEquals(leaving.taintKeys, ["ToBeDeletedByClusterAutoscaler"]);
 });
 
 Deno.test("toNamespace() keeps the name", () => {
