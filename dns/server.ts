@@ -110,6 +110,7 @@ export class DnsServer {
   #forwarder: Forwarder | undefined;
   #forwardCache: ForwardCache | undefined;
   #udp: Deno.DatagramConn | undefined;
+  #loopbackUdp: Deno.DatagramConn[] = [];
   #tcp: Deno.TcpListener | undefined;
   #tcpConns = new Set<Deno.Conn>();
   #loops: Promise<void>[] = [];
@@ -155,24 +156,55 @@ export class DnsServer {
    * Binds UDP and TCP (the same port, also when `port` is 0), starts serving, and creates the
    * Forwarder.
    *
+   * When bound to a wildcard address, also binds UDP on the loopback address(es) at the same
+   * port, so a query that the DNS intercept REDIRECTs from the node itself (nat OUTPUT rewrites
+   * the destination to 127.0.0.1) is answered from 127.0.0.1 and conntrack can un-NAT the reply;
+   * see `loopbackAddresses()`. Failing to bind one of them is logged, never fatal.
+   *
    * @throws {Deno.errors.AddrInUse} When the port is taken.
    */
   async start(): Promise<void> {
     const { bindAddress: hostname, port } = this.#opts;
+    const loopbacks = loopbackAddresses(hostname);
+    // NOTE: TCP first, so a second instance on a fixed port fails before it binds UDP: the
+    // wildcard UDP socket needs SO_REUSEADDR to share its port with the loopback ones, and UDP
+    // sockets with SO_REUSEADDR may share an address, but TCP listeners never do.
     for (let attempt = 0;; attempt++) {
-      const udp = Deno.listenDatagram({ hostname, port, transport: "udp" });
-      const udpPort = (udp.addr as Deno.NetAddr).port;
+      const tcp = Deno.listen({ hostname, port, transport: "tcp" });
+      const tcpPort = (tcp.addr as Deno.NetAddr).port;
       try {
-        this.#tcp = Deno.listen({ hostname, port: udpPort, transport: "tcp" });
-        this.#udp = udp;
+        this.#udp = Deno.listenDatagram({
+          hostname,
+          port: tcpPort,
+          transport: "udp",
+          reuseAddress: loopbacks.length > 0,
+        });
+        this.#tcp = tcp;
         break;
       } catch (err) {
-        udp.close();
+        tcp.close();
         if (port !== 0 || attempt >= 20 || !(err instanceof Deno.errors.AddrInUse)) throw err;
       }
     }
     const udpPort = (this.#udp.addr as Deno.NetAddr).port;
     this.#address = { hostname, udpPort, tcpPort: (this.#tcp.addr as Deno.NetAddr).port };
+    for (const loopback of loopbacks) {
+      try {
+        this.#loopbackUdp.push(Deno.listenDatagram({
+          hostname: loopback,
+          port: udpPort,
+          transport: "udp",
+          reuseAddress: true,
+        }));
+      } catch (err) {
+        // E.g. IPv6 disabled on lo. Only queries redirected from the node itself are affected.
+        log.warn("Cannot bind the loopback DNS socket: local redirected queries get no answer", {
+          address: loopback,
+          port: udpPort,
+          err: String(err),
+        });
+      }
+    }
     this.#forwarder = await Forwarder.create({
       upstreams: this.#opts.upstreamServers,
       resolvConfPath: this.#opts.resolvConfPath,
@@ -186,6 +218,7 @@ export class DnsServer {
     // NOTE: one receive loop. Measured with dnsperf, more posted receives on the same socket
     // did not raise throughput (the send op dominates), and one loop keeps replies in order.
     this.#loops.push(this.#udpLoop(this.#udp), this.#tcpLoop(this.#tcp));
+    for (const conn of this.#loopbackUdp) this.#loops.push(this.#udpLoop(conn));
     log.info("Cluster DNS listening", {
       address: hostname,
       port: udpPort,
@@ -198,9 +231,11 @@ export class DnsServer {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    try {
-      this.#udp?.close();
-    } catch { /* already closed */ }
+    for (const conn of [this.#udp, ...this.#loopbackUdp]) {
+      try {
+        conn?.close();
+      } catch { /* already closed */ }
+    }
     try {
       this.#tcp?.close();
     } catch { /* already closed */ }
@@ -526,6 +561,27 @@ export class DnsServer {
       await writing;
     }
   }
+}
+
+/**
+ * The loopback addresses to bind UDP on beside a wildcard bind address: `127.0.0.1` for
+ * `0.0.0.0`, and `::1` plus `127.0.0.1` for `::` (dual-stack); none for a specific address.
+ *
+ * Why: the DNS intercept REDIRECTs a query that the node itself (or a hostNetwork pod) sends to
+ * the cluster DNS service IP in nat OUTPUT, which rewrites its destination to the loopback
+ * address. A socket bound to the wildcard would answer from the address the kernel picks by
+ * route (the node IP; Deno has no IP_PKTINFO to answer from the query's destination), which
+ * matches no conntrack entry, so the client drops the reply. Linux delivers a datagram to the
+ * most specific bound socket, so these sockets receive exactly the loopback-destined queries and
+ * answer from the loopback address, which conntrack translates back to the service IP.
+ *
+ * @param bindAddress The server's bind address.
+ * @returns The addresses to bind as well (may be empty).
+ */
+function loopbackAddresses(bindAddress: string): string[] {
+  if (bindAddress === "0.0.0.0") return ["127.0.0.1"];
+  if (bindAddress === "::") return ["::1", "127.0.0.1"];
+  return [];
 }
 
 /** Forward cache key: the question as sent and the EDNS shape of the query. */
