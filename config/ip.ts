@@ -1,7 +1,10 @@
 /**
- * IP address, CIDR and `host:port` parsing with the semantics kube-proxy's validation uses:
- * `netutils.ParseIPSloppy` / `ParseCIDRSloppy` (IPv4 octets may have leading zeros, CIDRs may
- * have host bits set) and Go's `net.SplitHostPort`.
+ * The one IP address and CIDR module of the project: parsing into bytes (Go's
+ * `netutils.ParseIPSloppy` semantics by default, IPv4 octets may have leading zeros; or strict),
+ * canonical text as Go's `net.IP.String()` prints it (RFC 5952 for IPv6), CIDR parsing
+ * (`ParseCIDRSloppy`: host bits allowed), masking and containment, and Go's `net.SplitHostPort` /
+ * `JoinHostPort`. `cache/ip.ts`, `dns/ip.ts` and `proxy/net.ts` build their area-specific helpers
+ * on these.
  *
  * @module
  */
@@ -14,13 +17,23 @@ export interface ParsedIP {
   readonly bytes: Uint8Array;
 }
 
-function parseIPv4Bytes(text: string): Uint8Array | undefined {
+/** How {@link parseIPBytes} reads an address. */
+export interface ParseIPOptions {
+  /**
+   * Reject IPv4 octets with leading zeros (`01.2.3.4`), as Go's `net.ParseIP` does since Go 1.17.
+   * Default false: leading zeros are read as decimal, as `netutils.ParseIPSloppy` does.
+   */
+  readonly strict?: boolean;
+}
+
+function parseIPv4Bytes(text: string, strict: boolean): Uint8Array | undefined {
   const parts = text.split(".");
   if (parts.length !== 4) return undefined;
   const bytes = new Uint8Array(4);
   for (let i = 0; i < 4; i++) {
     const part = parts[i];
     if (!/^[0-9]{1,3}$/.test(part)) return undefined;
+    if (strict && part.length > 1 && part[0] === "0") return undefined;
     const n = Number(part);
     if (n > 255) return undefined;
     bytes[i] = n;
@@ -28,7 +41,7 @@ function parseIPv4Bytes(text: string): Uint8Array | undefined {
   return bytes;
 }
 
-function parseIPv6Bytes(text: string): Uint8Array | undefined {
+function parseIPv6Bytes(text: string, strict: boolean): Uint8Array | undefined {
   if (!text.includes(":")) return undefined;
   const halves = text.split("::");
   if (halves.length > 2) return undefined;
@@ -39,7 +52,7 @@ function parseIPv6Bytes(text: string): Uint8Array | undefined {
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i];
       if (i === parts.length - 1 && part.includes(".")) {
-        const v4 = parseIPv4Bytes(part);
+        const v4 = parseIPv4Bytes(part, strict);
         if (!v4) return undefined;
         out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
       } else {
@@ -72,6 +85,24 @@ function parseIPv6Bytes(text: string): Uint8Array | undefined {
 }
 
 /**
+ * Parses an IPv4 or IPv6 address into its bytes (no zones, no brackets, no surrounding
+ * whitespace). An IPv4-mapped IPv6 address stays 16 bytes (see {@link unmapIPv4}).
+ *
+ * @param text The address text.
+ * @param opts Strict or sloppy (default) IPv4 octets.
+ * @returns 4 or 16 bytes, or undefined when `text` is not an IP address.
+ * @example
+ * ```ts
+ * parseIPBytes("010.0.0.1"); // Uint8Array [10, 0, 0, 1]
+ * parseIPBytes("010.0.0.1", { strict: true }); // undefined
+ * ```
+ */
+export function parseIPBytes(text: string, opts: ParseIPOptions = {}): Uint8Array | undefined {
+  const strict = opts.strict ?? false;
+  return text.includes(":") ? parseIPv6Bytes(text, strict) : parseIPv4Bytes(text, strict);
+}
+
+/**
  * Parses an IPv4 or IPv6 address as `netutils.ParseIPSloppy` does (no zones, no brackets;
  * IPv4 octets may carry leading zeros).
  *
@@ -83,11 +114,9 @@ function parseIPv6Bytes(text: string): Uint8Array | undefined {
  * ```
  */
 export function parseIP(text: string): ParsedIP | undefined {
-  const v4 = parseIPv4Bytes(text);
-  if (v4) return { family: 4, bytes: v4 };
-  const v6 = parseIPv6Bytes(text);
-  if (v6) return { family: 6, bytes: v6 };
-  return undefined;
+  const bytes = parseIPBytes(text);
+  if (bytes === undefined) return undefined;
+  return { family: bytes.length === 4 ? 4 : 6, bytes };
 }
 
 /**
@@ -98,6 +127,55 @@ export function parseIP(text: string): ParsedIP | undefined {
  */
 export function isIPv6String(text: string): boolean {
   return parseIP(text)?.family === 6;
+}
+
+/**
+ * The 4 IPv4 bytes of an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), as Go treats such an
+ * address as IPv4; any other address comes back unchanged.
+ *
+ * @param bytes 4 or 16 address bytes.
+ * @returns 4 bytes for IPv4 and IPv4-mapped addresses, else `bytes`.
+ */
+export function unmapIPv4(bytes: Uint8Array): Uint8Array {
+  if (bytes.length !== 16 || bytes[10] !== 0xff || bytes[11] !== 0xff) return bytes;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return bytes;
+  return bytes.slice(12);
+}
+
+/**
+ * Formats 4 or 16 address bytes as canonical text: IPv4 dotted decimal without leading zeros;
+ * IPv6 lowercase with the longest run (two or more, the first on a tie) of zero groups as `::`
+ * (RFC 5952). 16 bytes always print as IPv6 (unmap first to print a mapped address as IPv4).
+ *
+ * @param bytes The address.
+ * @returns The canonical text.
+ * @example
+ * ```ts
+ * formatIP(parseIPBytes("FD00:0:0::01")!); // "fd00::1"
+ * ```
+ */
+export function formatIP(bytes: Uint8Array): string {
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return hex.slice(0, bestStart).join(":") + "::" + hex.slice(bestStart + bestLen).join(":");
 }
 
 /** A parsed CIDR block. */
@@ -115,14 +193,72 @@ export interface ParsedCIDR {
  * @returns The block, or undefined when `text` is not a CIDR block.
  */
 export function parseCIDR(text: string): ParsedCIDR | undefined {
+  return parseCIDRWith(text, parseIP);
+}
+
+/**
+ * Parses `address/prefix` with the given address parser (for callers that trim or unmap
+ * addresses first); the prefix must fit the family the parser returns.
+ *
+ * @param text The CIDR text (split at its first `/`).
+ * @param parseAddress Parses the part before the slash.
+ * @returns The block (host bits kept), or undefined when `text` is not a CIDR block.
+ */
+export function parseCIDRWith(
+  text: string,
+  parseAddress: (text: string) => ParsedIP | undefined,
+): ParsedCIDR | undefined {
   const slash = text.indexOf("/");
   if (slash < 0) return undefined;
-  const ip = parseIP(text.slice(0, slash));
+  const ip = parseAddress(text.slice(0, slash));
   const prefixText = text.slice(slash + 1);
   if (!ip || !/^[0-9]{1,3}$/.test(prefixText)) return undefined;
   const prefix = Number(prefixText);
   if (prefix > (ip.family === 4 ? 32 : 128)) return undefined;
   return { ip, prefix };
+}
+
+/**
+ * Clears the host bits of an address (the network address of `bytes/prefix`).
+ *
+ * @param bytes 4 or 16 address bytes (not modified).
+ * @param prefix The prefix length.
+ * @returns A new array with every bit past `prefix` cleared.
+ * @example
+ * ```ts
+ * formatIP(maskIP(parseIPBytes("10.244.1.7")!, 24)); // "10.244.1.0"
+ * ```
+ */
+export function maskIP(bytes: Uint8Array, prefix: number): Uint8Array {
+  const out = bytes.slice();
+  for (let i = 0; i < out.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    out[i] &= (0xff << (8 - keep)) & 0xff;
+  }
+  return out;
+}
+
+/**
+ * Whether `ip` lies inside `cidr` (same family, same first `prefix` bits).
+ *
+ * @param cidr The block.
+ * @param ip The address.
+ * @returns False when the families differ.
+ * @example
+ * ```ts
+ * cidrContainsIP(parseCIDR("10.0.0.0/8")!, parseIP("10.180.0.1")!); // true
+ * ```
+ */
+export function cidrContainsIP(cidr: ParsedCIDR, ip: ParsedIP): boolean {
+  if (cidr.ip.family !== ip.family) return false;
+  const net = cidr.ip.bytes;
+  for (let i = 0; i < net.length; i++) {
+    const keep = Math.max(0, Math.min(8, cidr.prefix - i * 8));
+    if (keep === 0) break;
+    const mask = (0xff << (8 - keep)) & 0xff;
+    if ((ip.bytes[i] & mask) !== (net[i] & mask)) return false;
+  }
+  return true;
 }
 
 /**
@@ -162,7 +298,22 @@ export function splitHostPort(text: string): { host: string; port: string } | un
  */
 export function appendPortIfNeeded(address: string, port: number): string {
   if (splitHostPort(address)) return address;
-  const ip = parseIP(address);
-  if (!ip) return address;
-  return ip.family === 4 ? `${address}:${port}` : `[${address}]:${port}`;
+  if (!parseIP(address)) return address;
+  return joinHostPort(address, port);
+}
+
+/**
+ * Joins a host and port as Go's `net.JoinHostPort` (a host with a colon, i.e. IPv6, goes in
+ * brackets).
+ *
+ * @param host An address or name.
+ * @param port A port number.
+ * @returns `host:port` or `[host]:port`.
+ * @example
+ * ```ts
+ * joinHostPort("fd00::1", 80); // "[fd00::1]:80"
+ * ```
+ */
+export function joinHostPort(host: string, port: number | string): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
