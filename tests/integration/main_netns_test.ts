@@ -3,7 +3,7 @@
  * one namespace, main.ts in another, joined by a veth pair created between the two (the root
  * namespace is never touched). Checks what an operator checks after rolling out kube-proxy:
  * the rules, /healthz, /metrics, the conntrack sysctls, cluster DNS through the intercepted
- * service IP, a clean stop on SIGTERM that leaves the rules, and `--cleanup`.
+ * service IP (from a pod and from the node itself), a clean stop on SIGTERM that leaves the rules, and `--cleanup`.
  *
  * @module
  */
@@ -227,6 +227,9 @@ Deno.test({
       await must("ip", ["-n", nodeNs, "link", "set", "kpmnode", "up"]);
       // The API server's namespace doubles as a pod off the node: service IPs route to the node.
       await must("ip", ["-n", apiNs, "route", "add", "10.96.0.0/12", "via", NODE_IP]);
+      // The node's default route, as on a real node: the service range is routable from the node
+      // itself (nat OUTPUT sees a query only after the routing decision).
+      await must("ip", ["-n", nodeNs, "route", "add", "default", "via", API_IP]);
 
       await Deno.writeTextFile(`${dir}/cluster.yaml`, MANIFESTS);
       const kubeconfig = `${dir}/kubeconfig`;
@@ -311,31 +314,33 @@ Deno.test({
       assertEquals(await sysctl("net/netfilter/nf_conntrack_tcp_be_liberal"), "1");
       assertEquals(await sysctl("net/ipv4/conf/all/route_localnet"), "1");
 
-      // Cluster DNS, asked at the DNS service IP from the other namespace (as a pod would) and
-      // answered by the node-local responder. NOTE: not from the node namespace itself: a
-      // REDIRECT in nat OUTPUT sends the query to 127.0.0.1, and the responder, bound to 0.0.0.0,
-      // answers from the node IP, which the client's conntrack entry does not expect.
-      let lastDig = "";
-      const dig = await eventually(
-        "a DNS answer",
-        async () => {
-          const r = await inNs(
-            apiNs,
-            "dig",
-            "+short",
-            "+time=1",
-            "+tries=1",
-            `@${DNS_SERVICE_IP}`,
-            "web.default.svc.cluster.local",
-            "A",
-          );
-          lastDig = r.stdout + r.stderr;
-          return r.stdout.trim() === SERVICE_IP ? r.stdout : undefined;
-        },
-        () => `dig: ${lastDig}\n${context()}`,
-        20_000,
-      );
-      assertEquals(dig.trim(), SERVICE_IP);
+      // Cluster DNS, asked at the DNS service IP from the other namespace (as a pod would:
+      // REDIRECTed in nat PREROUTING) and from the node namespace itself (as the node or a
+      // hostNetwork pod would: REDIRECTed in nat OUTPUT to 127.0.0.1, answered by the
+      // responder's loopback socket so that conntrack can un-NAT the reply).
+      for (const [who, ns] of [["a pod", apiNs], ["the node", nodeNs]]) {
+        let lastDig = "";
+        const dig = await eventually(
+          `a DNS answer to ${who}`,
+          async () => {
+            const r = await inNs(
+              ns,
+              "dig",
+              "+short",
+              "+time=1",
+              "+tries=1",
+              `@${DNS_SERVICE_IP}`,
+              "web.default.svc.cluster.local",
+              "A",
+            );
+            lastDig = r.stdout + r.stderr;
+            return r.stdout.trim() === SERVICE_IP ? r.stdout : undefined;
+          },
+          () => `dig from ${who}: ${lastDig}\n${context()}`,
+          20_000,
+        );
+        assertEquals(dig.trim(), SERVICE_IP);
+      }
 
       // The start-up line.
       assert(
