@@ -276,7 +276,7 @@ function endpointOf(e: Raw, i: number, addressType: EndpointSlice["addressType"]
  * @returns the trimmed EndpointSlice, or undefined (logged) when it cannot be used.
  */
 export function toEndpointSlice(raw: Raw): EndpointSlice | undefined {
-  return convert("EndpointSlice", raw, () => {
+  return convert("EndpointSlice", raw, (dropped) => {
     const { namespace, name, rv } = metaOf(raw, true);
     const addressType = raw?.addressType;
     if (addressType !== "IPv4" && addressType !== "IPv6" && addressType !== "FQDN") {
@@ -288,7 +288,7 @@ export function toEndpointSlice(raw: Raw): EndpointSlice | undefined {
       port: portNumber(p?.port, `ports[${i}]`, false),
       ...(typeof p?.appProtocol === "string" ? { appProtocol: p.appProtocol } : {}),
     }));
-    return {
+    const slice: EndpointSlice = {
       namespace,
       name,
       resourceVersion: rv,
@@ -297,8 +297,33 @@ export function toEndpointSlice(raw: Raw): EndpointSlice | undefined {
       ports,
       endpoints: arr(raw?.endpoints).map((e: Raw, i: number) => endpointOf(e, i, addressType)),
     };
+    // Only set when present, so that a slice without it compares equal to its earlier copies.
+    const trigger = lastChangeTriggerTimeOf(raw, dropped);
+    return trigger === undefined ? slice : { ...slice, lastChangeTriggerTime: trigger };
   });
 }
+
+/** The annotation upstream's EndpointSlice controller sets on every slice it writes. */
+const LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time";
+
+/**
+ * The `last-change-trigger-time` annotation in ms since the epoch; undefined when absent, or when
+ * it is not an RFC 3339 time (then noted in `dropped`: the slice itself is fine).
+ */
+function lastChangeTriggerTimeOf(raw: Raw, dropped: string[]): number | undefined {
+  const value = raw?.metadata?.annotations?.[LAST_CHANGE_TRIGGER_TIME];
+  if (value === undefined || value === null || value === "") return undefined;
+  const ms = typeof value === "string" && RFC3339.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) {
+    dropped.push(
+      `metadata.annotations[${LAST_CHANGE_TRIGGER_TIME}]: invalid ${JSON.stringify(value)}`,
+    );
+    return undefined;
+  }
+  return ms;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /**
  * Converts a raw `v1` Node.

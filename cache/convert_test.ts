@@ -1,6 +1,7 @@
 // deno-lint-ignore-file no-explicit-any
-import { assert, assertEquals } from "../tests/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
+import { makeService } from "../tests/fixtures.ts";
 import { toEndpointSlice, toNamespace, toNode, toService } from "./convert.ts";
 
 function captureLog(): string[] {
@@ -28,29 +29,14 @@ function rawService(mutate: (s: any) => void = () => {}): any {
 Deno.test("toService() trims and defaults a ClusterIP service", () => {
   const lines = captureLog();
   const svc = toService(rawService());
-  assertEquals(svc, {
-    namespace: "demo",
-    name: "web",
-    resourceVersion: "7",
-    type: "ClusterIP",
-    clusterIPs: ["10.96.0.10"],
-    headless: false,
-    ipFamilies: ["IPv4"],
-    ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080, nodePort: 0 }],
-    externalIPs: [],
-    loadBalancerIngress: [],
-    loadBalancerSourceRanges: [],
-    externalName: "",
-    sessionAffinity: "None",
-    sessionAffinityTimeoutSeconds: 10800,
-    externalTrafficPolicy: "Cluster",
-    internalTrafficPolicy: "Cluster",
-    healthCheckNodePort: 0,
-    publishNotReadyAddresses: false,
-    trafficDistribution: "",
-    serviceProxyName: "",
-    headlessLabel: false,
-  });
+  assertEquals(
+    svc,
+    makeService("demo", "web", (s) => {
+      s.resourceVersion = "7";
+      s.clusterIPs = ["10.96.0.10"];
+      s.ports = [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080, nodePort: 0 }];
+    }),
+  );
   assertEquals(lines, []);
 });
 
@@ -148,6 +134,43 @@ Deno.test("toEndpointSlice() skips a bad address or port with one log line", () 
     const lines = captureLog();
     assertEquals(toEndpointSlice({ metadata: { name: "s", namespace: "d" }, ...raw }), undefined);
     assertEquals(lines.length, 1);
+  }
+});
+
+Deno.test("toEndpointSlice() reads the last-change-trigger-time annotation", () => {
+  const lines = captureLog();
+  const raw = (annotations?: Record<string, unknown>) => ({
+    metadata: {
+      name: "web-1",
+      namespace: "demo",
+      labels: { "kubernetes.io/service-name": "web" },
+      ...(annotations ? { annotations } : {}),
+    },
+    addressType: "IPv4",
+    ports: [{ port: 80 }],
+    endpoints: [{ addresses: ["10.0.0.1"] }],
+  });
+  const key = "endpoints.kubernetes.io/last-change-trigger-time";
+  assertEquals(
+    toEndpointSlice(raw({ [key]: "2026-11-21T06:00:00Z" }))!.lastChangeTriggerTime,
+    Date.UTC(2026, 10, 21, 6, 0, 0),
+  );
+  assertEquals(
+    toEndpointSlice(raw({ [key]: "2026-11-21T07:00:00.250+01:00" }))!.lastChangeTriggerTime,
+    Date.UTC(2026, 10, 21, 6, 0, 0, 250),
+  );
+  assertEquals(lines, []);
+  // Absent: the property is not there at all (so copies without it compare equal).
+  assert(!("lastChangeTriggerTime" in toEndpointSlice(raw())!));
+  assert(!("lastChangeTriggerTime" in toEndpointSlice(raw({ other: "x" }))!));
+  // Invalid: ignored with one log line, the slice is kept.
+  for (const bad of ["yesterday", "2026-11-21", 1700000000]) {
+    const logged = captureLog();
+    const slice = toEndpointSlice(raw({ [key]: bad }));
+    assert(slice !== undefined);
+    assertEquals(slice.lastChangeTriggerTime, undefined);
+    assertEquals(logged.length, 1, logged.join("\n"));
+    assertStringIncludes(logged[0], "last-change-trigger-time");
   }
 });
 

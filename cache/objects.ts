@@ -130,6 +130,12 @@ export interface EndpointSlice {
   readonly addressType: "IPv4" | "IPv6" | "FQDN";
   readonly ports: readonly EndpointPort[];
   readonly endpoints: readonly Endpoint[];
+  /**
+   * Annotation `endpoints.kubernetes.io/last-change-trigger-time` (RFC 3339) in milliseconds
+   * since the epoch: when the change this slice reflects happened (a Pod or Service change).
+   * The proxier measures network programming latency from it. Unset when absent or invalid.
+   */
+  readonly lastChangeTriggerTime?: number;
 }
 
 /** The node this proxy runs on, trimmed. */
