@@ -2,8 +2,14 @@ import { assert, assertEquals } from "../tests/assert.ts";
 import { decodeMessage, encodeQuery, encodeReply, parseQuery } from "./codec.ts";
 import { Forwarder, parseResolvConf, parseUpstream } from "./forward.ts";
 import { RRType } from "./message.ts";
-import { DnsServer } from "./server.ts";
-import { exchangeTcp, exchangeUdp, makeClusterView, makeFixture } from "./testing.ts";
+import {
+  exchangeTcp,
+  exchangeUdp,
+  makeClusterView,
+  makeFixture,
+  TEST_SERVER_OPTIONS,
+  withDnsServer,
+} from "./testing.ts";
 
 type Behaviour = "answer" | "truncate-udp" | "silent" | "wrong-question";
 
@@ -270,146 +276,122 @@ Deno.test("parseUpstream() accepts ip, ip:port and [ipv6]:port and rejects the r
 
 Deno.test("DnsServer forwards names outside the zone, chases ExternalName targets, and falls through PTR", async () => {
   const up = new FakeUpstream("answer");
-  const server = new DnsServer(makeClusterView(makeFixture()), {
-    bindAddress: "127.0.0.1",
-    port: 0,
-    clusterDomain: "cluster.local",
-    ttl: 5,
-    podRecords: "insecure",
+  const options = {
+    ...TEST_SERVER_OPTIONS,
     upstreamServers: [up.hostPort],
     forwardTimeoutMs: 300,
-    maxConcurrentForwards: 10,
-    tcpIdleTimeoutMs: 5000,
     reverseFallthrough: true,
-  });
-  await server.start();
+  };
   try {
-    const { hostname, udpPort } = server.address;
-    const outside = await exchangeUdp(
-      hostname,
-      udpPort,
-      encodeQuery({ id: 5, name: "www.example.org", type: "A" }),
-    );
-    assertEquals(answersOf(outside!), ["www.example.org. 60 IN A 192.0.2.1"]);
-    const [overTcp] = await exchangeTcp(hostname, udpPort, [
-      encodeQuery({ id: 6, name: "a.example.org", type: "A" }),
-    ]);
-    assertEquals(answersOf(overTcp), ["a.example.org. 60 IN A 192.0.2.1"]);
-    assert(up.tcpQueries >= 1, "a TCP client is forwarded over TCP");
-    const ext = await exchangeUdp(
-      hostname,
-      udpPort,
-      encodeQuery({ id: 7, name: "ext.testns.svc.cluster.local", type: "A" }),
-    );
-    assertEquals(answersOf(ext!), [
-      "ext.testns.svc.cluster.local. 5 IN CNAME ext.example.org.",
-      "ext.example.org. 60 IN A 192.0.2.1",
-    ]);
-    const ptr = await exchangeUdp(
-      hostname,
-      udpPort,
-      encodeQuery({ id: 8, name: "9.9.9.9.in-addr.arpa", type: "PTR" }),
-    );
-    const msg = decodeMessage(ptr!)!;
-    assertEquals([msg.rcode, msg.authoritative], ["NOERROR", false]); // the upstream's answer
-    const known = await exchangeUdp(
-      hostname,
-      udpPort,
-      encodeQuery({ id: 9, name: "1.0.0.10.in-addr.arpa", type: "PTR" }),
-    );
-    assertEquals(answersOf(known!), [
-      "1.0.0.10.in-addr.arpa. 5 IN PTR svc1.testns.svc.cluster.local.",
-    ]);
+    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
+      const { hostname, udpPort } = server.address;
+      const outside = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 5, name: "www.example.org", type: "A" }),
+      );
+      assertEquals(answersOf(outside!), ["www.example.org. 60 IN A 192.0.2.1"]);
+      const [overTcp] = await exchangeTcp(hostname, udpPort, [
+        encodeQuery({ id: 6, name: "a.example.org", type: "A" }),
+      ]);
+      assertEquals(answersOf(overTcp), ["a.example.org. 60 IN A 192.0.2.1"]);
+      assert(up.tcpQueries >= 1, "a TCP client is forwarded over TCP");
+      const ext = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 7, name: "ext.testns.svc.cluster.local", type: "A" }),
+      );
+      assertEquals(answersOf(ext!), [
+        "ext.testns.svc.cluster.local. 5 IN CNAME ext.example.org.",
+        "ext.example.org. 60 IN A 192.0.2.1",
+      ]);
+      const ptr = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 8, name: "9.9.9.9.in-addr.arpa", type: "PTR" }),
+      );
+      const msg = decodeMessage(ptr!)!;
+      assertEquals([msg.rcode, msg.authoritative], ["NOERROR", false]); // the upstream's answer
+      const known = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 9, name: "1.0.0.10.in-addr.arpa", type: "PTR" }),
+      );
+      assertEquals(answersOf(known!), [
+        "1.0.0.10.in-addr.arpa. 5 IN PTR svc1.testns.svc.cluster.local.",
+      ]);
+    });
   } finally {
-    await server.stop();
     await up.close();
   }
 });
 
 Deno.test("DnsServer answers repeated outside names from its forward cache", async () => {
   const up = new FakeUpstream("answer");
-  const server = new DnsServer(makeClusterView(makeFixture()), {
-    bindAddress: "127.0.0.1",
-    port: 0,
-    clusterDomain: "cluster.local",
-    ttl: 5,
-    podRecords: "insecure",
+  const options = {
+    ...TEST_SERVER_OPTIONS,
     upstreamServers: [up.hostPort],
     forwardTimeoutMs: 300,
-    maxConcurrentForwards: 10,
-    tcpIdleTimeoutMs: 5000,
-  });
-  await server.start();
+  };
   try {
-    const { hostname, udpPort } = server.address;
-    for (const id of [1, 2, 3]) {
-      const reply = await exchangeUdp(
-        hostname,
-        udpPort,
-        encodeQuery({ id, name: "www.example.org", type: "A" }),
-      );
-      assertEquals(decodeMessage(reply!)!.id, id);
-      assertEquals(answersOf(reply!).length, 1);
-    }
-    assertEquals(up.udpQueries, 1);
+    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
+      const { hostname, udpPort } = server.address;
+      for (const id of [1, 2, 3]) {
+        const reply = await exchangeUdp(
+          hostname,
+          udpPort,
+          encodeQuery({ id, name: "www.example.org", type: "A" }),
+        );
+        assertEquals(decodeMessage(reply!)!.id, id);
+        assertEquals(answersOf(reply!).length, 1);
+      }
+      assertEquals(up.udpQueries, 1);
+    });
   } finally {
-    await server.stop();
     await up.close();
   }
 });
 
 Deno.test("DnsServer answers SERVFAIL for outside names when no upstream answers", async () => {
   const silent = new FakeUpstream("silent");
-  const server = new DnsServer(makeClusterView(makeFixture()), {
-    bindAddress: "127.0.0.1",
-    port: 0,
-    clusterDomain: "cluster.local",
-    ttl: 5,
-    podRecords: "insecure",
+  const options = {
+    ...TEST_SERVER_OPTIONS,
     upstreamServers: [silent.hostPort],
     forwardTimeoutMs: 100,
-    maxConcurrentForwards: 10,
-    tcpIdleTimeoutMs: 5000,
-  });
-  await server.start();
+  };
   try {
-    const { hostname, udpPort } = server.address;
-    const reply = await exchangeUdp(
-      hostname,
-      udpPort,
-      encodeQuery({ id: 5, name: "www.example.org", type: "A" }),
-    );
-    assertEquals(decodeMessage(reply!)!.rcode, "SERVFAIL");
+    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
+      const { hostname, udpPort } = server.address;
+      const reply = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 5, name: "www.example.org", type: "A" }),
+      );
+      assertEquals(decodeMessage(reply!)!.rcode, "SERVFAIL");
+    });
   } finally {
-    await server.stop();
     await silent.close();
   }
 });
 
 Deno.test("DnsServer answers pipelined TCP queries as they complete, not in order", async () => {
   const silent = new FakeUpstream("silent");
-  const server = new DnsServer(makeClusterView(makeFixture()), {
-    bindAddress: "127.0.0.1",
-    port: 0,
-    clusterDomain: "cluster.local",
-    ttl: 5,
-    podRecords: "insecure",
+  const options = {
+    ...TEST_SERVER_OPTIONS,
     upstreamServers: [silent.hostPort],
     forwardTimeoutMs: 200,
-    maxConcurrentForwards: 10,
-    tcpIdleTimeoutMs: 5000,
-  });
-  await server.start();
+  };
   try {
-    const { hostname, tcpPort } = server.address;
-    const replies = await exchangeTcp(hostname, tcpPort, [
-      encodeQuery({ id: 1, name: "slow.example.org", type: "A" }), // waits for the timeout
-      encodeQuery({ id: 2, name: "svc1.testns.svc.cluster.local", type: "A" }),
-    ]);
-    const got = replies.map((r) => decodeMessage(r)!).map((m) => `${m.id} ${m.rcode}`);
-    assertEquals(got, ["2 NOERROR", "1 SERVFAIL"]);
+    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
+      const { hostname, tcpPort } = server.address;
+      const replies = await exchangeTcp(hostname, tcpPort, [
+        encodeQuery({ id: 1, name: "slow.example.org", type: "A" }), // waits for the timeout
+        encodeQuery({ id: 2, name: "svc1.testns.svc.cluster.local", type: "A" }),
+      ]);
+      const got = replies.map((r) => decodeMessage(r)!).map((m) => `${m.id} ${m.rcode}`);
+      assertEquals(got, ["2 NOERROR", "1 SERVFAIL"]);
+    });
   } finally {
-    await server.stop();
     await silent.close();
   }
 });

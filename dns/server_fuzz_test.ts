@@ -6,17 +6,18 @@
 
 import { assert, assertEquals } from "../tests/assert.ts";
 import { decodeMessage, encodeQuery, readHeader } from "./codec.ts";
-import { DnsServer, type DnsServerOptions } from "./server.ts";
-import { exchangeTcp, exchangeUdp, makeClusterView, makeFixture } from "./testing.ts";
+import type { DnsServer, DnsServerOptions } from "./server.ts";
+import {
+  exchangeTcp,
+  exchangeUdp,
+  makeClusterView,
+  makeFixture,
+  TEST_SERVER_OPTIONS,
+  withDnsServer,
+} from "./testing.ts";
 
 const OPTS: DnsServerOptions = {
-  bindAddress: "127.0.0.1",
-  port: 0,
-  clusterDomain: "cluster.local",
-  ttl: 5,
-  podRecords: "insecure",
-  upstreamServers: [],
-  resolvConfPath: "/nonexistent/kpdns-resolv.conf",
+  ...TEST_SERVER_OPTIONS,
   forwardTimeoutMs: 100,
   maxConcurrentForwards: 100,
   tcpIdleTimeoutMs: 2000,
@@ -109,9 +110,7 @@ async function assertStillAnswers(server: DnsServer): Promise<void> {
 
 Deno.test(`DnsServer.handle() survives ${IN_PROCESS} random and mutated packets (seed ${SEED})`, async () => {
   const rand = prng(SEED);
-  const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
-  await server.start();
-  try {
+  await withDnsServer(makeClusterView(makeFixture()), OPTS, async (server) => {
     const deadline = Date.now() + BUDGET_MS;
     const pending: Promise<void>[] = [];
     for (let i = 0; i < IN_PROCESS && Date.now() < deadline; i++) {
@@ -124,37 +123,34 @@ Deno.test(`DnsServer.handle() survives ${IN_PROCESS} random and mutated packets 
     }
     await Promise.all(pending);
     await assertStillAnswers(server);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 Deno.test(`DnsServer survives ${OVER_UDP} mutated packets and garbage TCP streams on its sockets (seed ${SEED})`, async () => {
   const rand = prng(SEED + 1);
-  const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
-  await server.start();
-  const { hostname, udpPort, tcpPort } = server.address;
-  const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-  try {
-    const deadline = Date.now() + BUDGET_MS;
-    for (let i = 0; i < OVER_UDP && Date.now() < deadline; i++) {
-      const p = makePacket(rand);
-      if (p.length === 0) continue;
-      await sock.send(p, { transport: "udp", hostname, port: udpPort });
-    }
-    for (let c = 0; c < 20; c++) {
-      const conn = await Deno.connect({ hostname, port: tcpPort });
-      try {
-        const garbage = new Uint8Array(1 + Math.floor(rand() * 3000));
-        for (let i = 0; i < garbage.length; i++) garbage[i] = Math.floor(rand() * 256);
-        await conn.write(garbage).catch(() => 0);
-      } finally {
-        conn.close();
+  await withDnsServer(makeClusterView(makeFixture()), OPTS, async (server) => {
+    const { hostname, udpPort, tcpPort } = server.address;
+    const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+    try {
+      const deadline = Date.now() + BUDGET_MS;
+      for (let i = 0; i < OVER_UDP && Date.now() < deadline; i++) {
+        const p = makePacket(rand);
+        if (p.length === 0) continue;
+        await sock.send(p, { transport: "udp", hostname, port: udpPort });
       }
+      for (let c = 0; c < 20; c++) {
+        const conn = await Deno.connect({ hostname, port: tcpPort });
+        try {
+          const garbage = new Uint8Array(1 + Math.floor(rand() * 3000));
+          for (let i = 0; i < garbage.length; i++) garbage[i] = Math.floor(rand() * 256);
+          await conn.write(garbage).catch(() => 0);
+        } finally {
+          conn.close();
+        }
+      }
+      await assertStillAnswers(server);
+    } finally {
+      sock.close();
     }
-    await assertStillAnswers(server);
-  } finally {
-    sock.close();
-    await server.stop();
-  }
+  });
 });

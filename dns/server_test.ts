@@ -2,7 +2,7 @@ import { assert, assertEquals } from "../tests/assert.ts";
 import { ClusterView } from "./cluster_view.ts";
 import { decodeMessage, encodeQuery } from "./codec.ts";
 import type { DnsMetrics } from "./metrics.ts";
-import { DnsServer, type DnsServerOptions } from "./server.ts";
+import { DnsServer } from "./server.ts";
 import {
   exchangeTcp,
   exchangeUdp,
@@ -12,20 +12,11 @@ import {
   makeFixture,
   makeNamespace,
   makeService,
+  TEST_SERVER_OPTIONS,
+  withDnsServer,
 } from "./testing.ts";
 
-const OPTS: DnsServerOptions = {
-  bindAddress: "127.0.0.1",
-  port: 0,
-  clusterDomain: "cluster.local",
-  ttl: 5,
-  podRecords: "insecure",
-  upstreamServers: [],
-  resolvConfPath: "/nonexistent/kpdns-resolv.conf",
-  forwardTimeoutMs: 200,
-  maxConcurrentForwards: 10,
-  tcpIdleTimeoutMs: 5000,
-};
+const OPTS = TEST_SERVER_OPTIONS;
 
 const SVC1 = "svc1.testns.svc.cluster.local";
 
@@ -237,9 +228,8 @@ Deno.test("DnsServer.handle() reports requests and responses to its metrics", ()
 });
 
 Deno.test("DnsServer answers on the same port over UDP and TCP and closes idle TCP connections", async () => {
-  const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, tcpIdleTimeoutMs: 50 });
-  await server.start();
-  try {
+  const idle = { ...OPTS, tcpIdleTimeoutMs: 50 };
+  await withDnsServer(makeClusterView(makeFixture()), idle, async (server) => {
     const { hostname, udpPort, tcpPort } = server.address;
     assertEquals(udpPort, tcpPort);
     const udp = decode(await exchangeUdp(hostname, udpPort, query(SVC1, "A")));
@@ -253,9 +243,7 @@ Deno.test("DnsServer answers on the same port over UDP and TCP and closes idle T
     } finally {
       conn.close();
     }
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 Deno.test("DnsServer closes TCP connections beyond maxTcpConnections", async () => {

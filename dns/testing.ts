@@ -7,19 +7,26 @@
 
 import type {
   Endpoint,
-  EndpointPort,
   EndpointSlice,
   Namespace,
   Service,
   ServicePortSpec,
 } from "../cache/objects.ts";
+import {
+  makeEndpoint,
+  makeEndpointSlice as makeSharedEndpointSlice,
+  makeNamespace,
+  makeService as makeSharedService,
+  type Mutable,
+} from "../tests/fixtures.ts";
 import { ClusterView, type ClusterViewOptions } from "./cluster_view.ts";
+import { DnsServer, type DnsServerOptions } from "./server.ts";
 
-/** A mutable copy of a readonly object, for builder callbacks. */
-export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+export { makeEndpoint, makeNamespace, type Mutable };
 
 /**
- * Builds a trimmed ClusterIP Service with one TCP port 80 named `http`.
+ * Builds a trimmed ClusterIP Service with ClusterIP 10.0.0.1 and one TCP port 80 named `http`
+ * (the shared `tests/fixtures.ts` Service with the DNS tests' defaults).
  *
  * @param namespace Namespace.
  * @param name Name.
@@ -30,31 +37,11 @@ export function makeService(
   name: string,
   mutate: (s: Mutable<Service>) => void = () => {},
 ): Service {
-  const svc: Mutable<Service> = {
-    namespace,
-    name,
-    resourceVersion: "1",
-    type: "ClusterIP",
-    clusterIPs: ["10.0.0.1"],
-    headless: false,
-    ipFamilies: ["IPv4"],
-    ports: [makeServicePort("http", 80)],
-    externalIPs: [],
-    loadBalancerIngress: [],
-    loadBalancerSourceRanges: [],
-    externalName: "",
-    sessionAffinity: "None",
-    sessionAffinityTimeoutSeconds: 10800,
-    externalTrafficPolicy: "Cluster",
-    internalTrafficPolicy: "Cluster",
-    healthCheckNodePort: 0,
-    publishNotReadyAddresses: false,
-    trafficDistribution: "",
-    serviceProxyName: "",
-    headlessLabel: false,
-  };
-  mutate(svc);
-  return svc;
+  return makeSharedService(namespace, name, (s) => {
+    s.clusterIPs = ["10.0.0.1"];
+    s.ports = [makeServicePort("http", 80)];
+    mutate(s);
+  });
 }
 
 /**
@@ -73,32 +60,8 @@ export function makeServicePort(
 }
 
 /**
- * An endpoint with one address, ready unless changed.
- *
- * @param address The address.
- * @param mutate Changes to apply.
- */
-export function makeEndpoint(
-  address: string,
-  mutate: (e: Mutable<Endpoint>) => void = () => {},
-): Endpoint {
-  const ep: Mutable<Endpoint> = {
-    addresses: [address],
-    ready: true,
-    serving: true,
-    terminating: false,
-    hostname: "",
-    nodeName: "",
-    zone: "",
-    hints: undefined,
-    targetRef: undefined,
-  };
-  mutate(ep);
-  return ep;
-}
-
-/**
- * An EndpointSlice of `service` with the given endpoints and one TCP port 80 named `http`.
+ * An EndpointSlice of `service` with the given endpoints and one TCP port 80 named `http`; the
+ * address type follows the first endpoint's address.
  *
  * @param namespace Namespace.
  * @param name Slice name.
@@ -113,27 +76,13 @@ export function makeEndpointSlice(
   endpoints: readonly Endpoint[],
   mutate: (s: Mutable<EndpointSlice>) => void = () => {},
 ): EndpointSlice {
-  const ports: EndpointPort[] = [{ name: "http", protocol: "TCP", port: 80 }];
-  const slice: Mutable<EndpointSlice> = {
-    namespace,
-    name,
-    resourceVersion: "1",
-    serviceName: service,
-    addressType: endpoints.some((e) => e.addresses[0]?.includes(":")) ? "IPv6" : "IPv4",
-    ports,
-    endpoints,
-  };
-  mutate(slice);
-  return slice;
-}
-
-/**
- * A Namespace.
- *
- * @param name Name.
- */
-export function makeNamespace(name: string): Namespace {
-  return { name, resourceVersion: "1" };
+  return makeSharedEndpointSlice(namespace, service, 0, (s) => {
+    s.name = name;
+    s.addressType = endpoints.some((e) => e.addresses[0]?.includes(":")) ? "IPv6" : "IPv4";
+    s.ports = [{ name: "http", protocol: "TCP", port: 80 }];
+    s.endpoints = endpoints;
+    mutate(s);
+  });
 }
 
 /** The objects of a fixture cluster. */
@@ -257,6 +206,46 @@ export function makeFixture(): Fixture {
     services,
     slices,
   };
+}
+
+/**
+ * DnsServer options for loopback tests: 127.0.0.1 on an ephemeral port, zone `cluster.local`,
+ * TTL 5, pod records on, no upstreams and a resolv.conf that does not exist (so nothing is ever
+ * forwarded off the machine). Tests spread it and change what they test.
+ */
+export const TEST_SERVER_OPTIONS: DnsServerOptions = {
+  bindAddress: "127.0.0.1",
+  port: 0,
+  clusterDomain: "cluster.local",
+  ttl: 5,
+  podRecords: "insecure",
+  upstreamServers: [],
+  resolvConfPath: "/nonexistent/kpdns-resolv.conf",
+  forwardTimeoutMs: 200,
+  maxConcurrentForwards: 10,
+  tcpIdleTimeoutMs: 5000,
+};
+
+/**
+ * Starts a DnsServer over `view`, runs `fn` with it, and stops it even when `fn` throws.
+ *
+ * @param view The records the server answers from.
+ * @param options The server options (usually `TEST_SERVER_OPTIONS` plus changes).
+ * @param fn The test body.
+ * @throws whatever `start()` or `fn` throws.
+ */
+export async function withDnsServer(
+  view: ClusterView,
+  options: DnsServerOptions,
+  fn: (server: DnsServer) => Promise<void>,
+): Promise<void> {
+  const server = new DnsServer(view, options);
+  await server.start();
+  try {
+    await fn(server);
+  } finally {
+    await server.stop();
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../tests/assert.ts";
-import { makeEndpoint, makeEndpointSlice } from "./test_fixtures.ts";
+import { makeEndpoint, makeEndpointSlice } from "../tests/fixtures.ts";
 import { applyEndpointsChanges, EndpointsChangeTracker } from "./endpoints_change_tracker.ts";
 import { endpointsFromSlices } from "./endpoints.ts";
 import type { EndpointsMap } from "./types.ts";

@@ -6,7 +6,7 @@ import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { tracePacket } from "./iptables/tracer.ts";
 import { slice, svc, tcpPort } from "./iptables/test_helpers.ts";
 import { FakeClock } from "./runner.ts";
-import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "./test_fixtures.ts";
+import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "../tests/fixtures.ts";
 import {
   type ConntrackCleaner,
   Proxier,

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../tests/assert.ts";
-import { makeService, type MutableService } from "./test_fixtures.ts";
+import { makeService, type MutableService } from "../tests/fixtures.ts";
 import { applyServiceChanges, ServiceChangeTracker } from "./service_change_tracker.ts";
 import { servicePortsFromService, shouldSkipService } from "./service_port.ts";
 import type { Service } from "../cache/objects.ts";

@@ -3,7 +3,7 @@
  * and traced with tracePacket(), in the shape of upstream's runPacketFlowTests tables.
  */
 import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
-import { makeEndpoint, makeEndpointSlice, makeService } from "../test_fixtures.ts";
+import { makeEndpoint, makeEndpointSlice, makeService } from "../../tests/fixtures.ts";
 import { FakeIptables } from "./fake.ts";
 import { buildRuleSet } from "./rules.ts";
 import { renderRestoreInput } from "./render.ts";

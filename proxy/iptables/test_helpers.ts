@@ -12,7 +12,7 @@ import {
   makeEndpointSlice,
   makeService,
   type MutableService,
-} from "../test_fixtures.ts";
+} from "../../tests/fixtures.ts";
 import { assertEquals } from "../../tests/assert.ts";
 import { endpointsFromSlices } from "../endpoints.ts";
 import { servicePortsFromService } from "../service_port.ts";

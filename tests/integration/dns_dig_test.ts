@@ -4,13 +4,14 @@
  */
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { DnsServer } from "../../dns/server.ts";
 import {
   makeClusterView,
   makeEndpoint,
   makeEndpointSlice,
   makeFixture,
   makeService,
+  TEST_SERVER_OPTIONS,
+  withDnsServer,
 } from "../../dns/testing.ts";
 
 function hasDig(): boolean {
@@ -48,21 +49,8 @@ Deno.test({
       ],
       slices: [...f.slices, makeEndpointSlice("testns", "many-x", "many", many)],
     });
-    const server = new DnsServer(view, {
-      bindAddress: "127.0.0.1",
-      port: 0,
-      clusterDomain: "cluster.local",
-      ttl: 5,
-      podRecords: "insecure",
-      upstreamServers: [],
-      resolvConfPath: "/nonexistent/kpdns-resolv.conf",
-      forwardTimeoutMs: 200,
-      maxConcurrentForwards: 10,
-      tcpIdleTimeoutMs: 5000,
-      nsAddresses: ["10.96.0.10"],
-    });
-    await server.start();
-    try {
+    const options = { ...TEST_SERVER_OPTIONS, nsAddresses: ["10.96.0.10"] };
+    await withDnsServer(view, options, async (server) => {
       const port = server.address.udpPort;
       const srv = await dig(port, ["_http._tcp.hdls1.testns.svc.cluster.local", "SRV"]);
       assert(!/malformed|FORMERR|parse error/i.test(srv), srv);
@@ -84,8 +72,6 @@ Deno.test({
       assertEquals(ptr.trim(), "svc6.testns.svc.cluster.local.");
       const txt = await dig(port, ["+short", "dns-version.cluster.local", "TXT"]);
       assertEquals(txt.trim(), '"1.1.0"');
-    } finally {
-      await server.stop();
-    }
+    });
   },
 });

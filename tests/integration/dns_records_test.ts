@@ -6,8 +6,15 @@
 
 import { assertEquals } from "../assert.ts";
 import { decodeMessage, encodeQuery } from "../../dns/codec.ts";
-import { DnsServer } from "../../dns/server.ts";
-import { exchangeTcp, exchangeUdp, makeClusterView, makeFixture } from "../../dns/testing.ts";
+import type { DnsServer } from "../../dns/server.ts";
+import {
+  exchangeTcp,
+  exchangeUdp,
+  makeClusterView,
+  makeFixture,
+  TEST_SERVER_OPTIONS,
+  withDnsServer,
+} from "../../dns/testing.ts";
 
 const SERIAL = 1700000000;
 const SOA =
@@ -359,25 +366,8 @@ async function withServer(
   podRecords: "insecure" | "disabled" = "insecure",
 ): Promise<void> {
   const view = makeClusterView(makeFixture(), { now: () => SERIAL * 1000 });
-  const server = new DnsServer(view, {
-    bindAddress: "127.0.0.1",
-    port: 0,
-    clusterDomain: "cluster.local",
-    ttl: 5,
-    podRecords,
-    upstreamServers: [],
-    resolvConfPath: "/nonexistent/kpdns-resolv.conf",
-    forwardTimeoutMs: 200,
-    maxConcurrentForwards: 10,
-    tcpIdleTimeoutMs: 5000,
-    nsAddresses: ["10.96.0.10"],
-  });
-  await server.start();
-  try {
-    await fn(server);
-  } finally {
-    await server.stop();
-  }
+  const options = { ...TEST_SERVER_OPTIONS, podRecords, nsAddresses: ["10.96.0.10"] };
+  await withDnsServer(view, options, fn);
 }
 
 Deno.test("DnsServer answers every record form and NXDOMAIN/NODATA rule over UDP", async () => {

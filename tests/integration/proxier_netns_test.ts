@@ -9,7 +9,7 @@ import type { IPFamily } from "../../cache/objects.ts";
 import { DenoCommandRunner } from "../../proxy/exec.ts";
 import { ExecIptables, type IptablesBackend } from "../../proxy/iptables/iptables.ts";
 import { Proxier } from "../../proxy/proxier.ts";
-import { makeEndpoint, makeEndpointSlice, makeService } from "../../proxy/test_fixtures.ts";
+import { makeEndpoint, makeEndpointSlice, makeService } from "../fixtures.ts";
 import { overallServices, slice } from "../../proxy/iptables/test_helpers.ts";
 
 const isRoot = Deno.uid() === 0;

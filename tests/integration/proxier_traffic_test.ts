@@ -15,7 +15,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { DenoCommandRunner } from "../../proxy/exec.ts";
 import { ExecIptables, type IptablesBackend } from "../../proxy/iptables/iptables.ts";
 import { Proxier } from "../../proxy/proxier.ts";
-import { makeEndpoint, makeEndpointSlice, makeService } from "../../proxy/test_fixtures.ts";
+import { makeEndpoint, makeEndpointSlice, makeService } from "../fixtures.ts";
 
 const isRoot = Deno.uid() === 0;
 const dec = new TextDecoder();

@@ -1,13 +1,16 @@
 /**
- * Builders for the proxier's tests: cached Services, EndpointSlices and Nodes with upstream's
- * test defaults, changed through a mutator, as upstream's `makeTestService(ns, name, func(svc))`.
+ * Shared test builders of the trimmed cache objects (`cache/objects.ts`), as upstream's
+ * `makeTestService(ns, name, func(svc))`: each returns an object with upstream's defaults, changed
+ * by an optional mutator. Area-specific defaults and fixture clusters stay in the areas
+ * (`dns/testing.ts`, `proxy/iptables/test_helpers.ts`) and are built on these.
  *
  * @module
  */
 
-import type { Endpoint, EndpointSlice, Node, Service } from "../cache/objects.ts";
+import type { Endpoint, EndpointSlice, Namespace, Node, Service } from "../cache/objects.ts";
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+/** A mutable copy of a readonly object, for builder callbacks. */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** A Service whose fields a test may set. */
 export type MutableService = Mutable<Service>;
@@ -15,12 +18,17 @@ export type MutableService = Mutable<Service>;
 export type MutableEndpointSlice = Mutable<EndpointSlice>;
 
 /**
- * A ClusterIP Service with no ports, changed by `mutate`.
+ * A ClusterIP Service with no cluster IPs and no ports (the defaults the cache's converter fills
+ * in), changed by `mutate`.
  *
  * @param namespace the namespace.
  * @param name the name.
  * @param mutate sets the fields the test needs.
  * @returns the Service.
+ * @example
+ * ```ts
+ * makeService("ns1", "svc1", (s) => s.clusterIPs = ["172.30.0.41"]);
+ * ```
  */
 export function makeService(
   namespace: string,
@@ -55,10 +63,10 @@ export function makeService(
 }
 
 /**
- * An endpoint with the given address, ready, on no node, changed by `mutate`.
+ * An endpoint with the given address, ready and serving, on no node, changed by `mutate`.
  *
  * @param address the endpoint's IP.
- * @param mutate sets conditions, nodeName, hints.
+ * @param mutate sets conditions, hostname, nodeName, hints.
  * @returns the endpoint.
  */
 export function makeEndpoint(
@@ -81,7 +89,8 @@ export function makeEndpoint(
 }
 
 /**
- * An IPv4 EndpointSlice of Service `name` (slice name `name-<suffix>`), changed by `mutate`.
+ * An IPv4 EndpointSlice of Service `name` (slice name `name-<suffix>`), with no ports and no
+ * endpoints, changed by `mutate`.
  *
  * @param namespace the namespace.
  * @param name the Service name.
@@ -117,4 +126,14 @@ export function makeEndpointSlice(
  */
 export function makeNode(name: string, labels: Record<string, string> = {}): Node {
   return { name, resourceVersion: "1", labels, podCIDRs: [], addresses: [] };
+}
+
+/**
+ * A Namespace.
+ *
+ * @param name the name.
+ * @returns the Namespace.
+ */
+export function makeNamespace(name: string): Namespace {
+  return { name, resourceVersion: "1" };
 }
