@@ -14,7 +14,8 @@
  *    after a Node topology change) also ensures the jumps from the built-in chains and rewrites
  *    every service chain, a partial sync only those of services that changed;
  * 4. after a successful restore: health (`healthz.ts`), service health checks (`healthcheck.ts`),
- *    metrics (`metrics.ts`) and UDP conntrack cleanup (`conntrack.ts`).
+ *    metrics (`metrics.ts`, including the network programming latency of every EndpointSlice
+ *    change the sync applied) and UDP conntrack cleanup (`conntrack.ts`).
  *
  * A failed sync never stops the proxy: it is logged with the failing line of input, counted, the
  * next sync is a full one, and the runner retries.
@@ -135,6 +136,11 @@ export interface ProxierMetrics {
     counts: { total: number; last: number },
   ): void;
   observeConntrackCleanup(family: IPFamily, seconds: number, deleted: number): void;
+  /**
+   * `kubeproxy_network_programming_duration_seconds`: one observation per applied
+   * EndpointSlice change, from its `last-change-trigger-time` to the end of the sync.
+   */
+  observeNetworkProgrammingLatency?(family: IPFamily, seconds: number): void;
 }
 
 /** What schedules syncs: `BoundedFrequencyRunner` or a test double. */
@@ -201,6 +207,11 @@ class FamilyState {
   canaryCreated = false;
   lastRuleSet: RuleSet | undefined;
   conntrack = emptyConntrackWork();
+  /**
+   * Upstream's `lastChangeTriggerTimes`: per service (`namespace/name`), the
+   * `last-change-trigger-time` of each EndpointSlice change not yet applied by a successful sync.
+   */
+  lastChangeTriggerTimes = new Map<string, number[]>();
 
   constructor(family: IPFamily, iptables: Iptables, nodeName: string) {
     this.family = family;
@@ -221,6 +232,8 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   #endpointSlicesSynced = false;
   #node: Node | undefined;
   #started = false;
+  /** Trigger times before this are not measured (they predate this process). */
+  #trackerStartTime: number;
   #canaryTimer: number | undefined;
 
   /**
@@ -232,6 +245,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     this.#opts = opts;
     this.#deps = deps;
     this.#clock = deps.clock ?? realClock;
+    this.#trackerStartTime = this.#clock.now();
     for (const family of opts.families) {
       const ipt = deps.iptables[family];
       if (ipt === undefined) {
@@ -411,7 +425,9 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   #onSliceChange(previous: EndpointSlice | undefined, current: EndpointSlice | undefined): void {
     let pending = false;
     for (const f of this.#families) {
-      if (f.endpointChanges.update(previous, current)) pending = true;
+      const changed = f.endpointChanges.update(previous, current);
+      if (changed) pending = true;
+      this.#recordTriggerTime(f, previous, current, changed);
     }
     const m = this.#deps.metrics;
     if (m !== undefined) {
@@ -421,6 +437,37 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
       );
     }
     if (pending) this.#requestSyncIfInitialized();
+  }
+
+  /**
+   * Remembers when the change behind a slice event that left changes pending happened, as
+   * upstream's `EndpointsChangeTracker` does: a deletion forgets the service's times (the annotation of a
+   * deleted slice dates from its last update, not from the deletion); trigger times from before
+   * this proxier started are ignored (they would measure the proxy's downtime, not the change's).
+   */
+  #recordTriggerTime(
+    f: FamilyState,
+    previous: EndpointSlice | undefined,
+    current: EndpointSlice | undefined,
+    changed: boolean,
+  ): void {
+    const slice = current ?? previous;
+    if (slice === undefined || slice.addressType !== f.family || slice.serviceName === "") return;
+    const key = `${slice.namespace}/${slice.serviceName}`;
+    if (current === undefined) {
+      f.lastChangeTriggerTimes.delete(key);
+      return;
+    }
+    if (!changed) return;
+    const t = current.lastChangeTriggerTime;
+    if (t === undefined || t <= this.#trackerStartTime) return;
+    // NOTE: the tracker says whether any change is pending, not whether this event changed
+    // anything (upstream asks the slice cache). An unchanged trigger time is the same change seen
+    // again (a relist after a watch reset): measuring it would report the time since then.
+    if (previous?.lastChangeTriggerTime === t) return;
+    const times = f.lastChangeTriggerTimes.get(key);
+    if (times === undefined) f.lastChangeTriggerTimes.set(key, [t]);
+    else times.push(t);
   }
 
   #onNodeChange(node: Node): void {
@@ -480,6 +527,8 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     // recover the state needed, so assume failure until the restore succeeded.
     const svcResult = applyServiceChanges(f.services, f.serviceChanges.checkout());
     const epResult = applyEndpointsChanges(f.endpoints, f.endpointChanges.checkout());
+    const triggerTimes = f.lastChangeTriggerTimes;
+    f.lastChangeTriggerTimes = new Map();
     this.#recordConntrackWork(f, svcResult, epResult);
     f.needFullSync = true;
     log.v(2).info("Syncing iptables rules", { ipFamily: f.family, fullSync: full });
@@ -519,6 +568,10 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
       } else {
         log.error("Failed to sync iptables rules", err, { ipFamily: f.family, fullSync: full });
       }
+      // The retry (a full sync) applies these changes: measure them when it succeeds.
+      for (const [key, times] of triggerTimes) {
+        f.lastChangeTriggerTimes.set(key, [...times, ...(f.lastChangeTriggerTimes.get(key) ?? [])]);
+      }
       this.#deps.metrics?.observeSyncDuration(
         f.family,
         (this.#clock.now() - start) / 1000,
@@ -546,6 +599,9 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
       m.setNoLocalEndpoints(f.family, "external", ruleSet.noLocalEndpoints.external);
       m.setServiceChangesPending(0);
       m.setEndpointChangesPending(0);
+      for (const times of triggerTimes.values()) {
+        for (const t of times) m.observeNetworkProgrammingLatency?.(f.family, (end - t) / 1000);
+      }
     }
     this.#deps.health?.updated(f.family);
     log.v(2).info("SyncProxyRules complete", {
