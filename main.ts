@@ -20,7 +20,8 @@
  *    the health, service health and metrics servers (a bind failure exits 1 only with
  *    `bindAddressHardFail`, else it is retried every 5 s), and the `Proxier` (`proxy/proxier.ts`)
  *    registered on the cache;
- * 8. the cache and the proxier's sync loop start; SIGTERM or SIGINT stop everything within a
+ * 8. the cache and the proxier's sync loop start, and the `Starting` event is posted on the Node
+ *    (best effort, `cache/events.ts`); SIGTERM or SIGINT stop everything within a
  *    second, leaving the rules in place, and exit 0.
  *
  * main.ts is the only module that imports both proxy/ and dns/.
@@ -41,6 +42,7 @@ import { CLUSTER_DNS_FIELDS, type FieldSpec, KUBE_PROXY_FIELDS } from "./config/
 import { versionString } from "./config/version.ts";
 import { ClusterCache } from "./cache/cache.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
+import { recordNodeEvent } from "./cache/events.ts";
 import type { NodeHandler } from "./cache/handlers.ts";
 import type { IPFamily, Node } from "./cache/objects.ts";
 import { Conntrack } from "./proxy/conntrack.ts";
@@ -545,9 +547,8 @@ async function runProxy(
     stoppables.unshift({ name: "cluster cache", stop: () => cache.stop() });
     proxier.start();
     stoppables.unshift({ name: "proxier", stop: () => proxier.stop() });
-    // TODO(#5): the "Starting" event on the Node (upstream's birth cry) needs an event writer
-    // in cache/client.ts; until then the line below is the only trace.
     log.info("kube-proxy started", { families: families.join(","), backend });
+    recordBirthCry(clientConfig, options.nodeName);
 
     const signal = await stopSignal;
     log.info("Stopping kube-proxy, leaving the rules in place", { signal });
@@ -556,6 +557,36 @@ async function runProxy(
     await stopAll(stoppables);
   }
   return 0;
+}
+
+/**
+ * Upstream's "birth cry": a Normal `Starting` event (action `StartKubeProxy`) on this Node, and
+ * the line upstream's structured event logging prints for it. Best effort and in the
+ * background: a refused or unreachable API server is only logged (by `recordNodeEvent`), never
+ * fatal, and start-up does not wait for it.
+ */
+function recordBirthCry(clientConfig: ClientConfig, nodeName: string): void {
+  const event = {
+    nodeName,
+    reason: "Starting",
+    action: "StartKubeProxy",
+    note: "Starting kube-proxy.",
+    type: "Normal" as const,
+  };
+  log.info("Event occurred", {
+    object: nodeName,
+    kind: "Node",
+    type: event.type,
+    reason: event.reason,
+    message: event.note,
+  });
+  recordNodeEvent(clientConfig, event).catch((err) => {
+    log.warn("Could not record an event", {
+      node: nodeName,
+      reason: event.reason,
+      err: String(err),
+    });
+  });
 }
 
 /** Stops everything in order, giving up (with a log line) after {@linkcode STOP_DEADLINE_MS}. */

@@ -2,8 +2,9 @@
  * main.ts end to end in scratch network namespaces (root only): the API server fixture runs in
  * one namespace, main.ts in another, joined by a veth pair created between the two (the root
  * namespace is never touched). Checks what an operator checks after rolling out kube-proxy:
- * the rules, /healthz, /metrics, the conntrack sysctls, cluster DNS through the intercepted
- * service IP (from a pod and from the node itself), a clean stop on SIGTERM that leaves the rules, and `--cleanup`.
+ * the rules, the Starting event, /healthz, /metrics, the conntrack sysctls, cluster DNS through
+ * the intercepted service IP (from a pod and from the node itself), a clean stop on SIGTERM that
+ * leaves the rules, and `--cleanup`.
  *
  * @module
  */
@@ -348,6 +349,30 @@ Deno.test({
           l.includes('"Starting kube-proxy"') &&
           l.includes('mode="iptables"') && l.includes(`nodeName="${NODE_NAME}"`)
         ),
+        context(),
+      );
+
+      // Upstream's birth cry: a Normal "Starting" event on the Node, and its log line.
+      let lastEvents = "";
+      const starting = await eventually("the Starting event", async () => {
+        const r = await inNs(
+          apiNs,
+          "curl",
+          "-sf",
+          `http://${API_IP}:6443/apis/events.k8s.io/v1/namespaces/default/events`,
+        );
+        lastEvents = r.stdout + r.stderr;
+        if (r.code !== 0) return undefined;
+        // deno-lint-ignore no-explicit-any
+        const items: any[] = JSON.parse(r.stdout).items ?? [];
+        return items.find((e) => e.reason === "Starting" && e.regarding?.name === NODE_NAME);
+      }, () => `events: ${lastEvents}\n${context()}`);
+      assertEquals(
+        [starting.type, starting.action, starting.reportingController, starting.regarding.kind],
+        ["Normal", "StartKubeProxy", "kube-proxy", "Node"],
+      );
+      assert(
+        proxy.lines.some((l) => l.includes('"Event occurred"') && l.includes('reason="Starting"')),
         context(),
       );
 
