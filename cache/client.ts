@@ -8,7 +8,8 @@
  * current context into TLS material and an `Authorization` header here. We do not import its
  * `KubeConfig` class or package root: they load the 839 generated API models, which cost about
  * 80 MB of resident memory in every kube-proxy process (measured: bench/cache_memory.ts). The
- * YAML of a kubeconfig is read with `js-yaml`, the parser client-node itself uses.
+ * YAML of a kubeconfig is read by `config/load.ts`'s `parseYamlDocuments` (YAML 1.2 core schema,
+ * as the js-yaml that client-node uses reads it).
  *
  * We do NOT use client-node's `Watch`/`ListWatch`/informer for the transport either, because:
  *
@@ -31,7 +32,7 @@
 import { newClusters, newContexts, newUsers } from "@kubernetes/client-node/dist/config_types.js";
 // @ts-types="./exec_auth.d.ts"
 import { ExecAuth } from "@kubernetes/client-node/dist/exec_auth.js";
-import { load as loadYaml } from "js-yaml";
+import { parseYamlDocuments } from "../config/load.ts";
 import type { Cluster, User } from "./kube_config.d.ts";
 import { decodeList } from "./list_decoder.ts";
 
@@ -214,8 +215,11 @@ async function buildConfig(r: Resolved, source: string): Promise<ClientConfig> {
 
 /** Parses a kubeconfig text and resolves its current context. */
 function resolveKubeconfig(text: string, dir: string): Resolved {
+  const docs = parseYamlDocuments(text);
+  if (docs.length === 0) throw new Error("expected a document, but the input is empty");
+  if (docs.length > 1) throw new Error("expected a single document in the stream, but found more");
   // deno-lint-ignore no-explicit-any
-  const doc: any = loadYaml(text);
+  const doc: any = docs[0];
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     throw new Error("not a kubeconfig (expected a mapping with clusters, users and contexts)");
   }

@@ -535,3 +535,26 @@ export function renderConfig(config: KubeProxyConfiguration, dns: ClusterDNSConf
   return renderDocument(KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, kubeProxy) + "---\n" +
     renderDocument(CLUSTER_DNS_API_VERSION, CLUSTER_DNS_KIND, clusterDns);
 }
+
+/**
+ * Parses a YAML stream (documents separated by `---`; JSON is YAML too) with the plain YAML 1.2
+ * core schema into JSON values, one per document, for the project's other YAML readers
+ * (kubeconfigs, test manifests), so that this file stays the only importer of the `yaml` package.
+ * Duplicate keys are errors.
+ *
+ * @param text The YAML text.
+ * @returns One value per document (an empty or comment-only stream has none).
+ * @throws {SyntaxError} with the first YAML error's message (which names line and column).
+ * @example
+ * ```ts
+ * parseYamlDocuments("a: 1\n---\nb: 2\n"); // [{ a: 1 }, { b: 2 }]
+ * ```
+ */
+export function parseYamlDocuments(text: string): unknown[] {
+  const values: unknown[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) throw new SyntaxError(doc.errors[0].message);
+    values.push(doc.toJSON());
+  }
+  return values;
+}

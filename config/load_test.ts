@@ -6,7 +6,7 @@ import {
   assertThrows,
 } from "../tests/assert.ts";
 import { ConfigError, type ConfigProblem } from "./config_error.ts";
-import { defaultConfig, loadConfig, renderConfig } from "./load.ts";
+import { defaultConfig, loadConfig, parseYamlDocuments, renderConfig } from "./load.ts";
 
 const HEADER = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n";
 const DNS_HEADER =
@@ -356,4 +356,21 @@ Deno.test("loadConfig() keeps date-like text a string and tolerates a BOM and CR
   );
   assertEquals(config.hostnameOverride, "2001-12-14");
   assertEquals(config.mode, "iptables");
+});
+
+Deno.test("parseYamlDocuments() reads every document with the YAML 1.2 core schema", () => {
+  assertEquals(parseYamlDocuments("a: 1\n---\nb: [x, yes]\n---\n"), [
+    { a: 1 },
+    { b: ["x", "yes"] },
+    null,
+  ]);
+  assertEquals(parseYamlDocuments('{"k": "v"}'), [{ k: "v" }]);
+  assertEquals(parseYamlDocuments(""), []);
+  assertEquals(parseYamlDocuments("# only a comment\n"), []);
+  assertEquals(parseYamlDocuments("expiry: 2019-01-01T00:00:00Z\n"), [{
+    expiry: "2019-01-01T00:00:00Z",
+  }]);
+  for (const bad of ["a: 1\na: 2\n", "a: [1\n", "---\nok: 1\n---\n  - x\n y: 2\n"]) {
+    assertThrows(() => parseYamlDocuments(bad), SyntaxError);
+  }
 });

@@ -2,14 +2,13 @@
  * Reads Kubernetes manifests (multi-document YAML, JSON, `kind: List`) into raw objects for the
  * API server fixture.
  *
- * NOTE: the fixture's own YAML reader. It imports the `yaml` npm package, which the proxy itself
- * reads only in `config/load.ts`; the fixture is test tooling and must not depend on the config
- * loader's internals.
+ * YAML comes from `parseYamlDocuments` of `config/load.ts` (its public YAML reader, plain YAML 1.2
+ * core schema), so that the `yaml` npm package is imported from that one file only.
  *
  * @module
  */
 
-import { parseAllDocuments } from "yaml";
+import { parseYamlDocuments } from "../../config/load.ts";
 import type { RawObject } from "./object_store.ts";
 
 function flatten(doc: unknown, out: RawObject[]): void {
@@ -33,13 +32,14 @@ function flatten(doc: unknown, out: RawObject[]): void {
  * @throws {SyntaxError} on a YAML error or a document that is not an object.
  */
 export function parseManifests(text: string): RawObject[] {
-  const out: RawObject[] = [];
-  for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) {
-      throw new SyntaxError(`Cannot read manifest: ${doc.errors[0].message}`);
-    }
-    flatten(doc.toJSON(), out);
+  let docs: unknown[];
+  try {
+    docs = parseYamlDocuments(text);
+  } catch (err) {
+    throw new SyntaxError(`Cannot read manifest: ${(err as Error).message}`);
   }
+  const out: RawObject[] = [];
+  for (const doc of docs) flatten(doc, out);
   return out;
 }
 
