@@ -8,12 +8,12 @@ import {
   exchangeUdp,
   makeClusterView,
   makeEndpoint,
-  makeEndpointSlice,
   makeFixture,
   makeNamespace,
   makeService,
   TEST_SERVER_OPTIONS,
   withDnsServer,
+  withHeadlessService,
 } from "./testing.ts";
 
 const OPTS = TEST_SERVER_OPTIONS;
@@ -127,19 +127,8 @@ Deno.test("DnsServer.handle() echoes EDNS(0) with our payload size and the DO bi
 });
 
 function bigHeadless(n: number): ClusterView {
-  const fixture = makeFixture();
   const endpoints = Array.from({ length: n }, (_, i) => makeEndpoint(`10.9.${i >> 8}.${i & 0xff}`));
-  return makeClusterView({
-    ...fixture,
-    services: [
-      ...fixture.services,
-      makeService("testns", "big", (s) => {
-        s.clusterIPs = [];
-        s.headless = true;
-      }),
-    ],
-    slices: [...fixture.slices, makeEndpointSlice("testns", "big-x", "big", endpoints)],
-  });
+  return makeClusterView(withHeadlessService(makeFixture(), "big", endpoints));
 }
 
 Deno.test("DnsServer.handle() sets TC when the answer exceeds the client's UDP size, not over TCP", () => {

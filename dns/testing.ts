@@ -96,6 +96,30 @@ export interface Fixture {
 }
 
 /**
+ * The fixture plus a headless Service `name` in `testns` whose endpoints sit in one slice
+ * `<name>-x` (for answers too large for one UDP message).
+ *
+ * @param fixture The cluster to extend.
+ * @param name The Service name.
+ * @param endpoints Its endpoints.
+ */
+export function withHeadlessService(
+  fixture: Fixture,
+  name: string,
+  endpoints: readonly Endpoint[],
+): Fixture {
+  const svc = makeService("testns", name, (s) => {
+    s.clusterIPs = [];
+    s.headless = true;
+  });
+  return {
+    ...fixture,
+    services: [...fixture.services, svc],
+    slices: [...fixture.slices, makeEndpointSlice("testns", `${name}-x`, name, endpoints)],
+  };
+}
+
+/**
  * Feeds objects into a new ClusterView through its handlers and marks everything synced.
  *
  * @param fixture The objects.

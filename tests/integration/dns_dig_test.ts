@@ -7,11 +7,10 @@ import { assert, assertEquals, assertMatch } from "../assert.ts";
 import {
   makeClusterView,
   makeEndpoint,
-  makeEndpointSlice,
   makeFixture,
-  makeService,
   TEST_SERVER_OPTIONS,
   withDnsServer,
+  withHeadlessService,
 } from "../../dns/testing.ts";
 
 function hasDig(): boolean {
@@ -36,19 +35,8 @@ Deno.test({
   name: "DnsServer replies parse cleanly in dig, over UDP, TCP and after truncation",
   ignore: !hasDig(),
   fn: async () => {
-    const f = makeFixture();
     const many = Array.from({ length: 60 }, (_, i) => makeEndpoint(`10.8.0.${i + 1}`));
-    const view = makeClusterView({
-      ...f,
-      services: [
-        ...f.services,
-        makeService("testns", "many", (s) => {
-          s.clusterIPs = [];
-          s.headless = true;
-        }),
-      ],
-      slices: [...f.slices, makeEndpointSlice("testns", "many-x", "many", many)],
-    });
+    const view = makeClusterView(withHeadlessService(makeFixture(), "many", many));
     const options = { ...TEST_SERVER_OPTIONS, nsAddresses: ["10.96.0.10"] };
     await withDnsServer(view, options, async (server) => {
       const port = server.address.udpPort;
