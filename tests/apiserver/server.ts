@@ -317,7 +317,7 @@ export class ApiServerFixture {
       this.#send(w, encoder.encode(line.slice(0, line.length >> 1)));
       this.#closeWatcher(
         w,
-        opts.mode === "reset" ? new Error("watch stream reset by fault injection") : undefined,
+        opts.mode === "reset" ? new InjectedResetError() : undefined,
       );
     }
   }
@@ -421,6 +421,12 @@ export class ApiServerFixture {
         hostname: addr.hostname,
         port: addr.port,
         onListen: (a: Deno.NetAddr) => resolve(a),
+        // Deno.serve hands an error of a response body stream to onError, whose default prints
+        // it with its stack: the injected reset is expected, anything else is still printed.
+        onError: (err: unknown) => {
+          if (!(err instanceof InjectedResetError)) console.error(err);
+          return new Response("Internal Server Error", { status: 500 });
+        },
       };
       const server = this.#certs
         ? Deno.serve(
@@ -700,6 +706,14 @@ export class ApiServerFixture {
     if (w.timer !== undefined) clearTimeout(w.timer);
     w.timer = undefined;
     this.#watchers.delete(w);
+  }
+}
+
+/** Errors a watch body on purpose (`cutWatches({ mode: "reset" })`); not logged by the server. */
+class InjectedResetError extends Error {
+  constructor() {
+    super("watch stream reset by fault injection");
+    this.name = "InjectedResetError";
   }
 }
 

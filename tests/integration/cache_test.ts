@@ -323,6 +323,41 @@ Deno.test("ClusterCache delivers every change exactly once, in order, through cu
   }
 });
 
+Deno.test("ApiServerFixture.cutWatches() reset breaks the stream abruptly and quietly", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  const printed: unknown[] = [];
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => printed.push(args);
+  try {
+    for (const mode of ["reset", "clean"] as const) {
+      const res = await fetch(`${api.url}/api/v1/services?watch=true&resourceVersion=0`);
+      const reader = res.body!.getReader();
+      // Wait until the watch is registered, then cut it.
+      while (api.watchCount === 0) await new Promise((r) => setTimeout(r, 5));
+      api.cutWatches({ mode });
+      const chunks: string[] = [];
+      const ended = await (async () => {
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return "end";
+            chunks.push(new TextDecoder().decode(value));
+          }
+        } catch {
+          return "broken";
+        }
+      })();
+      // A reset is a broken connection, a clean cut a normal end of the body.
+      assertEquals(ended, mode === "reset" ? "broken" : "end", mode);
+      while (api.watchCount !== 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    assertEquals(printed, [], "the injected reset prints nothing");
+  } finally {
+    console.error = consoleError;
+    await api.close();
+  }
+});
+
 Deno.test("ClusterCache relists after 410 Gone and delivers what the gap hid, never keeping a deleted object", async () => {
   const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
   const rec = new Recorder();
