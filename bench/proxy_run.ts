@@ -44,6 +44,8 @@ export interface ProxyRunResult {
   readonly latenciesMs: number[];
   /** Median cost of one kernel check (ms). */
   readonly pollMs: number;
+  /** Sums and counts of the proxy's sync-duration histograms after the changes. */
+  readonly syncMetrics?: Record<string, number>;
   readonly error?: string;
 }
 
@@ -245,7 +247,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     }
     polls.sort((a, b) => a - b);
     base.pollMs = polls.length ? polls[Math.floor(polls.length / 2)] : 0;
-    return base;
+    return { ...base, syncMetrics: await scrapeSyncMetrics() };
   } catch (err) {
     return { ...base, error: String(err) };
   } finally {
@@ -268,6 +270,24 @@ function ipOf(cluster: ReturnType<typeof generateSyntheticCluster>, i: number, e
     (s.metadata as RawObject).name === `${syntheticServiceName(i)}-xxxx0`
   )!;
   return (((slice.endpoints as RawObject[])[e] as RawObject).addresses as string[])[0];
+}
+
+/**
+ * The proxy's own sync-duration metrics (sum and count per histogram), to split a latency into
+ * the proxy's sync and everything before it.
+ */
+async function scrapeSyncMetrics(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  try {
+    const text = await (await fetch("http://127.0.0.1:10249/metrics")).text();
+    for (const line of text.split("\n")) {
+      const m =
+        /^(kubeproxy_(?:sync_\w*proxy_rules\w*duration_seconds|network_programming_duration_seconds)_(?:sum|count))(?:\{[^}]*\})? ([\d.e+-]+)$/
+          .exec(line);
+      if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+    }
+  } catch { /* metrics not served */ }
+  return out;
 }
 
 async function tail(path: string): Promise<string> {
