@@ -4,7 +4,7 @@
  * 2-core machine. Each benchmark also runs alone (see its file). Benchmarks that need root or a
  * missing Debian tool say so and are skipped. Figures land in bench/out/, plots in bench/plots/.
  *
- *     deno task bench [--quick] [--only=iptables_restore,dns_perf,latency,rss]
+ *     deno task bench [--quick] [--only=iptables_restore,dns_perf,latency,sync_memory,rss]
  *
  * @module
  */
@@ -12,7 +12,12 @@
 import { BenchFlags } from "./flags.ts";
 
 /** The benchmarks and the arguments `all.ts` gives them (full, quick). */
-export const BENCHMARKS: readonly { name: string; full: string[]; quick: string[] }[] = [
+export const BENCHMARKS: readonly {
+  name: string;
+  full: string[];
+  quick: string[];
+  denoArgs?: string[];
+}[] = [
   {
     name: "iptables_restore",
     full: ["--sizes=500,1000,2000,5000,10000", "--runs=3"],
@@ -27,6 +32,12 @@ export const BENCHMARKS: readonly { name: string; full: string[]; quick: string[
     name: "latency",
     full: ["--sizes=10000,2000", "--changes=9", "--sync-timeout=180000"],
     quick: ["--sizes=1000", "--changes=5", "--sync-timeout=60000"],
+  },
+  {
+    name: "sync_memory",
+    full: ["--services=10000"],
+    quick: ["--services=2000"],
+    denoArgs: ["--v8-flags=--expose-gc"],
   },
   {
     name: "rss",
@@ -47,7 +58,7 @@ async function main(): Promise<void> {
     console.error(`\n== bench/${b.name}.ts ${args.join(" ")}`);
     const t0 = performance.now();
     const status = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", path, ...args],
+      args: ["run", "-A", ...(b.denoArgs ?? []), path, ...args],
       stdout: "inherit",
       stderr: "inherit",
     }).spawn().status;

@@ -28,6 +28,7 @@ import {
   FOREIGN_RULES,
   type MethodName,
   NFT,
+  ownChainsOnly,
 } from "./restore_methods.ts";
 import {
   formatSummary,
@@ -167,6 +168,9 @@ export async function measureSize(
           const p = await ns.run(backend.restore, ["--noflush"], partial);
           if (p.code !== 0) throw new Error(`partial restore failed: ${p.stderr}`);
           (partialSamples[backend.name] ??= []).push(p.ms);
+          const own = await ns.run(backend.restore, ["--noflush"], ownChainsOnly(partial));
+          if (own.code !== 0) throw new Error(`own-chains restore failed: ${own.stderr}`);
+          (partialSamples[`${backend.name} own`] ??= []).push(own.ms);
           if (backend === NFT) {
             const pl = await applyWithMethod(ns, "nftListFirst", partial);
             (partialSamples["nft -S"] ??= []).push(pl.ms);
@@ -228,15 +232,17 @@ export function renderMarkdown(results: readonly SizeResult[]): string {
   }
   out.push(
     "",
-    "| services | legacy full again (loaded) | nft -S full again (loaded) | legacy one-service partial | nft one-service partial | nft one-service partial with -S |",
-    "|---|---|---|---|---|---|",
+    "| services | legacy full again (loaded) | nft -S full again (loaded) | legacy one-service partial | nft one-service partial | nft one-service partial with -S | legacy own chains only | nft own chains only |",
+    "|---|---|---|---|---|---|---|---|",
   );
   for (const r of results) {
     const f = (s: Summary | undefined) => s ? formatSummary(s, "ms", 0) : "-";
     out.push(
       `| ${r.services} | ${f(r.repeatMs.legacyNoflush)} | ${f(r.repeatMs.nftListFirst)} | ${
         f(r.partialMs.legacy)
-      } | ${f(r.partialMs.nft)} | ${f(r.partialMs["nft -S"])} |`,
+      } | ${f(r.partialMs.nft)} | ${f(r.partialMs["nft -S"])} | ${f(r.partialMs["legacy own"])} | ${
+        f(r.partialMs["nft own"])
+      } |`,
     );
   }
   out.push("", "Verification (foreign rules kept, KUBE rule count equal to the input's):", "");

@@ -310,3 +310,20 @@ export function countKubeRules(saved: string): number {
   for (const line of saved.split("\n")) if (line.startsWith("-A KUBE-")) n++;
   return n;
 }
+
+/**
+ * The part of a partial input that a one-endpoint change really needs: only the changed service's
+ * own chains, with the fixed chains (KUBE-SERVICES ...) left out, so `--noflush` leaves them as they
+ * are. Valid when their rendered content did not change (an endpoint replaced by another).
+ */
+export function ownChainsOnly(partial: string): string {
+  const nat = parseRestoreInput(partial).find((t) => t.name === "nat");
+  if (!nat) return "";
+  const own = nat.chains.filter((c) => SERVICE_CHAIN.test(c));
+  const keep = new Set(own);
+  return renderTable({
+    name: "nat",
+    chains: own,
+    rules: nat.rules.filter((r) => r.startsWith("-A ") && keep.has(ruleChain(r))),
+  });
+}
