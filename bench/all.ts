@@ -30,7 +30,7 @@ export const BENCHMARKS: readonly {
   },
   {
     name: "latency",
-    full: ["--sizes=10000,2000", "--changes=9", "--sync-timeout=180000"],
+    full: ["--sizes=10000,2000", "--changes=9", "--sync-timeout=120000"],
     quick: ["--sizes=1000", "--changes=5", "--sync-timeout=60000"],
   },
   {
