@@ -6,7 +6,11 @@
  * finish within `--sync-timeout` at a size, the next smaller size is tried, and the result says so.
  *
  *     deno run -A bench/latency.ts [--sizes=10000,5000,2000] [--endpoints=10] [--changes=9]
- *       [--backends=nft,legacy] [--sync-timeout=240000]
+ *       [--backends=nft,legacy] [--sync-timeout=240000] [--what-if=list-first,own-chains]
+ *       [--out=latency]
+ *
+ * `--what-if` runs the nft proxy behind `restore_wrapper.sh`, which applies the changes
+ * RESULTS.md recommends to its iptables-nft-restore input, to measure their end-to-end effect.
  *
  * @module
  */
@@ -36,6 +40,7 @@ async function main(): Promise<void> {
         changes: flags.number("changes", 9),
         syncTimeoutMs: flags.number("sync-timeout", 240_000),
         minSyncPeriod: flags.string("min-sync-period", "1s"),
+        whatIf: backend === "nft" ? flags.string("what-if", "") : "",
       });
       results.push({ ...r, load });
       console.error(`latency: ${JSON.stringify(r)}`);
@@ -49,7 +54,9 @@ async function main(): Promise<void> {
   for (const r of results) {
     const lat = r.latenciesMs.length ? formatSummary(summarize(r.latenciesMs), "ms", 0) : "-";
     out.push(
-      `| ${r.backend} | ${r.services} x ${r.endpointsPerService} | ${
+      `| ${r.backend}${
+        r.whatIf ? ` + what-if ${r.whatIf}` : ""
+      } | ${r.services} x ${r.endpointsPerService} | ${
         r.firstSyncMs >= 0 ? (r.firstSyncMs / 1000).toFixed(1) + " s" : "not finished"
       } | ${lat} | ${partialSyncMean(r)} | ${r.pollMs.toFixed(0)} ms | ${r.load.toFixed(2)} | ${
         r.error ?? ""
@@ -57,7 +64,10 @@ async function main(): Promise<void> {
     );
   }
   const md = out.join("\n") + "\n";
-  await writeBenchOutput("latency", { machine: await readMachineInfo(), results }, md);
+  await writeBenchOutput(flags.string("out", "latency"), {
+    machine: await readMachineInfo(),
+    results,
+  }, md);
   console.log(md);
 }
 

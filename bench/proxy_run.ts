@@ -34,6 +34,8 @@ export interface ProxyRunResult {
   readonly services: number;
   readonly endpointsPerService: number;
   readonly backend: string;
+  /** What-if wrapper changes in effect ("" for none). */
+  readonly whatIf?: string;
   /** Loading the objects into the fixture. */
   readonly loadMs: number;
   /** From starting main.ts to the last service's rules being in the kernel; -1 on timeout. */
@@ -60,6 +62,11 @@ export interface ProxyBenchOptions {
   readonly syncTimeoutMs: number;
   /** `iptables.minSyncPeriod` of the proxy (upstream default 1s). */
   readonly minSyncPeriod?: string;
+  /**
+   * What-if changes applied by `restore_wrapper.sh` in front of `iptables-nft-restore`
+   * (`list-first`, `own-chains`, comma-separated); empty: the proxy as it is.
+   */
+  readonly whatIf?: string;
 }
 
 /** Runs one proxy benchmark in a fresh scratch namespace (root only). */
@@ -77,6 +84,7 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunRe
       `--changes=${opts.changes}`,
       `--sync-timeout=${opts.syncTimeoutMs}`,
       `--min-sync-period=${opts.minSyncPeriod ?? "1s"}`,
+      `--what-if=${opts.whatIf ?? ""}`,
     ]);
     const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
     if (!line) {
@@ -145,6 +153,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     services,
     endpointsPerService: m,
     backend,
+    whatIf: flags.string("what-if", ""),
     loadMs: 0,
     firstSyncMs: -1,
     rssKb: 0,
@@ -172,8 +181,22 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     );
     const mainTs = new URL("../main.ts", import.meta.url).pathname;
     const logFile = await Deno.open(`${dir}/proxy.log`, { write: true, create: true });
+    const env: Record<string, string> = {};
+    const whatIf = flags.string("what-if", "");
+    if (whatIf !== "") {
+      // The proxy finds iptables-nft-restore on PATH: put the what-if wrapper first.
+      await Deno.mkdir(`${dir}/bin`);
+      await Deno.symlink(
+        new URL("./restore_wrapper.sh", import.meta.url).pathname,
+        `${dir}/bin/iptables-nft-restore`,
+      );
+      env.PATH = `${dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`;
+      env.KPBENCH_WHAT_IF = whatIf;
+      env.KPBENCH_STATE_DIR = `${dir}/restore-state`;
+    }
     const start = performance.now();
     child = new Deno.Command(Deno.execPath(), {
+      env,
       args: [
         "run",
         "-A",
