@@ -19,8 +19,17 @@ export interface CommandResult {
 
 /** Options of one command run. */
 export interface CommandOptions {
-  /** Text fed on standard input (iptables-restore input); stdin is closed when unset. */
-  stdin?: string;
+  /**
+   * Text fed on standard input (iptables-restore input), whole or as chunks written one at a time
+   * as the iterable yields them (so the caller never holds the whole text); stdin is closed when
+   * unset.
+   */
+  stdin?: string | Iterable<string>;
+  /**
+   * Read standard output as it comes and throw it away (`stdout` is then ""): for commands whose
+   * output is large and unwanted, such as the listing of `iptables-nft-restore`'s `-S`.
+   */
+  discardStdout?: boolean;
 }
 
 /** Runs an external command and collects its output. */
@@ -32,6 +41,8 @@ export interface CommandRunner {
    * @param args Its arguments.
    * @param opts Standard input.
    * @returns The exit code and output; a missing binary gives code 127 and the error in stderr.
+   * @throws {unknown} What an iterable `stdin` threw while producing the input (after the child
+   *   exited on the truncated input).
    */
   run(cmd: string, args: string[], opts?: CommandOptions): Promise<CommandResult>;
 }
@@ -83,22 +94,32 @@ export class DenoCommandRunner implements CommandRunner {
     } catch (err) {
       return { code: 127, stdout: "", stderr: `Cannot run ${bin}: ${errorMessage(err)}` };
     }
+    // Output is read while input is written: a child that writes much (iptables-nft-restore's
+    // `-S`) would otherwise fill its stdout pipe and stop reading its stdin.
+    const stdout = opts.discardStdout ? drain(child.stdout) : readText(child.stdout);
+    const stderr = readText(child.stderr);
+    let inputError: unknown;
     if (opts.stdin !== undefined) {
       const writer = child.stdin.getWriter();
+      const encoder = new TextEncoder();
+      const chunks = typeof opts.stdin === "string" ? [opts.stdin] : opts.stdin;
       try {
-        await writer.write(new TextEncoder().encode(opts.stdin));
-        await writer.close();
-      } catch {
-        // The child exited before reading all of its input; its exit code tells why.
+        for (const chunk of chunks) {
+          if (chunk.length === 0) continue;
+          const ok = await writer.write(encoder.encode(chunk)).then(() => true, () => false);
+          // The child exited before reading all of its input; its exit code tells why.
+          if (!ok) break;
+        }
+      } catch (err) {
+        // Producing the input failed: end it here (the child sees a truncated input and fails,
+        // committing no table that lacks its COMMIT) and report the producer's error.
+        inputError = err;
       }
+      await writer.close().catch(() => {});
     }
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    const [status, out, err] = await Promise.all([child.status, stdout, stderr]);
+    if (inputError !== undefined) throw inputError;
+    return { code: status.code, stdout: out, stderr: err };
   }
 }
 
@@ -107,6 +128,8 @@ export interface RecordedCommand {
   cmd: string;
   args: string[];
   stdin?: string;
+  /** Set when the caller asked for standard output to be discarded. */
+  discardStdout?: boolean;
 }
 
 /** A scripted answer of {@linkcode FakeCommandRunner}: a fixed result or a function of the call. */
@@ -144,7 +167,10 @@ export class FakeCommandRunner implements CommandRunner {
   /** {@inheritDoc CommandRunner.run} */
   run(cmd: string, args: string[], opts: CommandOptions = {}): Promise<CommandResult> {
     const call: RecordedCommand = { cmd, args: [...args] };
-    if (opts.stdin !== undefined) call.stdin = opts.stdin;
+    if (opts.stdin !== undefined) {
+      call.stdin = typeof opts.stdin === "string" ? opts.stdin : [...opts.stdin].join("");
+    }
+    if (opts.discardStdout) call.discardStdout = true;
     this.calls.push(call);
     for (const responder of this.#responders) {
       const result = responder(call);
@@ -154,6 +180,26 @@ export class FakeCommandRunner implements CommandRunner {
     }
     return Promise.resolve({ code: 0, stdout: "", stderr: "" });
   }
+}
+
+async function readText(stream: ReadableStream<Uint8Array>): Promise<string> {
+  try {
+    return await new Response(stream).text();
+  } catch {
+    return "";
+  }
+}
+
+async function drain(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.getReader();
+  try {
+    while (!(await reader.read()).done) {
+      // discarded
+    }
+  } catch {
+    // The stream broke: the exit code tells what happened.
+  }
+  return "";
 }
 
 function errorMessage(err: unknown): string {

@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch } from "../tests/assert.ts";
+import { assertEquals, assertMatch, assertRejects } from "../tests/assert.ts";
 import { DenoCommandRunner, FakeCommandRunner } from "./exec.ts";
 
 Deno.test("DenoCommandRunner.run() feeds stdin and returns code and output", async () => {
@@ -33,4 +33,37 @@ Deno.test("FakeCommandRunner records calls and answers with the newest matching 
   assertEquals(await fake.run("b", []), { code: 0, stdout: "", stderr: "" });
   assertEquals(fake.calls[0], { cmd: "a", args: ["x"], stdin: "in" });
   assertEquals(fake.commandLines(), ["a x", "a y", "b"]);
+});
+
+Deno.test("DenoCommandRunner.run() streams chunked stdin while discarding a large stdout", async () => {
+  // 4 MB through `cat`: if stdout were read only after stdin was written, the child would block
+  // on its full stdout pipe and never finish reading.
+  const line = "x".repeat(1023) + "\n";
+  function* chunks() {
+    for (let i = 0; i < 64; i++) yield line.repeat(64);
+  }
+  const r = await new DenoCommandRunner().run("sh", ["-c", "cat; echo done >&2"], {
+    stdin: chunks(),
+    discardStdout: true,
+  });
+  assertEquals(r, { code: 0, stdout: "", stderr: "done\n" });
+  const kept = await new DenoCommandRunner().run("wc", ["-c"], { stdin: chunks() });
+  assertEquals(kept.stdout.trim(), String(64 * 64 * 1024));
+});
+
+Deno.test("DenoCommandRunner.run() rethrows an error of the stdin producer", async () => {
+  function* chunks() {
+    yield "a\n";
+    throw new Error("render failed");
+  }
+  const err = await assertRejects(() =>
+    new DenoCommandRunner().run("cat", [], { stdin: chunks() })
+  );
+  assertEquals(err.message, "render failed");
+});
+
+Deno.test("FakeCommandRunner joins chunked stdin and records discardStdout", async () => {
+  const fake = new FakeCommandRunner();
+  await fake.run("c", [], { stdin: ["a\n", "b\n"], discardStdout: true });
+  assertEquals(fake.calls[0], { cmd: "c", args: [], stdin: "a\nb\n", discardStdout: true });
 });

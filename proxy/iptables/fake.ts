@@ -22,7 +22,9 @@ import {
   type Iptables,
   type IptablesBackend,
   IptablesRestoreError,
+  type RestoreInput,
   type RestoreOptions,
+  restoreText,
   type RulePosition,
 } from "./iptables.ts";
 import type { Table } from "./chains.ts";
@@ -87,7 +89,8 @@ export class FakeIptables implements Iptables {
   }
 
   /** @inheritdoc */
-  restore(text: string, opts: RestoreOptions = {}): Promise<void> {
+  restore(input: RestoreInput, opts: RestoreOptions = {}): Promise<void> {
+    const text = restoreText(input);
     const noflush = opts.noflush ?? false;
     this.restores.push({ text, noflush });
     const failure = this.#failures.shift();

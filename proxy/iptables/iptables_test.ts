@@ -3,10 +3,13 @@ import { configureLogging } from "../../config/log.ts";
 import { FakeCommandRunner } from "../exec.ts";
 import {
   createIptables,
+  declaredChainCount,
   detectBackend,
   ExecIptables,
+  extractChunkLines,
   extractLines,
   IptablesRestoreError,
+  LARGE_RESTORE_CHAINS,
   parseRestoreErrorLine,
 } from "./iptables.ts";
 
@@ -235,4 +238,69 @@ Deno.test("ExecIptables.present() lists nat POSTROUTING and maps the exit code",
   assertEquals(fake.commandLines(), ["ip6tables-nft -w 5 -W 100000 -t nat -L POSTROUTING -n"]);
   fake.respond(() => ({ code: 3, stderr: "can't initialize ip6tables table `nat'" }));
   assertEquals(await ipt.present(), false);
+});
+
+/** A restore input declaring `n` nat chains, each with one rule. */
+function manyChains(n: number): string {
+  const lines = ["*filter", ":KUBE-FORWARD - [0:0]", "COMMIT", "*nat"];
+  for (let i = 0; i < n; i++) lines.push(`:KUBE-SEP-${i} - [0:0]`);
+  for (let i = 0; i < n; i++) lines.push(`-A KUBE-SEP-${i} -j RETURN`);
+  lines.push("COMMIT", "");
+  return lines.join("\n");
+}
+
+Deno.test("ExecIptables.restore() lists each table first on nft when the input declares many chains", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv4", "nft", { run: fake });
+  const input = manyChains(LARGE_RESTORE_CHAINS);
+  await ipt.restore(input, { noflush: true });
+  const stdin = fake.calls[0].stdin!;
+  assert(stdin.startsWith("*filter\n-S\n:KUBE-FORWARD - [0:0]\nCOMMIT\n*nat\n-S\n:KUBE-SEP-0 "));
+  assertEquals(stdin.replaceAll("-S\n", ""), input);
+  assertEquals(fake.calls[0].discardStdout, true);
+});
+
+Deno.test("ExecIptables.restore() leaves small nft inputs and every legacy input as they are", async () => {
+  const fake = new FakeCommandRunner();
+  const small = manyChains(LARGE_RESTORE_CHAINS - 1);
+  await new ExecIptables("IPv4", "nft", { run: fake }).restore(small, { noflush: true });
+  const large = manyChains(LARGE_RESTORE_CHAINS);
+  await new ExecIptables("IPv4", "legacy", { run: fake }).restore(large, { noflush: true });
+  assertEquals(fake.calls.map((c) => [c.stdin, c.discardStdout]), [
+    [small, undefined],
+    [large, undefined],
+  ]);
+});
+
+Deno.test("ExecIptables.restore() streams chunks and counts chains from chainCount", async () => {
+  const fake = new FakeCommandRunner();
+  const ipt = new ExecIptables("IPv4", "nft", { run: fake });
+  const chunks = ["*filter\nCOMMIT\n", "*nat\n:KUBE-SERVICES - [0:0]\n", "COMMIT\n"];
+  await ipt.restore({ chainCount: 1, chunks: () => chunks }, { noflush: true });
+  await ipt.restore({ chainCount: 5000, chunks: () => chunks }, { noflush: true });
+  assertEquals(fake.calls.map((c) => c.stdin), [
+    chunks.join(""),
+    "*filter\n-S\nCOMMIT\n*nat\n-S\n:KUBE-SERVICES - [0:0]\nCOMMIT\n",
+  ]);
+});
+
+Deno.test("ExecIptables.restore() gives the context of a failing line of chunked input", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond(() => ({ code: 1, stderr: "Error occurred at line: 5\n" }));
+  const ipt = new ExecIptables("IPv4", "legacy", { run: fake });
+  const lines = INPUT.split(/(?<=\n)/);
+  const input = {
+    chainCount: 2,
+    chunks: () => [lines.slice(0, 4).join(""), lines.slice(4).join("")],
+  };
+  const err = await assertRejects(() => ipt.restore(input), IptablesRestoreError);
+  assertEquals(err.context, extractLines(INPUT, 5, 3));
+  assertEquals(extractChunkLines(["a\nb\n", "c\n", "d\ne\n"], 4, 1), "3: c\n4: d\n5: e");
+  assertEquals(extractChunkLines(["a\nb\n"], 3, 1), "");
+});
+
+Deno.test("declaredChainCount() counts the chain lines of a text", () => {
+  assertEquals(declaredChainCount(INPUT), 2);
+  assertEquals(declaredChainCount(":A - [0:0]\n:B - [0:0]\n"), 2);
+  assertEquals(declaredChainCount({ chainCount: 7, chunks: () => [] }), 7);
 });
