@@ -54,7 +54,7 @@ import {
   masqueradeMarkFor,
   type RuleSet,
 } from "./iptables/rules.ts";
-import { renderRestoreInput } from "./iptables/render.ts";
+import { fixedChainFingerprints, restoreInputOf, unchangedFixedChains } from "./iptables/render.ts";
 
 /** How to tell local pod traffic, as `detectLocalMode` and its settings. */
 export interface LocalDetectorConfig {
@@ -96,6 +96,11 @@ export interface ProxierOptions {
   readonly randomFully?: boolean;
   /** Our extension: answer cluster-DNS service IPs with the node-local responder. */
   readonly dnsIntercept?: DnsIntercept;
+  /**
+   * Keep each family's last successfully restored rule set for {@linkcode Proxier.lastRuleSet}
+   * (tests, debugging). Off by default: at 10,000 services it holds ~85 MB between syncs.
+   */
+  readonly keepLastRuleSet?: boolean;
 }
 
 /** The health server calls the proxier makes (`ProxierHealthServer`). */
@@ -205,7 +210,15 @@ class FamilyState {
   lastStaleChainCleanup = -Infinity;
   /** The canary chains were created once (so a missing one afterwards means a flush). */
   canaryCreated = false;
+  /** Whether the last successful sync dropped comments (a large cluster). */
+  largeClusterMode = false;
+  /** Only with `keepLastRuleSet`. */
   lastRuleSet: RuleSet | undefined;
+  /**
+   * Fingerprints of the fixed chains (KUBE-SERVICES, KUBE-NODEPORTS, the filter chains, ...) as
+   * the last successful restore wrote them (`fixedChainFingerprints`); undefined after a failure.
+   */
+  fixedChains: Map<string, string> | undefined;
   conntrack = emptyConntrackWork();
   /**
    * Upstream's `lastChangeTriggerTimes`: per service (`namespace/name`), the
@@ -269,7 +282,10 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     return this.#servicesSynced && this.#endpointSlicesSynced;
   }
 
-  /** The rule set of the last successful sync of a family (for tests and debugging). */
+  /**
+   * The rule set of the last successful sync of a family (for tests and debugging): only with
+   * the `keepLastRuleSet` option, undefined otherwise.
+   */
   lastRuleSet(family: IPFamily): RuleSet | undefined {
     return this.#families.find((f) => f.family === family)?.lastRuleSet;
   }
@@ -533,13 +549,14 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     f.needFullSync = true;
     log.v(2).info("Syncing iptables rules", { ipFamily: f.family, fullSync: full });
     let ruleSet: RuleSet;
+    let fixedChains: Map<string, string>;
     try {
       if (full) await this.#ensureJumps(f);
       // iptables-save of a large nat table takes a while, and stale chains are harmless (nothing
       // jumps to them), so large clusters look for them at most once per syncPeriod.
       let existingNatChains: string[] | undefined;
       if (
-        !f.lastRuleSet?.largeClusterMode ||
+        !f.largeClusterMode ||
         start - f.lastStaleChainCleanup >= this.#opts.syncPeriodMs
       ) {
         existingNatChains = await this.#existingNatChains(f);
@@ -553,9 +570,18 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
         { services: f.services, endpoints: f.endpoints },
         await this.#ruleSetOptions(f, updatedServices, existingNatChains),
       );
-      const text = renderRestoreInput(ruleSet);
-      await f.iptables.restore(text, { noflush: true });
+      fixedChains = fixedChainFingerprints(ruleSet);
+      // A partial sync leaves out the fixed chains whose lines the kernel already has (as the
+      // last successful restore wrote them): on nft, rewriting a 10,000-rule KUBE-SERVICES costs
+      // seconds. A full sync writes them all, as upstream.
+      const omitChains = !full && f.fixedChains !== undefined
+        ? unchangedFixedChains(fixedChains, f.fixedChains)
+        : undefined;
+      await f.iptables.restore(restoreInputOf(ruleSet, omitChains ? { omitChains } : {}), {
+        noflush: true,
+      });
     } catch (err) {
+      f.fixedChains = undefined;
       if (err instanceof IptablesRestoreError) {
         // The failing line and the three lines on each side show what the kernel refused.
         log.error("Failed to execute iptables-restore", err, {
@@ -581,7 +607,9 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     }
     f.needFullSync = false;
     if (full) f.lastFullSync = start;
-    f.lastRuleSet = ruleSet;
+    f.fixedChains = fixedChains;
+    f.largeClusterMode = ruleSet.largeClusterMode;
+    if (this.#opts.keepLastRuleSet) f.lastRuleSet = ruleSet;
     const end = this.#clock.now();
     const m = this.#deps.metrics;
     if (m !== undefined) {

@@ -423,7 +423,7 @@ Deno.test("Proxier forces a full sync when the canary chain disappears (tables f
 });
 
 Deno.test("Proxier looks for stale chains at most once per syncPeriod in large clusters", async () => {
-  const { proxier, ipt, clock } = setup();
+  const { proxier, ipt, clock } = setup({ keepLastRuleSet: true });
   const ips = Array.from({ length: 1001 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
   proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
   proxier.onEndpointSliceAdd(slice("ns1", "svc1", ips));
@@ -442,4 +442,96 @@ Deno.test("Proxier looks for stale chains at most once per syncPeriod in large c
   clock.tick(30_000);
   await proxier.syncProxyRules();
   assertEquals(saves, 2);
+});
+
+/** The chains a restore input declares, per table (`filter/KUBE-SERVICES`, ...). */
+function declared(text: string): string[] {
+  let table = "";
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("*")) table = line.slice(1);
+    else if (line.startsWith(":")) out.push(`${table}/${line.slice(1).split(" ")[0]}`);
+  }
+  return out.sort();
+}
+
+async function syncedTwoServices() {
+  const t = setup({ dnsIntercept: { serviceIPs: ["172.30.0.10"], port: 5353 } });
+  const s1 = slice("ns1", "svc1", ["10.180.0.1"]);
+  t.proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  t.proxier.onServiceAdd(svc("ns2", "svc2", "172.30.0.42"));
+  t.proxier.onEndpointSliceAdd(s1);
+  t.proxier.onEndpointSliceAdd(slice("ns2", "svc2", ["10.180.0.2"]));
+  t.proxier.onServicesSynced();
+  t.proxier.onEndpointSlicesSynced();
+  await t.proxier.syncProxyRules();
+  return { ...t, s1 };
+}
+
+Deno.test("Proxier partial sync of a one-endpoint change writes only the service's chains", async () => {
+  const { proxier, ipt, metrics, s1 } = await syncedTwoServices();
+  const full = ipt.IPv4.restores[0].text;
+  for (const chain of ["filter/KUBE-SERVICES", "nat/KUBE-SERVICES", "nat/KUBE-DNS-INTERCEPT"]) {
+    assert(declared(full).includes(chain), `the full sync writes ${chain}`);
+  }
+  proxier.onEndpointSliceUpdate(s1, slice("ns1", "svc1", ["10.180.0.1", "10.180.0.9"]));
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls[1], "sync IPv4 full=false");
+  const text = ipt.IPv4.restores[1].text;
+  assertEquals(declared(text), [
+    "nat/KUBE-SEP-NCL6FYGPWRSR7RFS",
+    "nat/KUBE-SEP-SXIVWICOYRO3J4NJ",
+    "nat/KUBE-SVC-XPGD46QRK7WJZT7O",
+  ]);
+  assert(text.startsWith("*filter\nCOMMIT\n*nat\n"), text);
+  assert(!text.includes("-A KUBE-SERVICES"), "KUBE-SERVICES is not appended to either");
+  // The kernel still has every fixed chain, unchanged.
+  assertEquals(pod(ipt.IPv4, "172.30.0.41"), "10.180.0.1:80, 10.180.0.9:80");
+  assertEquals(pod(ipt.IPv4, "172.30.0.42"), "10.180.0.2:80");
+  assertEquals(ipt.IPv4.rules("nat", "KUBE-DNS-INTERCEPT")!.length, 2);
+  assertEquals(ipt.IPv4.rules("nat", "KUBE-POSTROUTING")!.length, 3);
+});
+
+Deno.test("Proxier partial sync writes the fixed chains a change alters", async () => {
+  const { proxier, ipt, s1 } = await syncedTwoServices();
+  // svc1 loses its endpoints: its cluster IP rule moves from nat to filter KUBE-SERVICES.
+  proxier.onEndpointSliceUpdate(s1, slice("ns1", "svc1", []));
+  await proxier.syncProxyRules();
+  assertEquals(declared(ipt.IPv4.restores[1].text), [
+    "filter/KUBE-SERVICES",
+    "nat/KUBE-SEP-SXIVWICOYRO3J4NJ",
+    "nat/KUBE-SERVICES",
+    "nat/KUBE-SVC-XPGD46QRK7WJZT7O",
+  ]);
+  assert(
+    tracePacket(ipt.IPv4, { sourceIP: "10.0.0.2", destIP: "172.30.0.41", destPort: 80 })
+      .matched.some((r) => r.includes("has no endpoints")),
+    "rejected",
+  );
+  assertEquals(pod(ipt.IPv4, "172.30.0.42"), "10.180.0.2:80");
+  // A new service changes nat KUBE-SERVICES only; filter's is as the last restore wrote it.
+  proxier.onServiceAdd(svc("ns3", "svc3", "172.30.0.43"));
+  proxier.onEndpointSliceAdd(slice("ns3", "svc3", ["10.180.0.3"]));
+  await proxier.syncProxyRules();
+  const text = ipt.IPv4.restores[2].text;
+  assert(declared(text).includes("nat/KUBE-SERVICES"));
+  assert(!declared(text).includes("filter/KUBE-SERVICES"));
+  assertEquals(pod(ipt.IPv4, "172.30.0.43"), "10.180.0.3:80");
+  assertEquals(pod(ipt.IPv4, "172.30.0.42"), "10.180.0.2:80");
+});
+
+Deno.test("Proxier writes every fixed chain again after a failed restore", async () => {
+  const { proxier, ipt, metrics, s1 } = await syncedTwoServices();
+  ipt.IPv4.failNextRestore(new Error("restore failed"));
+  proxier.onEndpointSliceUpdate(s1, slice("ns1", "svc1", ["10.180.0.1", "10.180.0.9"]));
+  await assertRejects(() => proxier.syncProxyRules());
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls.slice(1), ["sync IPv4 full=false", "sync IPv4 full=true"]);
+  assertEquals(
+    declared(ipt.IPv4.restores[2].text),
+    declared(ipt.IPv4.restores[0].text).concat([
+      "nat/KUBE-SEP-NCL6FYGPWRSR7RFS",
+    ]).sort(),
+  );
+  assertEquals(proxier.lastRuleSet("IPv4"), undefined, "no copy kept without keepLastRuleSet");
 });

@@ -96,6 +96,7 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
           minSyncPeriodMs: 1_000,
           localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.0.0.0/8", "fd00:10::/64"] },
           dnsIntercept: { serviceIPs: ["172.30.0.10", "fd00:30::10"], port: 5353 },
+          keepLastRuleSet: true,
         }, {
           iptables,
           createRunner: () => ({ run() {}, start() {}, stop() {} }),
