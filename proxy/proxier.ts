@@ -717,6 +717,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
       dnsIntercept: this.#opts.dnsIntercept,
       updatedServices,
       existingNatChains,
+      joinServiceRules: true,
     };
   }
 

@@ -15,7 +15,6 @@
 
 import type { RuleSet } from "./rules.ts";
 import type { RestoreChunks } from "./iptables.ts";
-import { isServiceChainName } from "./chains.ts";
 
 /** Options of {@linkcode renderRestoreChunks}. */
 export interface RenderOptions {
@@ -70,6 +69,12 @@ export function* renderRestoreChunks(
   for (const table of tables) {
     const omit = opts.omitChains?.[table.name];
     const omitted = omit === undefined || omit.size === 0 ? undefined : [...omit].map(rulePrefix);
+    // nat: the omitted lines by index (a nat entry may hold several service lines).
+    let skip: Set<number> | undefined;
+    if (table.name === "nat" && omit !== undefined && omit.size > 0) {
+      skip = new Set();
+      for (const chain of omit) for (const i of ruleSet.fixedNatLines.get(chain) ?? []) skip.add(i);
+    }
     buf += `*${table.name}\n`;
     for (const chain of table.chains) {
       if (omit?.has(chain)) continue;
@@ -79,8 +84,14 @@ export function* renderRestoreChunks(
         buf = "";
       }
     }
-    for (const line of table.rules) {
-      if (omitted !== undefined && startsWithAny(line, omitted)) continue;
+    const rules = table.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const line = rules[i];
+      if (
+        skip !== undefined ? skip.has(i) : omitted !== undefined && startsWithAny(line, omitted)
+      ) {
+        continue;
+      }
       buf += line + "\n";
       if (buf.length >= CHUNK_CHARS) {
         yield buf;
@@ -122,21 +133,23 @@ export function fixedChainFingerprints(ruleSet: RuleSet): Map<string, string> {
     { name: "filter", chains: ruleSet.filterChains, rules: ruleSet.filterRules },
     { name: "nat", chains: ruleSet.natChains, rules: ruleSet.natRules },
   ] as const;
-  for (const table of tables) {
-    const fixed = table.chains.filter((c) => !isServiceChainName(c));
-    const prefixes = fixed.map(rulePrefix);
-    const hashes = fixed.map(() => new LineHash());
-    for (const line of table.rules) {
-      // Fixed chains' rules are a small share of a large table: test cheaply first.
-      if (line.charCodeAt(3) !== 75 /* K */) continue;
-      for (let i = 0; i < prefixes.length; i++) {
-        if (line.startsWith(prefixes[i])) {
-          hashes[i].add(line);
-          break;
-        }
+  // filter: every chain is fixed, and the table is small.
+  const filterHashes = ruleSet.filterChains.map(() => new LineHash());
+  const prefixes = ruleSet.filterChains.map(rulePrefix);
+  for (const line of ruleSet.filterRules) {
+    for (let i = 0; i < prefixes.length; i++) {
+      if (line.startsWith(prefixes[i])) {
+        filterHashes[i].add(line);
+        break;
       }
     }
-    for (let i = 0; i < fixed.length; i++) out.set(`${table.name}/${fixed[i]}`, hashes[i].digest());
+  }
+  ruleSet.filterChains.forEach((c, i) => out.set(`filter/${c}`, filterHashes[i].digest()));
+  // nat: only the fixed chains' lines are read (the service chains' are most of the table).
+  for (const [chain, lines] of ruleSet.fixedNatLines) {
+    const hash = new LineHash();
+    for (const i of lines) hash.add(ruleSet.natRules[i]);
+    out.set(`nat/${chain}`, hash.digest());
   }
   return out;
 }

@@ -85,3 +85,22 @@ Deno.test("fixedChainFingerprints() changes exactly for the fixed chains whose l
   assertEquals(unchanged.filter.size, 6, "no filter chain changes");
   assertEquals(unchangedFixedChains(more, new Map()), { filter: new Set(), nat: new Set() });
 });
+
+Deno.test("buildRuleSet() with joinServiceRules renders the same text and counts", () => {
+  const { services, slices } = overallServices();
+  const state = stateOf(services, slices);
+  const lines = buildRuleSet(state, TEST_OPTIONS);
+  const joined = buildRuleSet(state, { ...TEST_OPTIONS, joinServiceRules: true });
+  assert(joined.natRules.length < lines.natRules.length);
+  assertEquals(renderRestoreInput(joined), renderRestoreInput(lines));
+  assertEquals(joined.counts, lines.counts);
+  assertEquals(fixedChainFingerprints(joined), fixedChainFingerprints(lines));
+  const omitChains = { nat: new Set(["KUBE-SERVICES", "KUBE-POSTROUTING"]) };
+  assertEquals(
+    renderRestoreInput(joined, { omitChains }),
+    renderRestoreInput(lines, { omitChains }),
+  );
+  for (const [chain, at] of joined.fixedNatLines) {
+    for (const i of at) assert(joined.natRules[i].startsWith(`-A ${chain} `));
+  }
+});
