@@ -47,6 +47,10 @@ export interface CommandRunner {
   run(cmd: string, args: string[], opts?: CommandOptions): Promise<CommandResult>;
 }
 
+/** Chunks of standard input up to this many characters are encoded into a reused buffer. */
+const STDIN_BUFFER_REUSE_CHARS = 128 * 1024;
+const encoder = new TextEncoder();
+
 /** Options of {@linkcode DenoCommandRunner}. */
 export interface DenoCommandRunnerOptions {
   /**
@@ -101,12 +105,22 @@ export class DenoCommandRunner implements CommandRunner {
     let inputError: unknown;
     if (opts.stdin !== undefined) {
       const writer = child.stdin.getWriter();
-      const encoder = new TextEncoder();
       const chunks = typeof opts.stdin === "string" ? [opts.stdin] : opts.stdin;
+      // Chunks are encoded into one buffer reused from chunk to chunk (each write completes
+      // before the next chunk is encoded): a 38 MB restore input in fresh 64 KB buffers would
+      // leave that much freed-but-not-returned native memory behind.
+      let buffer: Uint8Array | undefined;
       try {
         for (const chunk of chunks) {
           if (chunk.length === 0) continue;
-          const ok = await writer.write(encoder.encode(chunk)).then(() => true, () => false);
+          let bytes: Uint8Array;
+          if (chunk.length > STDIN_BUFFER_REUSE_CHARS) {
+            bytes = encoder.encode(chunk);
+          } else {
+            buffer ??= new Uint8Array(STDIN_BUFFER_REUSE_CHARS * 3);
+            bytes = buffer.subarray(0, encoder.encodeInto(chunk, buffer).written);
+          }
+          const ok = await writer.write(bytes).then(() => true, () => false);
           // The child exited before reading all of its input; its exit code tells why.
           if (!ok) break;
         }
