@@ -1,5 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
 import { buildRuleSet, masqueradeMarkFor, probability } from "./rules.ts";
+import { renderRestoreInput } from "./render.ts";
+import { makeEndpoint, makeEndpointSlice } from "../../tests/fixtures.ts";
 import {
   assertGolden,
   checkRuleJumps,
@@ -8,6 +10,7 @@ import {
   slice,
   stateOf,
   svc,
+  tcpPort,
   TEST_OPTIONS,
 } from "./test_helpers.ts";
 
@@ -69,4 +72,53 @@ Deno.test("buildRuleSet() drops comments from SVC and SEP rules in large cluster
     "-A KUBE-SEP-DKGQUZGBKLTPAR56 -m tcp -p tcp -j DNAT --to-destination 10.0.0.0:80",
   ));
   assert(rs.natRules.some((r) => r.startsWith("-A KUBE-SVC-XPGD46QRK7WJZT7O -m statistic")));
+});
+
+Deno.test("buildRuleSet() counts the lines of services a partial sync skips exactly", () => {
+  const { services, slices } = overallServices();
+  // Variants: eTP Local with pods on this node, LoadBalancer source range holding the node IP.
+  services.push(
+    svc("ns7", "svc7", "172.30.0.47", (s) => {
+      s.type = "LoadBalancer";
+      s.ports = [tcpPort(80, 3007)];
+      s.loadBalancerIngress = [{ ip: "5.6.7.9", ipMode: "VIP" }, { ip: "5.6.7.10", ipMode: "VIP" }];
+      s.loadBalancerSourceRanges = ["192.168.0.0/16", "203.0.113.0/25"];
+      s.externalTrafficPolicy = "Local";
+      s.internalTrafficPolicy = "Local";
+      s.sessionAffinity = "ClientIP";
+    }),
+  );
+  slices.push(makeEndpointSlice("ns7", "svc7", 1, (sl) => {
+    sl.ports = [{ name: "p80", protocol: "TCP", port: 80 }];
+    sl.endpoints = [
+      makeEndpoint("10.180.0.7", (e) => {
+        e.nodeName = "test-node";
+      }),
+      makeEndpoint("10.180.0.8"),
+    ];
+  }));
+  const state = stateOf(services, slices);
+  for (
+    const opts of [
+      TEST_OPTIONS,
+      { ...TEST_OPTIONS, masqueradeAll: true },
+      { ...TEST_OPTIONS, localDetector: { mode: "None" as const } },
+    ]
+  ) {
+    const full = buildRuleSet(state, opts);
+    for (const updated of [new Set<string>(), new Set(["ns2/svc2", "ns7/svc7"])]) {
+      const partial = buildRuleSet(state, { ...opts, updatedServices: updated });
+      const built = buildRuleSet(state, {
+        ...opts,
+        updatedServices: updated,
+        verifySkippedLineCounts: true,
+      });
+      assertEquals(partial.counts, built.counts);
+      assertEquals(partial.counts.natTotal, full.counts.nat);
+      assertEquals(
+        renderState(state, { ...opts, updatedServices: updated }),
+        renderRestoreInput(built),
+      );
+    }
+  }
 });
