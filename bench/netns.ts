@@ -56,10 +56,20 @@ export class ScratchNetns {
     return r;
   }
 
-  /** Deletes the namespace (idempotent; never throws). */
+  /**
+   * Kills what is still running in the namespace (processes this benchmark started there, such as
+   * an `iptables-restore` a killed proxy left behind, which would keep holding the xtables lock),
+   * then deletes the namespace. Idempotent; never throws.
+   */
   async remove(): Promise<void> {
     if (this.#removed) return;
     this.#removed = true;
+    const pids = await runCommand("ip", ["netns", "pids", this.name]).catch(() => undefined);
+    for (const pid of pids?.stdout.split("\n").map(Number).filter((p) => p > 1) ?? []) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
     await runCommand("ip", ["netns", "del", this.name]).catch(() => undefined);
   }
 }

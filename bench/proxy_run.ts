@@ -11,10 +11,10 @@
  *   changes one endpoint at the fixture per sample and polls the kernel until the new endpoint's
  *   KUBE-SEP chain shows its DNAT rule.
  *
- * The kernel check lists the one chain that must appear (`iptables -t nat -S KUBE-SEP-...`),
- * which is the targeted form of grepping `iptables-save`: on nft it reads only that chain; on
- * legacy it still reads the whole table from the kernel. Its cost bounds the resolution and is
- * reported as `pollMs`.
+ * The kernel check: on nft, `iptables-nft -t nat -S KUBE-SEP-...` (the targeted form of grepping
+ * `iptables-save`, reads only that chain); on legacy, `iptables-legacy-save -t nat` and a search,
+ * which takes no xtables lock (see `chainHasDnat`). Its cost bounds the resolution and is reported
+ * as `pollMs`.
  *
  * @module
  */
@@ -133,13 +133,31 @@ async function readStatus(pid: number): Promise<{ rssKb: number; hwmKb: number }
   };
 }
 
-async function chainHasDnat(iptables: string, chain: string, dest: string): Promise<boolean> {
-  const out = await new Deno.Command(iptables, {
-    args: ["-w", "-t", "nat", "-S", chain],
+/**
+ * Whether `chain` holds a rule containing `dest`. On nft, `iptables-nft -t nat -S CHAIN` reads only
+ * that chain. On legacy, `iptables-legacy-save -t nat` (no xtables lock; listing one chain with
+ * `iptables-legacy -S` takes the lock for as long as it reads the whole table, and a poller holding
+ * it back to back starves the proxy's own `iptables-restore -w 5`), then a search of the chain's
+ * lines.
+ */
+async function chainHasDnat(backend: string, chain: string, dest: string): Promise<boolean> {
+  const legacy = backend === "legacy";
+  const out = await new Deno.Command(legacy ? "iptables-legacy-save" : "iptables-nft", {
+    args: legacy ? ["-t", "nat"] : ["-t", "nat", "-S", chain],
     stdout: "piped",
     stderr: "null",
   }).output();
-  return out.code === 0 && new TextDecoder().decode(out.stdout).includes(dest);
+  if (out.code !== 0) return false;
+  const text = new TextDecoder().decode(out.stdout);
+  if (!legacy) return text.includes(dest);
+  const prefix = `-A ${chain} `;
+  let at = text.indexOf(prefix);
+  while (at >= 0) {
+    const end = text.indexOf("\n", at);
+    if (text.slice(at, end < 0 ? undefined : end).includes(dest)) return true;
+    at = text.indexOf(prefix, at + prefix.length);
+  }
+  return false;
 }
 
 async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
@@ -148,7 +166,6 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
   const services = flags.number("services", 1000);
   const m = flags.number("endpoints", 10);
   const backend = flags.string("backend", "nft");
-  const iptables = backend === "legacy" ? "iptables-legacy" : "iptables-nft";
   const base = {
     services,
     endpointsPerService: m,
@@ -224,7 +241,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     const timeout = flags.number("sync-timeout", 300_000);
     let exited = false;
     child.status.then(() => exited = true);
-    while (!(await chainHasDnat(iptables, lastChain, "DNAT"))) {
+    while (!(await chainHasDnat(backend, lastChain, "DNAT"))) {
       if (exited) throw new Error(`main.ts exited: ${await tail(`${dir}/proxy.log`)}`);
       if (performance.now() - start > timeout) {
         const st = await readStatus(child.pid);
@@ -259,7 +276,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
       api.apply(slice);
       for (;;) {
         const p0 = performance.now();
-        const ok = await chainHasDnat(iptables, chain, dest);
+        const ok = await chainHasDnat(backend, chain, dest);
         polls.push(performance.now() - p0);
         if (ok) break;
         if (performance.now() - written > 60_000) throw new Error(`change ${k} not seen in 60 s`);
