@@ -7,7 +7,7 @@
  *
  *     deno run -A bench/latency.ts [--sizes=10000,5000,2000] [--endpoints=10] [--changes=9]
  *       [--backends=nft,legacy] [--sync-timeout=240000] [--what-if=list-first,own-chains]
- *       [--out=latency]
+ *       [--out=latency] [--cpu-prof-dir=DIR]
  *
  * `--what-if` runs the nft proxy behind `restore_wrapper.sh`, which applies the changes
  * RESULTS.md recommends to its iptables-nft-restore input, to measure their end-to-end effect.
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
         syncTimeoutMs: flags.number("sync-timeout", 240_000),
         minSyncPeriod: flags.string("min-sync-period", "1s"),
         whatIf: backend === "nft" ? flags.string("what-if", "") : "",
+        cpuProfDir: flags.string("cpu-prof-dir", "") || undefined,
       });
       results.push({ ...r, load });
       console.error(`latency: ${JSON.stringify(r)}`);

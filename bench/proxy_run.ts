@@ -67,6 +67,8 @@ export interface ProxyBenchOptions {
    * (`list-first`, `own-chains`, comma-separated); empty: the proxy as it is.
    */
   readonly whatIf?: string;
+  /** Run main.ts with `--cpu-prof` into this directory (written when it exits on SIGTERM). */
+  readonly cpuProfDir?: string;
 }
 
 /** Runs one proxy benchmark in a fresh scratch namespace (root only). */
@@ -85,6 +87,7 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunRe
       `--sync-timeout=${opts.syncTimeoutMs}`,
       `--min-sync-period=${opts.minSyncPeriod ?? "1s"}`,
       `--what-if=${opts.whatIf ?? ""}`,
+      `--cpu-prof-dir=${opts.cpuProfDir ?? ""}`,
     ]);
     const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
     if (!line) {
@@ -217,6 +220,9 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
       args: [
         "run",
         "-A",
+        ...(flags.string("cpu-prof-dir", "") !== ""
+          ? ["--cpu-prof", `--cpu-prof-dir=${flags.string("cpu-prof-dir", "")}`]
+          : []),
         mainTs,
         "--config",
         `${dir}/config.yaml`,
