@@ -13,6 +13,9 @@ import type { EndpointSlice, IPFamily } from "../cache/objects.ts";
 import { canonicalIP, ipFamilyOf, joinHostPort } from "./net.ts";
 import { type EndpointInfo, type EndpointsMap, servicePortKey } from "./types.ts";
 
+/** Shared by every endpoint without hints (most of them): 200,000 empty arrays at 100,000. */
+const NO_HINTS: readonly string[] = Object.freeze([]);
+
 /**
  * The endpoints of one Service's slices, per service port.
  *
@@ -59,8 +62,8 @@ export function endpointsFromSlices(
           ready: ep.ready,
           serving: ep.serving,
           terminating: ep.terminating,
-          zoneHints: ep.hints?.forZones ?? [],
-          nodeHints: ep.hints?.forNodes ?? [],
+          zoneHints: ep.hints?.forZones ?? NO_HINTS,
+          nodeHints: ep.hints?.forNodes ?? NO_HINTS,
         });
       }
     }
