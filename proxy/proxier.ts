@@ -208,6 +208,10 @@ class FamilyState {
   lastFullSync = -Infinity;
   /** When stale chains were last looked for (throttled in large clusters). */
   lastStaleChainCleanup = -Infinity;
+  /** Large clusters: a background `iptables-save -t nat` is running. */
+  scanningNatChains = false;
+  /** Large clusters: nat chains the last background scan found, for the next sync. */
+  scannedNatChains: string[] | undefined;
   /** The canary chains were created once (so a missing one afterwards means a flush). */
   canaryCreated = false;
   /** Whether the last successful sync dropped comments (a large cluster). */
@@ -552,15 +556,20 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     let fixedChains: Map<string, string>;
     try {
       if (full) await this.#ensureJumps(f);
-      // iptables-save of a large nat table takes a while, and stale chains are harmless (nothing
-      // jumps to them), so large clusters look for them at most once per syncPeriod.
+      // iptables-save of a large nat table takes a while (3-6 s at 10,000 services on nft), and
+      // stale chains are harmless (nothing jumps to them), so large clusters look for them at
+      // most once per syncPeriod, in the background: the sync after the scan deletes them.
       let existingNatChains: string[] | undefined;
-      if (
-        !f.largeClusterMode ||
-        start - f.lastStaleChainCleanup >= this.#opts.syncPeriodMs
-      ) {
+      if (!f.largeClusterMode) {
         existingNatChains = await this.#existingNatChains(f);
         if (existingNatChains !== undefined) f.lastStaleChainCleanup = start;
+      } else if (f.scannedNatChains !== undefined) {
+        existingNatChains = f.scannedNatChains;
+        f.scannedNatChains = undefined;
+      } else if (
+        !f.scanningNatChains && start - f.lastStaleChainCleanup >= this.#opts.syncPeriodMs
+      ) {
+        this.#scanNatChains(f, start);
       }
       let updatedServices: Set<string> | undefined;
       if (!full) {
@@ -672,6 +681,18 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
       await f.iptables.ensureRule("prepend", jump.table, jump.srcChain, jumpRuleArgs(jump));
     }
     if (withFirewall) await f.iptables.ensureChain("filter", KUBE_FIREWALL);
+  }
+
+  /** Lists the nat chains without holding up the sync, then asks for a sync that uses them. */
+  #scanNatChains(f: FamilyState, start: number): void {
+    f.scanningNatChains = true;
+    f.lastStaleChainCleanup = start;
+    void this.#existingNatChains(f).then((chains) => {
+      f.scanningNatChains = false;
+      if (chains === undefined) return;
+      f.scannedNatChains = chains;
+      if (this.initialized) this.#runner.run();
+    });
   }
 
   async #existingNatChains(f: FamilyState): Promise<string[] | undefined> {

@@ -535,3 +535,29 @@ Deno.test("Proxier writes every fixed chain again after a failed restore", async
   );
   assertEquals(proxier.lastRuleSet("IPv4"), undefined, "no copy kept without keepLastRuleSet");
 });
+
+Deno.test("Proxier looks for stale chains of a large cluster in the background and deletes them next sync", async () => {
+  const { proxier, ipt, clock, runner } = setup();
+  const ips = Array.from({ length: 1001 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ips));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  await ipt.IPv4.ensureChain("nat", "KUBE-SVC-STALESTALESTALE");
+  clock.tick(30_000);
+  // The scan does not hold up the sync: this save never answers while the sync runs.
+  const save = ipt.IPv4.save.bind(ipt.IPv4);
+  let answer: (() => void) | undefined;
+  ipt.IPv4.save = (table) => new Promise((resolve) => answer = () => resolve(save(table)));
+  const runs = runner.runs;
+  await proxier.syncProxyRules();
+  assert(answer !== undefined, "the scan started");
+  assert(!ipt.IPv4.restores[1].text.includes("-X "));
+  answer!();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(runner.runs, runs + 1, "the scan's result asks for a sync");
+  await proxier.syncProxyRules();
+  assertStringIncludes(ipt.IPv4.restores[2].text, "-X KUBE-SVC-STALESTALESTALE\n");
+  assert(!ipt.IPv4.chains("nat").includes("KUBE-SVC-STALESTALESTALE"));
+});
