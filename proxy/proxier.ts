@@ -173,6 +173,9 @@ export interface ProxierDeps {
   readonly localAddresses?: () => Promise<readonly string[]>;
 }
 
+/** How many `conntrack` cleanup commands run at once after a sync. */
+const CONNTRACK_PARALLELISM = 8;
+
 /** Upstream's `FullSyncPeriod`. */
 export const FULL_SYNC_PERIOD_MS = 3600_000;
 
@@ -813,13 +816,21 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     if (jobs.length === 0) return;
     const start = this.#clock.now();
     let deleted = 0;
-    for (const job of jobs) {
-      try {
-        deleted += await job();
-      } catch (err) {
-        log.error("Failed to delete stale UDP conntrack entries", err, { ipFamily: f.family });
+    // Each job is one `conntrack` process: a first sync of 10,000 services has hundreds of newly
+    // active UDP services, which one at a time would hold up the next sync for seconds.
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const job = jobs[next++];
+        try {
+          const n = await job(); // not `deleted += await job()`: that reads `deleted` first
+          deleted += n;
+        } catch (err) {
+          log.error("Failed to delete stale UDP conntrack entries", err, { ipFamily: f.family });
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONNTRACK_PARALLELISM, jobs.length) }, worker));
     this.#deps.metrics?.observeConntrackCleanup(
       f.family,
       (this.#clock.now() - start) / 1000,

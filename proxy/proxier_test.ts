@@ -561,3 +561,31 @@ Deno.test("Proxier looks for stale chains of a large cluster in the background a
   assertStringIncludes(ipt.IPv4.restores[2].text, "-X KUBE-SVC-STALESTALESTALE\n");
   assert(!ipt.IPv4.chains("nat").includes("KUBE-SVC-STALESTALESTALE"));
 });
+
+Deno.test("Proxier runs conntrack cleanups several at a time and waits for all of them", async () => {
+  const { proxier, conntrack, metrics } = setup();
+  let inFlight = 0, most = 0;
+  conntrack.clearEntriesForIP = async (ip: string, protocol: Protocol) => {
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, 1));
+    inFlight--;
+    conntrack.calls.push(`ip ${ip} ${protocol}`);
+    return 1;
+  };
+  for (let i = 0; i < 20; i++) {
+    proxier.onServiceAdd(makeService("ns", `dns${i}`, (s) => {
+      s.clusterIPs = [`172.30.1.${i}`];
+      s.ports = [{ name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 0 }];
+    }));
+    proxier.onEndpointSliceAdd(makeEndpointSlice("ns", `dns${i}`, 1, (s) => {
+      s.ports = [{ name: "dns", protocol: "UDP", port: 53 }];
+      s.endpoints = [makeEndpoint(`10.180.1.${i}`)];
+    }));
+  }
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals(conntrack.calls.length, 20, "every newly active UDP service is cleared");
+  assert(most > 1 && most <= 8, `${most} at once`);
+  assertEquals(metrics.calls.filter((c) => c.startsWith("conntrack")), ["conntrack IPv4 20"]);
+});
