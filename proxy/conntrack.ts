@@ -12,9 +12,18 @@
 
 import type { IPFamily, Protocol } from "../cache/objects.ts";
 import type { CommandRunner } from "./exec.ts";
+import { canonicalIP } from "./net.ts";
 
 /** conntrack's message when a delete matched nothing (exit code 1, not an error). */
 export const NO_CONNECTION_TO_DELETE = "0 flow entries have been deleted";
+
+/** The original destinations of the flows in one conntrack table: what a delete can match. */
+export interface FlowDestinations {
+  /** Original destination IPs (canonical form). */
+  readonly ips: ReadonlySet<string>;
+  /** Original destination ports. */
+  readonly ports: ReadonlySet<number>;
+}
 
 /** Deletes conntrack entries through an injected {@linkcode CommandRunner}. */
 export class Conntrack {
@@ -100,6 +109,30 @@ export class Conntrack {
     ]);
   }
 
+  /**
+   * Lists one table's flows of a protocol (`conntrack -L`) and returns their original
+   * destinations, so that a large cleanup can skip the deletes that cannot match anything: each
+   * delete is one process, and a first sync of 10,000 services has hundreds of them.
+   *
+   * @param family Which conntrack table.
+   * @param protocol Usually UDP.
+   * @returns The destination IPs and ports of the original direction.
+   * @throws {Error} When conntrack fails.
+   */
+  async listFlowDestinations(family: IPFamily, protocol: Protocol): Promise<FlowDestinations> {
+    const args = ["-L", "-p", proto(protocol)];
+    if (family === "IPv6") args.push("-f", "ipv6");
+    const result = await this.#run.run("conntrack", args);
+    if (result.code !== 0) {
+      throw new Error(
+        `Cannot list conntrack entries (conntrack ${
+          args.join(" ")
+        }): exited with code ${result.code}: ${result.stderr.trim()}`,
+      );
+    }
+    return parseFlowDestinations(result.stdout);
+  }
+
   async #delete(ipv6: boolean, filter: string[]): Promise<number> {
     const args = ["-D", ...filter];
     if (ipv6) args.push("-f", "ipv6");
@@ -115,6 +148,29 @@ export class Conntrack {
     const m = output.match(/(\d+) flow entries have been deleted/);
     return m ? Number(m[1]) : 0;
   }
+}
+
+/**
+ * The original-direction destinations of `conntrack -L` output (the first `dst=` and `dport=` of
+ * each line; the second pair is the reply direction).
+ *
+ * @param text conntrack's listing.
+ * @returns The destination IPs (canonical) and ports.
+ * @example
+ * ```ts
+ * parseFlowDestinations("udp 17 29 src=10.0.0.2 dst=172.30.0.10 sport=5353 dport=53 ...");
+ * // { ips: Set { "172.30.0.10" }, ports: Set { 53 } }
+ * ```
+ */
+export function parseFlowDestinations(text: string): FlowDestinations {
+  const ips = new Set<string>(), ports = new Set<number>();
+  for (const line of text.split("\n")) {
+    const dst = / dst=(\S+)/.exec(line);
+    if (dst !== null) ips.add(canonicalIP(dst[1]) ?? dst[1]);
+    const dport = / dport=(\d+)/.exec(line);
+    if (dport !== null) ports.add(Number(dport[1]));
+  }
+  return { ips, ports };
 }
 
 function proto(protocol: Protocol): string {

@@ -1,6 +1,6 @@
 import { assertEquals, assertRejects } from "../tests/assert.ts";
 import { FakeCommandRunner } from "./exec.ts";
-import { Conntrack } from "./conntrack.ts";
+import { Conntrack, parseFlowDestinations } from "./conntrack.ts";
 
 function deleted(n: number) {
   return {
@@ -60,4 +60,26 @@ Deno.test("Conntrack reports other failures with the command line", async () => 
     Error,
     "Cannot delete conntrack entries (conntrack -D --orig-dst 172.30.0.10 -p udp): exited with code 127",
   );
+});
+
+Deno.test("Conntrack.listFlowDestinations() returns the original destinations of the table's flows", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond(() => ({
+    stdout:
+      "udp      17 29 src=127.0.0.1 dst=127.0.0.6 sport=41833 dport=99 [UNREPLIED] src=127.0.0.6 dst=127.0.0.1 sport=99 dport=41833 mark=0 use=1\n" +
+      "udp      17 29 src=127.0.0.1 dst=127.0.0.5 sport=37322 dport=53 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=5353 dport=37322 mark=0 use=1\n",
+    stderr: "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.\n",
+  }));
+  const ct = new Conntrack(fake);
+  const flows = await ct.listFlowDestinations("IPv4", "UDP");
+  assertEquals([...flows.ips].sort(), ["127.0.0.5", "127.0.0.6"]);
+  assertEquals([...flows.ports].sort(), [53, 99]);
+  await ct.listFlowDestinations("IPv6", "UDP");
+  assertEquals(fake.commandLines(), ["conntrack -L -p udp", "conntrack -L -p udp -f ipv6"]);
+  assertEquals(
+    [...parseFlowDestinations("udp 17 1 src=fd00::2 dst=fd00:0:0::a sport=1 dport=53 x").ips],
+    ["fd00::a"],
+  );
+  fake.respond(() => ({ code: 1, stderr: "conntrack: permission denied" }));
+  await assertRejects(() => ct.listFlowDestinations("IPv4", "UDP"), Error, "permission denied");
 });

@@ -37,7 +37,8 @@ import {
   type ServiceUpdateResult,
 } from "./service_change_tracker.ts";
 import { BoundedFrequencyRunner, type Clock, realClock } from "./runner.ts";
-import { cidrContains, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
+import { canonicalIP, cidrContains, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
+import type { FlowDestinations } from "./conntrack.ts";
 import { ZONE_LABEL } from "./topology.ts";
 import type { EndpointsMap, ServicePortMap } from "./types.ts";
 import {
@@ -122,6 +123,8 @@ export interface ConntrackCleaner {
   clearEntriesForPort(port: number, family: IPFamily, protocol: Protocol): Promise<number>;
   clearEntriesForNAT(origin: string, dest: string, protocol: Protocol): Promise<number>;
   clearEntriesForPortNAT(dest: string, port: number, protocol: Protocol): Promise<number>;
+  /** The original destinations of a table's flows (`Conntrack.listFlowDestinations`). */
+  listFlowDestinations?(family: IPFamily, protocol: Protocol): Promise<FlowDestinations>;
 }
 
 /** The metrics the proxier records (a subset of `ProxyMetrics`). */
@@ -801,20 +804,39 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     const w = f.conntrack;
     f.conntrack = emptyConntrackWork();
     if (ct === undefined) return;
-    const jobs: (() => Promise<number>)[] = [];
-    for (const ip of w.deletedUDPClusterIPs) jobs.push(() => ct.clearEntriesForIP(ip, "UDP"));
-    for (const ip of w.newIPs) jobs.push(() => ct.clearEntriesForIP(ip, "UDP"));
+    // Each job names the original destination IP or port its delete matches on.
+    const all: { ip?: string; port?: number; run: () => Promise<number> }[] = [];
+    for (const ip of w.deletedUDPClusterIPs) {
+      all.push({ ip, run: () => ct.clearEntriesForIP(ip, "UDP") });
+    }
+    for (const ip of w.newIPs) all.push({ ip, run: () => ct.clearEntriesForIP(ip, "UDP") });
     for (const port of w.newNodePorts) {
-      jobs.push(() => ct.clearEntriesForPort(port, f.family, "UDP"));
+      all.push({ port, run: () => ct.clearEntriesForPort(port, f.family, "UDP") });
     }
     for (const [origin, dest] of w.staleNAT) {
-      jobs.push(() => ct.clearEntriesForNAT(origin, dest, "UDP"));
+      all.push({ ip: origin, run: () => ct.clearEntriesForNAT(origin, dest, "UDP") });
     }
     for (const [port, dest] of w.staleNodePortNAT) {
-      jobs.push(() => ct.clearEntriesForPortNAT(dest, port, "UDP"));
+      all.push({ port, run: () => ct.clearEntriesForPortNAT(dest, port, "UDP") });
     }
-    if (jobs.length === 0) return;
+    if (all.length === 0) return;
     const start = this.#clock.now();
+    let selected = all;
+    if (all.length > CONNTRACK_PARALLELISM && ct.listFlowDestinations !== undefined) {
+      // Many deletes (a first sync has one per UDP service): list the table once and run only
+      // those that can match a flow. Flows created after the listing went through the new rules.
+      try {
+        const flows = await ct.listFlowDestinations(f.family, "UDP");
+        selected = all.filter((j) =>
+          j.ip !== undefined ? flows.ips.has(canonicalIP(j.ip) ?? j.ip) : flows.ports.has(j.port!)
+        );
+      } catch (err) {
+        log.error("Failed to list UDP conntrack entries, deleting without a listing", err, {
+          ipFamily: f.family,
+        });
+      }
+    }
+    const jobs = selected.map((j) => j.run);
     let deleted = 0;
     // Each job is one `conntrack` process: a first sync of 10,000 services has hundreds of newly
     // active UDP services, which one at a time would hold up the next sync for seconds.

@@ -589,3 +589,29 @@ Deno.test("Proxier runs conntrack cleanups several at a time and waits for all o
   assert(most > 1 && most <= 8, `${most} at once`);
   assertEquals(metrics.calls.filter((c) => c.startsWith("conntrack")), ["conntrack IPv4 20"]);
 });
+
+Deno.test("Proxier lists the conntrack table once before many cleanups and runs only those that match", async () => {
+  const { proxier, conntrack } = setup();
+  const listed: string[] = [];
+  Object.assign(conntrack, {
+    listFlowDestinations(family: IPFamily, protocol: Protocol) {
+      listed.push(`${family} ${protocol}`);
+      return Promise.resolve({ ips: new Set(["172.30.1.3", "10.9.9.9"]), ports: new Set([53]) });
+    },
+  });
+  for (let i = 0; i < 20; i++) {
+    proxier.onServiceAdd(makeService("ns", `dns${i}`, (s) => {
+      s.clusterIPs = [`172.30.1.${i}`];
+      s.ports = [{ name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 0 }];
+    }));
+    proxier.onEndpointSliceAdd(makeEndpointSlice("ns", `dns${i}`, 1, (s) => {
+      s.ports = [{ name: "dns", protocol: "UDP", port: 53 }];
+      s.endpoints = [makeEndpoint(`10.180.1.${i}`)];
+    }));
+  }
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals(listed, ["IPv4 UDP"]);
+  assertEquals(conntrack.calls, ["ip 172.30.1.3 UDP"]);
+});
