@@ -8,6 +8,7 @@ ensure_deno
 ensure_debian_tools
 if [ "$(id -u)" = 0 ] && ! { command -v dnsperf >/dev/null 2>&1 && command -v nsd >/dev/null 2>&1; }; then
   echo "Installing Debian packages: dnsperf nsd ..." >&2
+  apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dnsperf nsd >/dev/null
 fi
 cd "$ROOT"
