@@ -61,10 +61,6 @@ export function* renderRestoreChunks(
   ruleSet: RuleSet,
   opts: RenderOptions = {},
 ): Generator<string, void, undefined> {
-  const tables = [
-    { name: "filter", chains: ruleSet.filterChains, rules: ruleSet.filterRules },
-    { name: "nat", chains: ruleSet.natChains, rules: ruleSet.natRules },
-  ] as const;
   let buf = "";
   for (const table of tables) {
     const omit = opts.omitChains?.[table.name];
@@ -129,10 +125,6 @@ export function restoreInputOf(ruleSet: RuleSet, opts: RenderOptions = {}): Rest
  */
 export function fixedChainFingerprints(ruleSet: RuleSet): Map<string, string> {
   const out = new Map<string, string>();
-  const tables = [
-    { name: "filter", chains: ruleSet.filterChains, rules: ruleSet.filterRules },
-    { name: "nat", chains: ruleSet.natChains, rules: ruleSet.natRules },
-  ] as const;
   // filter: every chain is fixed, and the table is small.
   const filterHashes = ruleSet.filterChains.map(() => new LineHash());
   const prefixes = ruleSet.filterChains.map(rulePrefix);
