@@ -61,6 +61,10 @@ export function* renderRestoreChunks(
   ruleSet: RuleSet,
   opts: RenderOptions = {},
 ): Generator<string, void, undefined> {
+  const tables = [
+    { name: "filter", chains: ruleSet.filterChains, rules: ruleSet.filterRules },
+    { name: "nat", chains: ruleSet.natChains, rules: ruleSet.natRules },
+  ] as const;
   let buf = "";
   for (const table of tables) {
     const omit = opts.omitChains?.[table.name];
