@@ -23,7 +23,8 @@ export interface MemoryStep {
   readonly externalMb: number;
 }
 
-function snapshot(step: string): MemoryStep {
+/** Forces two GCs (with --expose-gc) and reads the heap and RSS, in MB. */
+export function snapshotMemory(step: string): MemoryStep {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc) {
     gc();
@@ -41,22 +42,24 @@ async function main(): Promise<void> {
   }
   const services = flags.number("services", 10000);
   const endpoints = flags.number("endpoints", 10);
-  const steps: MemoryStep[] = [snapshot("empty process")];
+  const steps: MemoryStep[] = [snapshotMemory("empty process")];
   let raw: ReturnType<typeof generateSyntheticCluster> | undefined = generateSyntheticCluster({
     services,
     endpointsPerService: endpoints,
   });
   const cluster = trimSyntheticCluster(raw);
   raw = undefined;
-  steps.push(snapshot("trimmed Services + EndpointSlices (what the cache holds)"));
+  steps.push(snapshotMemory("trimmed Services + EndpointSlices (what the cache holds)"));
   const state = buildProxyState(cluster);
-  steps.push(snapshot("+ proxier state maps"));
+  steps.push(snapshotMemory("+ proxier state maps"));
   const ruleSet = buildRuleSet(state, syntheticRuleSetOptions(cluster));
-  steps.push(snapshot(`+ buildRuleSet output (${ruleSet.natRules.length} nat lines)`));
+  steps.push(snapshotMemory(`+ buildRuleSet output (${ruleSet.natRules.length} nat lines)`));
   const text = renderRestoreInput(ruleSet);
-  steps.push(snapshot(`+ renderRestoreInput text (${(text.length / 1048576).toFixed(0)} MB)`));
+  steps.push(
+    snapshotMemory(`+ renderRestoreInput text (${(text.length / 1048576).toFixed(0)} MB)`),
+  );
   const bytes = new TextEncoder().encode(text);
-  steps.push(snapshot(`+ the text encoded (${(bytes.length / 1048576).toFixed(0)} MB)`));
+  steps.push(snapshotMemory(`+ the text encoded (${(bytes.length / 1048576).toFixed(0)} MB)`));
   const md = [
     `${services} services x ${endpoints} endpoints`,
     "",
