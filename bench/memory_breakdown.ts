@@ -30,9 +30,17 @@ async function main(): Promise<void> {
     services,
     endpointsPerService: endpoints,
   });
-  const cluster = trimSyntheticCluster(raw);
+  // As the cache gets them: each object parsed from JSON, then the cache's own converters.
+  const { toEndpointSlice, toService } = await import("../cache/convert.ts");
+  const { namespaces, node } = trimSyntheticCluster({ ...raw, services: [], endpointSlices: [] });
+  const cluster = {
+    namespaces,
+    node,
+    services: raw.services.map((o) => toService(JSON.parse(JSON.stringify(o)))!),
+    endpointSlices: raw.endpointSlices.map((o) => toEndpointSlice(JSON.parse(JSON.stringify(o)))!),
+  };
   raw = undefined;
-  steps.push(snapshotMemory("+ trimmed Services + EndpointSlices (the cache)"));
+  steps.push(snapshotMemory("+ Services + EndpointSlices through cache/convert.ts (the cache)"));
   const { ClusterView } = await import("../dns/cluster_view.ts");
   const view = new ClusterView();
   for (const ns of cluster.namespaces) view.onNamespaceAdd(ns);
@@ -48,8 +56,9 @@ async function main(): Promise<void> {
   const serviceChanges = new ServiceChangeTracker("IPv4");
   const endpointChanges = new EndpointsChangeTracker("IPv4", SYNTHETIC_NODE_NAME);
   for (const svc of cluster.services) serviceChanges.update(undefined, svc);
+  steps.push(snapshotMemory("+ proxier service change tracker, pending"));
   for (const slice of cluster.endpointSlices) endpointChanges.update(undefined, slice);
-  steps.push(snapshotMemory("+ proxier change trackers, pending"));
+  steps.push(snapshotMemory("+ proxier endpoints change tracker, pending"));
   const servicesMap = new Map();
   const endpointsMap = new Map();
   applyServiceChanges(servicesMap, serviceChanges.checkout());

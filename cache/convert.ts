@@ -46,6 +46,23 @@ function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
 
+/**
+ * One shared copy of each repeated short string (namespaces, node names, zones, port names): the
+ * API server's JSON repeats them on every object, and at 100,000 endpoints the copies add up.
+ * Bounded: the pool starts over when full, which loses sharing, never correctness.
+ */
+const internPool = new Map<string, string>();
+const INTERN_POOL_LIMIT = 8192;
+
+function intern(s: string): string {
+  if (s === "") return s;
+  const shared = internPool.get(s);
+  if (shared !== undefined) return shared;
+  if (internPool.size >= INTERN_POOL_LIMIT) internPool.clear();
+  internPool.set(s, s);
+  return s;
+}
+
 function arr(v: unknown): Raw[] {
   return Array.isArray(v) ? v : [];
 }
@@ -79,7 +96,7 @@ function metaOf(raw: Raw, namespaced: boolean): { namespace: string; name: strin
   const meta = raw?.metadata;
   const name = str(meta?.name);
   if (name === "") throw new InvalidObject("metadata.name is missing");
-  const namespace = namespaced ? str(meta?.namespace) : "";
+  const namespace = namespaced ? intern(str(meta?.namespace)) : "";
   if (namespaced && namespace === "") throw new InvalidObject("metadata.namespace is missing");
   return { namespace, name, rv: str(meta?.resourceVersion) };
 }
@@ -132,7 +149,7 @@ function servicePorts(spec: Raw): ServicePortSpec[] {
       targetPort = /^[0-9]+$/.test(p.targetPort) ? Number(p.targetPort) : p.targetPort;
     }
     const out: ServicePortSpec = {
-      name: str(p?.name),
+      name: intern(str(p?.name)),
       protocol: protocolOf(p?.protocol, where),
       port,
       targetPort,
@@ -250,22 +267,25 @@ function endpointOf(e: Raw, i: number, addressType: EndpointSlice["addressType"]
   const c = e?.conditions ?? {};
   const ready = c.ready !== false;
   const hintsRaw = e?.hints;
-  const ref = e?.targetRef;
   return {
     addresses,
     ready,
     serving: typeof c.serving === "boolean" ? c.serving : ready,
     terminating: c.terminating === true,
     hostname: str(e?.hostname),
-    nodeName: str(e?.nodeName),
-    zone: str(e?.zone),
+    nodeName: intern(str(e?.nodeName)),
+    zone: intern(str(e?.zone)),
     hints: hintsRaw === undefined || hintsRaw === null ? undefined : {
-      forZones: arr(hintsRaw.forZones).map((z: Raw) => str(z?.name)).filter((z) => z !== ""),
-      forNodes: arr(hintsRaw.forNodes).map((n: Raw) => str(n?.name)).filter((n) => n !== ""),
+      forZones: arr(hintsRaw.forZones).map((z: Raw) => intern(str(z?.name))).filter((z) =>
+        z !== ""
+      ),
+      forNodes: arr(hintsRaw.forNodes).map((n: Raw) => intern(str(n?.name))).filter((n) =>
+        n !== ""
+      ),
     },
-    targetRef: ref === undefined || ref === null
-      ? undefined
-      : { kind: str(ref.kind), namespace: str(ref.namespace), name: str(ref.name) },
+    // Not kept: neither the proxier nor DNS reads it, and at 100,000 endpoints the Pod
+    // references (an object and a unique name each) cost ~5 MB.
+    targetRef: undefined,
   };
 }
 
@@ -283,7 +303,7 @@ export function toEndpointSlice(raw: Raw): EndpointSlice | undefined {
       throw new InvalidObject(`addressType: unsupported ${JSON.stringify(addressType)}`);
     }
     const ports: EndpointPort[] = arr(raw?.ports).map((p: Raw, i: number) => ({
-      name: str(p?.name),
+      name: intern(str(p?.name)),
       protocol: protocolOf(p?.protocol, `ports[${i}]`),
       port: portNumber(p?.port, `ports[${i}]`, false),
       ...(typeof p?.appProtocol === "string" ? { appProtocol: p.appProtocol } : {}),

@@ -108,6 +108,10 @@ export interface Endpoint {
   readonly zone: string;
   /** undefined when the endpoint carries no hints at all. */
   readonly hints: EndpointHints | undefined;
+  /**
+   * Always undefined from `cache/convert.ts`: no consumer reads it, and keeping one Pod
+   * reference per endpoint costs megabytes at scale. Kept in the type for compatibility.
+   */
   readonly targetRef: EndpointTargetRef | undefined;
 }
 
