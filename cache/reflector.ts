@@ -10,10 +10,11 @@
  *    handled: no event is delivered twice and none is skipped.
  * 3. A watch that ends cleanly (server timeout) is resumed at once. A 410 Gone (HTTP status or
  *    `ERROR` event) means the events after our resourceVersion are gone: relist, and the diff of
- *    step 1 delivers what the gap hid. Every other failure (network error, 5xx, a stream cut
- *    mid-event, a line that is not JSON) is retried with capped exponential backoff and jitter,
- *    forever, resuming the watch from the last resourceVersion (or relisting when no list has
- *    succeeded yet).
+ *    step 1 delivers what the gap hid (after a backoff when the watch had carried no event, so
+ *    a server that refuses every watch with 410 is not relisted in a tight loop). Every other
+ *    failure (network error, 5xx, a stream cut mid-event, a line that is not JSON) is retried
+ *    with capped exponential backoff and jitter, forever, resuming the watch from the last
+ *    resourceVersion (or relisting when no list has succeeded yet).
  *
  * What "the gap" delivers: for each key, at most one change, from the object the sink was last
  * given to the listed object (add, update or delete); the intermediate states the gap hid are
@@ -141,6 +142,7 @@ export class Reflector<T> {
     const { kind } = this.#opts;
     let needList = true;
     let attempt = 0;
+    let expired = 0; // watches refused with 410 in a row, each before any event
     while (!signal.aborted) {
       if (needList) {
         try {
@@ -180,6 +182,7 @@ export class Reflector<T> {
         for await (const event of events) {
           received = true;
           attempt = 0;
+          expired = 0;
           this.#handle(event);
         }
         // A clean end (the server's timeoutSeconds): resume at once; back off only when the
@@ -192,6 +195,10 @@ export class Reflector<T> {
             resourceVersion: this.#resourceVersion,
           });
           needList = true;
+          // Refused before any event: back off (growing while it repeats), or a server that
+          // always answers 410 right after a list would be relisted in a loop that never
+          // yields to timers. A list alone does not reset `attempt`; a watch event does.
+          if (!received) await sleep(this.#delay(expired++), signal);
           continue;
         }
         if (watchAbort.signal.aborted) {

@@ -182,3 +182,38 @@ Deno.test("Reflector that is stopped during its list does not start a watch", as
   assertEquals(api.watchFrom, []);
   assertEquals(rec.log, ["add a=1"]);
 });
+
+Deno.test("Reflector backs off before relisting when every watch is refused at once with 410 Gone", async () => {
+  // A server whose watches always answer 410 right after a successful list (its watch cache
+  // behind its storage, say) must not be relisted in a loop that never yields to timers.
+  const abort = new AbortController();
+  let lists = 0;
+  let timerRan = false;
+  const timerRanBeforeList: boolean[] = [];
+  const reflector = new Reflector<Item>({
+    list: (_p, _q, onItem) => {
+      lists++;
+      timerRanBeforeList.push(timerRan);
+      if (lists === 1) setTimeout(() => timerRan = true, 0);
+      if (lists === 3) abort.abort();
+      onItem(raw("a", 2, 1));
+      return Promise.resolve({ resourceVersion: "2", itemCount: 1 });
+    },
+    // deno-lint-ignore require-yield
+    watch: async function* () {
+      await Promise.resolve();
+      throw new ApiStatusError(410, "too old resource version");
+    },
+  }, {
+    kind: "Item",
+    path: "/items",
+    convert,
+    sink: recorder().sink,
+    backoff: { initialMs: 20, maxMs: 40 },
+    watchTimeoutSeconds: 1,
+  });
+  await reflector.run(abort.signal);
+  assertEquals(lists, 3);
+  // The second list came only after a pause (the 0 ms timer set at the first list had run).
+  assertEquals(timerRanBeforeList, [false, true, true]);
+});
