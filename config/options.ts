@@ -205,12 +205,16 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
   if (raw.detectLocalMode === "") raw.detectLocalMode = "ClusterCIDR";
 
   const problems: ConfigProblem[] = [];
+  // Upstream's processHostnameOverrideFlag: the flag's value, trimmed and lowercased, replaces
+  // the configuration's (so --write-config-to and /configz show it that way too).
   const override = str("hostname-override");
-  if (override !== undefined && override !== "") raw.hostnameOverride = override;
   let nodeName = "";
   if (override !== undefined && override !== "" && override.trim() === "") {
     problems.push({ path: "--hostname-override", message: "empty hostname-override is invalid" });
   } else {
+    if (override !== undefined && override !== "") {
+      raw.hostnameOverride = override.trim().toLowerCase();
+    }
     const hostname = (raw.hostnameOverride as string) || (deps.hostname ?? Deno.hostname)();
     nodeName = hostname.trim().toLowerCase();
     if (nodeName === "") problems.push({ path: "hostname", message: "empty hostname is invalid" });

@@ -75,7 +75,7 @@ Deno.test("loadOptions() maps flags onto the configuration when there is no --co
   assertEquals(c.clientConnection.kubeconfig, "/k.conf");
   assertEquals(options.master, "https://10.0.0.1:6443");
   assertEquals(options.nodeName, "node-a");
-  assertEquals(c.hostnameOverride, " Node-A ");
+  assertEquals(c.hostnameOverride, "node-a", "trimmed and lowercased, as upstream");
   assertEquals(c.clusterCIDR, "10.244.0.0/16");
   assertEquals(c.iptables.masqueradeAll, true);
   assertEquals(c.iptables.syncPeriod, 45_000);
@@ -124,7 +124,7 @@ Deno.test("loadOptions() with --config ignores config-mapped flags but applies l
     fakeDeps(files),
   );
   assertEquals(overridden.nodeName, "other");
-  assertEquals(overridden.config.hostnameOverride, "Other");
+  assertEquals(overridden.config.hostnameOverride, "other");
 });
 
 Deno.test("loadOptions() loads upstream's defaulted example unchanged", async () => {
