@@ -80,6 +80,11 @@ function resolveDepth(
   const ttl = opts.ttl;
   const t = q.type;
 
+  // NOTE: CoreDNS's TXT path (kubernetes.go `Services`) answers `dns-version` and, for any other
+  // name, NODATA only when the name holds records of some type: names that exist without records
+  // (the apex, `svc`, `pod`, namespaces, `ns.dns`) are NXDOMAIN for TXT. Users compare answers
+  // with CoreDNS, so we give the same rcodes (dns/README.md, "NXDOMAIN versus NODATA").
+  const txt = t === RRType.TXT;
   switch (req.kind) {
     case "apex":
       if (t === RRType.SOA) return positive([soa]);
@@ -90,9 +95,9 @@ function resolveDepth(
           addressRecords(ns, opts.nsAddresses, ttl),
         );
       }
-      return nodata();
+      return txt ? nx() : nodata();
     case "dns-version":
-      if (t === RRType.TXT) {
+      if (txt) {
         return positive([{
           name: q.name,
           type: RRType.TXT,
@@ -100,17 +105,22 @@ function resolveDepth(
           data: [DNS_SCHEMA_VERSION],
         }]);
       }
-      return nodata();
+      // CoreDNS knows `dns-version` only in its TXT path; every other type parses it as a name
+      // whose last label is neither svc nor pod: NXDOMAIN.
+      return nx();
     case "default-ns": {
+      // `ns.dns` is special only where CoreDNS checks `isDefaultNS` (A/AAAA and the types that
+      // go through `Services`); its TXT and PTR paths parse it as an invalid name.
+      if (txt || t === RRType.PTR) return nx();
       if (t !== RRType.A && t !== RRType.AAAA) return nodata();
       const own = opts.nsAddresses.filter((ip) => isV6(ip) === (t === RRType.AAAA));
       return own.length === 0 ? nodata() : positive(addressRecords(q.name, own, ttl));
     }
     case "empty-non-terminal":
-      return nodata();
+      return txt ? nx() : nodata();
     case "namespace":
       if (req.under === "pod" && opts.podRecords === "disabled") return nx();
-      return view.namespaceExists(req.namespace) ? nodata() : nx();
+      return view.namespaceExists(req.namespace) && !txt ? nodata() : nx();
     case "pod": {
       if (opts.podRecords === "disabled" || !view.namespaceExists(req.namespace)) return nx();
       const ip = podLabelToIP(req.podLabel);

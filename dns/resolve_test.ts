@@ -71,3 +71,33 @@ Deno.test("resolve() answers the reverse zone apexes with their SOA", () => {
   assertEquals(r.answers.map((a) => a.name), ["IN-ADDR.arpa"]);
   assertEquals(ask("ip6.arpa", RRType.A)!.rcode, "NOERROR");
 });
+
+Deno.test("resolve() answers TXT as CoreDNS: NXDOMAIN at names that exist only as types it lacks", () => {
+  // CoreDNS's TXT path answers dns-version and NODATA for names holding records; the apex, the
+  // empty non-terminals, namespaces and ns.dns are NXDOMAIN for TXT (derived-12/13).
+  for (
+    const name of [
+      "cluster.local",
+      "svc.cluster.local",
+      "pod.cluster.local",
+      "testns.svc.cluster.local",
+      "testns.pod.cluster.local",
+      "ns.dns.cluster.local",
+    ]
+  ) {
+    assertEquals(ask(name, RRType.TXT)!.rcode, "NXDOMAIN", name);
+  }
+  for (const name of ["svc1.testns.svc.cluster.local", "1-2-3-4.testns.pod.cluster.local"]) {
+    const r = ask(name, RRType.TXT)!;
+    assertEquals([r.rcode, r.answers.length], ["NOERROR", 0], name);
+  }
+});
+
+Deno.test("resolve() answers dns-version.<zone> only for TXT, NXDOMAIN otherwise (CoreDNS)", () => {
+  assertEquals(ask("DNS-Version.cluster.local", RRType.TXT)!.answers[0].data, ["1.1.0"]);
+  for (const type of [RRType.A, RRType.AAAA, RRType.SRV, RRType.CNAME, RRType.MX, RRType.PTR]) {
+    assertEquals(ask("dns-version.cluster.local", type)!.rcode, "NXDOMAIN", `type ${type}`);
+  }
+  assertEquals(ask("ns.dns.cluster.local", RRType.PTR)!.rcode, "NXDOMAIN");
+  assertEquals(ask("ns.dns.cluster.local", RRType.MX)!.rcode, "NOERROR");
+});
