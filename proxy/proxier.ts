@@ -428,8 +428,15 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   /** @inheritdoc */
   onNodeDelete(node: Node): void {
     if (node.name !== this.#opts.nodeName) return;
-    this.#node = undefined;
+    // As upstream, forget the topology labels and rewrite every service (a partial sync would
+    // leave the unchanged services categorized by the old zone). Keep the pod CIDRs: upstream's
+    // NodeCIDR detector is fixed once made, and dropping it would write the changed services
+    // without their masquerade rule.
+    const old = this.#node;
+    this.#node = old === undefined ? undefined : { ...old, labels: {} };
     this.#deps.health?.syncNode?.(undefined);
+    for (const f of this.#families) f.needFullSync = true;
+    this.#requestSyncIfInitialized();
   }
 
   /** @inheritdoc */

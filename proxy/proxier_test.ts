@@ -615,3 +615,32 @@ Deno.test("Proxier lists the conntrack table once before many cleanups and runs 
   assertEquals(listed, ["IPv4 UDP"]);
   assertEquals(conntrack.calls, ["ip 172.30.1.3 UDP"]);
 });
+
+Deno.test("Proxier keeps the NodeCIDR detector and does a full sync when its Node is deleted", async () => {
+  const { proxier, ipt, metrics } = setup({ localDetector: { mode: "NodeCIDR" } });
+  const node = {
+    ...makeNode("test-node", { "topology.kubernetes.io/zone": "a" }),
+    podCIDRs: ["10.0.1.0/24"],
+  };
+  proxier.onNodeAdd(node);
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onServiceAdd(svc("ns2", "svc2", "172.30.0.42"));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ["10.180.0.1"]));
+  proxier.onEndpointSliceAdd(slice("ns2", "svc2", ["10.180.0.2"]));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  proxier.onNodeDelete(node);
+  // A change after the deletion: the next sync must not program this service with a no-op
+  // detector (upstream's detector is fixed at start-up), and the zone (topology) is gone, so
+  // every service is rewritten (a full sync), not only the changed one.
+  proxier.onEndpointSliceUpdate(
+    slice("ns1", "svc1", ["10.180.0.1"]),
+    slice("ns1", "svc1", ["10.180.0.1", "10.180.0.3"]),
+  );
+  await proxier.syncProxyRules();
+  assertEquals(metrics.calls.at(-1), "sync IPv4 full=true");
+  const text = ipt.IPv4.restores.at(-1)!.text;
+  assertStringIncludes(text, "-d 172.30.0.41 --dport 80 ! -s 10.0.1.0/24 -j KUBE-MARK-MASQ");
+  assertStringIncludes(text, "-d 172.30.0.42 --dport 80 ! -s 10.0.1.0/24 -j KUBE-MARK-MASQ");
+});
