@@ -85,6 +85,9 @@ function resolveDepth(
   // (the apex, `svc`, `pod`, namespaces, `ns.dns`) are NXDOMAIN for TXT. Users compare answers
   // with CoreDNS, so we give the same rcodes (dns/README.md, "NXDOMAIN versus NODATA").
   const txt = t === RRType.TXT;
+  // NOTE: CoreDNS answers SOA only at the apex; below it an SOA query is NODATA whether the name
+  // exists or not (its SOA branch never reports a name error). Same here, for comparability.
+  if (t === RRType.SOA && req.kind !== "apex") return nodata();
   switch (req.kind) {
     case "apex":
       if (t === RRType.SOA) return positive([soa]);
@@ -201,6 +204,7 @@ function resolveReverse(q: Question, view: ClusterView, opts: ResolveOptions): R
   if (q.lowerName === rev.zone) {
     return q.type === RRType.SOA ? positive([soa]) : negative("NOERROR", soa);
   }
+  if (q.type === RRType.SOA) return negative("NOERROR", soa); // below the apex, as CoreDNS
   const names = rev.ip === undefined ? EMPTY_NAMES : view.namesForIP(rev.ip);
   if (names.length === 0) return negative("NXDOMAIN", soa);
   if (q.type !== RRType.PTR) return negative("NOERROR", soa);

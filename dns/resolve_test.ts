@@ -101,3 +101,20 @@ Deno.test("resolve() answers dns-version.<zone> only for TXT, NXDOMAIN otherwise
   assertEquals(ask("ns.dns.cluster.local", RRType.PTR)!.rcode, "NXDOMAIN");
   assertEquals(ask("ns.dns.cluster.local", RRType.MX)!.rcode, "NOERROR");
 });
+
+Deno.test("resolve() answers SOA below the apex with NODATA, even for names that do not exist", () => {
+  // CoreDNS's SOA branch answers only the apex and never reports a name error (derived-28).
+  for (
+    const name of [
+      "nosvc.testns.svc.cluster.local",
+      "foo.cluster.local",
+      "svc1.testns.svc.cluster.local",
+      "9.9.9.9.in-addr.arpa",
+      "1.0.0.10.in-addr.arpa",
+    ]
+  ) {
+    const r = ask(name, RRType.SOA)!;
+    assertEquals([r.rcode, r.answers.length, r.authority.length], ["NOERROR", 0, 1], name);
+  }
+  assertEquals(ask("Cluster.Local", RRType.SOA)!.answers[0].name, "Cluster.Local");
+});
