@@ -307,7 +307,13 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    for (const f of this.#families) this.#deps.health?.updated(f.family);
+    // As upstream's SyncLoop: register each family with the health server (in case no sync
+    // ever succeeds) and synthesize a "last queued" time while the informers sync.
+    const now = this.#clock.now();
+    for (const f of this.#families) {
+      this.#deps.health?.updated(f.family);
+      this.#deps.metrics?.setLastQueuedTimestamp(f.family, now);
+    }
     this.#runner.start();
     if (this.initialized) this.#runner.run();
     void this.checkCanaries();

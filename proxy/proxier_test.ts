@@ -644,3 +644,22 @@ Deno.test("Proxier keeps the NodeCIDR detector and does a full sync when its Nod
   assertStringIncludes(text, "-d 172.30.0.41 --dport 80 ! -s 10.0.1.0/24 -j KUBE-MARK-MASQ");
   assertStringIncludes(text, "-d 172.30.0.42 --dport 80 ! -s 10.0.1.0/24 -j KUBE-MARK-MASQ");
 });
+
+Deno.test("Proxier.start() sets the last queued timestamp of every family, as SyncLoop does", () => {
+  const queued: string[] = [];
+  const metrics = new (class extends RecordingMetrics {
+    override setLastQueuedTimestamp(family?: IPFamily, ms?: number): void {
+      queued.push(`${family} ${ms}`);
+    }
+  })();
+  const clock = new FakeClock(1_000_000);
+  const proxier = new Proxier({ ...OPTIONS, families: ["IPv4", "IPv6"] }, {
+    iptables: { IPv4: new FakeIptables("IPv4"), IPv6: new FakeIptables("IPv6") },
+    clock,
+    createRunner: () => new FakeRunner(),
+    metrics,
+  });
+  proxier.start();
+  proxier.stop();
+  assertEquals(queued, ["IPv4 1000000", "IPv6 1000000"]);
+});
