@@ -202,12 +202,16 @@ function resolveReverse(q: Question, view: ClusterView, opts: ResolveOptions): R
   const zone = q.name.slice(q.name.length - rev.zone.length);
   const soa = soaRecord(zone, view.serial, opts.ttl);
   if (q.lowerName === rev.zone) {
-    return q.type === RRType.SOA ? positive([soa]) : negative("NOERROR", soa);
+    if (q.type === RRType.SOA) return positive([soa]);
+    return negative(q.type === RRType.TXT ? "NXDOMAIN" : "NOERROR", soa); // TXT: CoreDNS quirk
   }
   if (q.type === RRType.SOA) return negative("NOERROR", soa); // below the apex, as CoreDNS
+  // NOTE: only PTR looks at addresses. CoreDNS parses a reverse name asked for any other type as
+  // a cluster name whose last label is neither svc nor pod: NXDOMAIN (also for addresses with a
+  // PTR record), which its `fallthrough` then forwards. Same here, for comparability.
+  if (q.type !== RRType.PTR) return negative("NXDOMAIN", soa);
   const names = rev.ip === undefined ? EMPTY_NAMES : view.namesForIP(rev.ip);
   if (names.length === 0) return negative("NXDOMAIN", soa);
-  if (q.type !== RRType.PTR) return negative("NOERROR", soa);
   return positive(names.map((n) => ({
     name: q.name,
     type: RRType.PTR,

@@ -118,3 +118,15 @@ Deno.test("resolve() answers SOA below the apex with NODATA, even for names that
   }
   assertEquals(ask("Cluster.Local", RRType.SOA)!.answers[0].name, "Cluster.Local");
 });
+
+Deno.test("resolve() answers reverse names only for PTR, NXDOMAIN for other types (CoreDNS)", () => {
+  // 1.0.0.10 is svc1's ClusterIP: PTR exists; CoreDNS's other paths parse the name as an invalid
+  // cluster name and answer NXDOMAIN (so `fallthrough` forwards them).
+  assertEquals(ask("1.0.0.10.in-addr.arpa", RRType.PTR)!.answers.length, 1);
+  for (const type of [RRType.A, RRType.AAAA, RRType.TXT, RRType.CNAME, RRType.MX]) {
+    const r = ask("1.0.0.10.in-addr.arpa", type)!;
+    assertEquals([r.rcode, r.authority[0].name], ["NXDOMAIN", "in-addr.arpa"], `type ${type}`);
+  }
+  assertEquals(ask("in-addr.arpa", RRType.TXT)!.rcode, "NXDOMAIN");
+  assertEquals(ask("ip6.arpa", RRType.PTR)!.rcode, "NOERROR");
+});

@@ -276,7 +276,7 @@ const CASES: readonly Case[] = [
   },
   { qname: "9.9.9.9.in-addr.arpa", qtype: "PTR", rcode: "NXDOMAIN", authority: [SOA_V4] },
   { qname: "9.0.0.172.in-addr.arpa", qtype: "PTR", rcode: "NXDOMAIN", authority: [SOA_V4] },
-  { qname: "1.0.0.10.in-addr.arpa", qtype: "A", rcode: "NOERROR", authority: [SOA_V4] },
+  { qname: "1.0.0.10.in-addr.arpa", qtype: "A", rcode: "NXDOMAIN", authority: [SOA_V4] }, // CoreDNS
   // Pod records (insecure).
   {
     qname: "1-2-3-4.testns.pod.cluster.local",
