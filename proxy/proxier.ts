@@ -740,7 +740,16 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     let nodePortIPs: string[] | undefined;
     if (nodePortCIDRs.length > 0) {
       const local = await (this.#deps.localAddresses ?? defaultLocalAddresses)();
-      nodePortIPs = local.filter((ip) => nodePortCIDRs.some((c) => cidrContains(c, ip)));
+      // One address may sit on several interfaces; upstream's GetNodeIPs dedups them.
+      const matching = new Set<string>();
+      for (const ip of local) {
+        const canonical = canonicalIP(ip);
+        if (canonical === undefined || !nodePortCIDRs.some((c) => cidrContains(c, canonical))) {
+          continue;
+        }
+        matching.add(canonical);
+      }
+      nodePortIPs = [...matching];
     }
     return {
       family,

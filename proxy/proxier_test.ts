@@ -663,3 +663,22 @@ Deno.test("Proxier.start() sets the last queued timestamp of every family, as Sy
   proxier.stop();
   assertEquals(queued, ["IPv4 1000000", "IPv6 1000000"]);
 });
+
+Deno.test("Proxier writes one NodePort jump per local address, even when two interfaces share it", async () => {
+  const ipt = { IPv4: new FakeIptables("IPv4") };
+  const proxier = new Proxier({ ...OPTIONS, nodePortAddresses: ["192.168.0.0/24"] }, {
+    iptables: ipt,
+    clock: new FakeClock(1_000_000),
+    createRunner: () => new FakeRunner(),
+    localAddresses: () => Promise.resolve(["192.168.0.2", "10.1.0.1", "192.168.0.2"]),
+  });
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  const jumps = ipt.IPv4.restores[0].text.split("\n").filter((l) =>
+    l.endsWith("-j KUBE-NODEPORTS")
+  );
+  assertEquals(jumps, [
+    `-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -d 192.168.0.2 -j KUBE-NODEPORTS`,
+  ]);
+});
