@@ -15,6 +15,9 @@ import type { EndpointSlice, IPFamily } from "../cache/objects.ts";
 import { endpointsFromSlices, endpointsMapsEqual } from "./endpoints.ts";
 import type { EndpointInfo, EndpointsMap } from "./types.ts";
 
+/** The `previous` of a Service's first endpoints: shared, never mutated (changes are only read). */
+const NO_ENDPOINTS: EndpointsMap = new Map();
+
 /** The previous (last applied) and current endpoints of one Service. */
 export interface EndpointsChange {
   readonly previous: EndpointsMap;
@@ -68,7 +71,7 @@ export class EndpointsChangeTracker {
       slices.set(slice.name, current);
     }
     const now = endpointsFromSlices(slices?.values() ?? [], this.#family, this.#nodeName);
-    const applied = this.#applied.get(serviceKey) ?? new Map();
+    const applied = this.#applied.get(serviceKey) ?? NO_ENDPOINTS;
     if (endpointsMapsEqual(applied, now)) this.#pending.delete(serviceKey);
     else this.#pending.set(serviceKey, now);
     return this.#pending.size > 0;
@@ -87,7 +90,7 @@ export class EndpointsChangeTracker {
   checkout(): Map<string, EndpointsChange> {
     const out = new Map<string, EndpointsChange>();
     for (const [key, current] of this.#pending) {
-      out.set(key, { previous: this.#applied.get(key) ?? new Map(), current });
+      out.set(key, { previous: this.#applied.get(key) ?? NO_ENDPOINTS, current });
       if (current.size === 0) this.#applied.delete(key);
       else this.#applied.set(key, current);
     }

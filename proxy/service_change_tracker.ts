@@ -15,6 +15,12 @@ import type { IPFamily, Service } from "../cache/objects.ts";
 import { servicePortMapsEqual, servicePortsFromService } from "./service_port.ts";
 import type { ServicePortMap } from "./types.ts";
 
+/**
+ * The `previous` of an added and the `current` of a deleted Service: one shared empty map, not two
+ * new ones per Service in a first sync. Never mutated (ServiceChange maps are only read).
+ */
+const NO_PORTS: ServicePortMap = new Map();
+
 /** The previous (last applied) and current service ports of one Service. */
 export interface ServiceChange {
   readonly previous: ServicePortMap;
@@ -45,9 +51,9 @@ export class ServiceChangeTracker {
     const key = `${obj.namespace}/${obj.name}`;
     const item = this.#items.get(key);
     const before = item?.previous ??
-      (previous === undefined ? new Map() : servicePortsFromService(previous, this.#family));
+      (previous === undefined ? NO_PORTS : servicePortsFromService(previous, this.#family));
     const after: ServicePortMap = current === undefined
-      ? new Map()
+      ? NO_PORTS
       : servicePortsFromService(current, this.#family);
     if (servicePortMapsEqual(before, after)) this.#items.delete(key);
     else this.#items.set(key, { previous: before, current: after });

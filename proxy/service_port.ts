@@ -32,16 +32,21 @@ export function shouldSkipService(svc: Service): boolean {
     svc.serviceProxyName !== "" || svc.clusterIPs.length === 0;
 }
 
-function ipsOfFamily(ips: readonly string[], family: IPFamily): string[] {
+/** Shared by every service port without external IPs, LB VIPs or source ranges (most). */
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+
+function ipsOfFamily(ips: readonly string[], family: IPFamily): readonly string[] {
+  if (ips.length === 0) return NO_STRINGS;
   const out: string[] = [];
   for (const raw of ips) {
     const ip = canonicalIP(raw);
     if (ip !== undefined && ipFamilyOf(ip) === family) out.push(ip);
   }
-  return out;
+  return out.length === 0 ? NO_STRINGS : out;
 }
 
-function sourceRangesOfFamily(svc: Service, family: IPFamily): string[] {
+function sourceRangesOfFamily(svc: Service, family: IPFamily): readonly string[] {
+  if (svc.loadBalancerSourceRanges.length === 0) return NO_STRINGS;
   const out: string[] = [];
   for (const raw of svc.loadBalancerSourceRanges) {
     const cidr = parseCIDRSloppy(raw);
@@ -77,7 +82,7 @@ export function servicePortsFromService(svc: Service, family: IPFamily): Service
   const clusterIP = ipsOfFamily(svc.clusterIPs, family)[0];
   if (clusterIP === undefined) return out;
   const externalIPs = ipsOfFamily(svc.externalIPs, family);
-  const lbVIPs = ipsOfFamily(
+  const lbVIPs = svc.loadBalancerIngress.length === 0 ? NO_STRINGS : ipsOfFamily(
     svc.loadBalancerIngress.filter((ing) => ing.ipMode !== "Proxy").map((ing) => ing.ip),
     family,
   );
