@@ -184,6 +184,11 @@ function resolveDepth(
     case "endpoint": {
       const eps = entry.byLabel.get(req.endpoint);
       if (eps === undefined) return nx();
+      if (t === RRType.SRV) {
+        // As CoreDNS: the endpoint's own ports, target the endpoint name.
+        const srv = srvRecords(q.name, entry, svcName, undefined, ttl, eps);
+        return srv.answers.length === 0 ? nodata() : positive(srv.answers, srv.additionals);
+      }
       if (t !== RRType.A && t !== RRType.AAAA) return nodata();
       const wanted = familyOf(eps.map((e) => e.ip), t === RRType.AAAA);
       return wanted.length === 0 ? nodata() : positive(addressRecords(q.name, wanted, ttl));
@@ -191,7 +196,11 @@ function resolveDepth(
     case "port": {
       const srv = srvRecords(q.name, entry, svcName, req, ttl);
       if (srv.answers.length === 0) return nx();
-      return t === RRType.SRV ? positive(srv.answers, srv.additionals) : nodata();
+      if (t === RRType.SRV) return positive(srv.answers, srv.additionals);
+      if (t !== RRType.A && t !== RRType.AAAA) return nodata();
+      // CoreDNS's A/AAAA paths read the same list as SRV: the addresses behind the port.
+      const wanted = familyOf(srv.additionals.map((r) => r.data as string), t === RRType.AAAA);
+      return wanted.length === 0 ? nodata() : positive(addressRecords(q.name, wanted, ttl));
     }
   }
 }
@@ -230,7 +239,9 @@ interface PortFilter {
 /**
  * SRV records as CoreDNS builds them: priority 0, weight floor(100 / n) with n the number of
  * (address x matching port) pairs before de-duplication, duplicates (target, port) dropped, and
- * glue A/AAAA for each distinct (target, address).
+ * glue A/AAAA for each distinct (target, address). `endpoints` (an endpoint name's records)
+ * replaces the service's own list: ClusterIP services use their ports, headless ones and
+ * endpoint names the endpoints' ports.
  */
 function srvRecords(
   owner: string,
@@ -238,19 +249,20 @@ function srvRecords(
   svcName: string,
   filter: PortFilter | undefined,
   ttl: number,
+  endpoints?: ServiceEntry["endpoints"],
 ): { answers: DnsRecord[]; additionals: DnsRecord[] } {
   const pairs: { target: string; port: number; ip: string }[] = [];
   const matches = (name: string, protocol: string) =>
     filter === undefined ||
     (name.toLowerCase() === filter.port && protocol.toLowerCase() === filter.protocol);
   const svc = entry.service;
-  if (!svc.headless) {
+  if (!svc.headless && endpoints === undefined) {
     for (const p of svc.ports) {
       if (!matches(p.name, p.protocol)) continue;
       for (const ip of svc.clusterIPs) pairs.push({ target: svcName, port: p.port, ip });
     }
   } else {
-    for (const ep of entry.endpoints) {
+    for (const ep of endpoints ?? entry.endpoints) {
       for (const p of ep.ports) {
         if (!matches(p.name, p.protocol)) continue;
         pairs.push({ target: `${ep.label}.${svcName}`, port: p.port, ip: ep.ip });

@@ -130,3 +130,30 @@ Deno.test("resolve() answers reverse names only for PTR, NXDOMAIN for other type
   assertEquals(ask("in-addr.arpa", RRType.TXT)!.rcode, "NXDOMAIN");
   assertEquals(ask("ip6.arpa", RRType.PTR)!.rcode, "NOERROR");
 });
+
+Deno.test("resolve() answers A/AAAA at _port._proto names with the addresses behind the port", () => {
+  // CoreDNS's A path reads the same service list as SRV: the ClusterIPs for a ClusterIP
+  // service, the endpoints carrying that port for a headless one.
+  const data = (name: string, type: number) => ask(name, type)!.answers.map((r) => r.data);
+  assertEquals(data("_http._tcp.svc1.testns.svc.cluster.local", RRType.A), ["10.0.0.1"]);
+  assertEquals(data("_http._tcp.svc6.testns.svc.cluster.local", RRType.AAAA), ["fd00::3"]);
+  assertEquals(data("_web._tcp.nginx.default.svc.cluster.local", RRType.A), [
+    "10.1.0.10",
+    "10.1.0.11",
+  ]);
+  assertEquals(
+    ask("_http._tcp.svc1.testns.svc.cluster.local", RRType.A)!.answers[0].name,
+    "_http._tcp.svc1.testns.svc.cluster.local",
+  );
+});
+
+Deno.test("resolve() answers SRV at an endpoint name with that endpoint's ports (CoreDNS)", () => {
+  const r = ask("web-0.nginx.default.svc.cluster.local", RRType.SRV)!;
+  assertEquals(r.answers.map((a) => a.data), [
+    { priority: 0, weight: 50, port: 80, target: "web-0.nginx.default.svc.cluster.local" },
+    { priority: 0, weight: 50, port: 9100, target: "web-0.nginx.default.svc.cluster.local" },
+  ]);
+  assertEquals(r.additionals.map((a) => [a.name, a.data]), [
+    ["web-0.nginx.default.svc.cluster.local", "10.1.0.10"],
+  ]);
+});

@@ -83,7 +83,12 @@ const CASES: readonly Case[] = [
     additionals: [`svc1.testns.svc.CLUSTER.local. 5 IN A 10.0.0.1`],
   },
   { qname: `_http._udp.svc1.${S}`, qtype: "SRV", rcode: "NXDOMAIN" },
-  { qname: `_http._tcp.svc1.${S}`, qtype: "A", rcode: "NOERROR" },
+  {
+    qname: `_http._tcp.svc1.${S}`,
+    qtype: "A",
+    rcode: "NOERROR",
+    answers: [`_http._tcp.svc1.${S}. 5 IN A 10.0.0.1`],
+  },
   {
     qname: `_http._tcp.svc6.${S}`,
     qtype: "SRV",
@@ -125,6 +130,16 @@ const CASES: readonly Case[] = [
     qtype: "AAAA",
     rcode: "NOERROR",
     answers: [`fd00--5.hdls1.${S}. 5 IN AAAA fd00::5`],
+  },
+  {
+    qname: "web-0.nginx.default.svc.cluster.local",
+    qtype: "SRV",
+    rcode: "NOERROR",
+    answers: [
+      "web-0.nginx.default.svc.cluster.local. 5 IN SRV 0 50 80 web-0.nginx.default.svc.cluster.local.",
+      "web-0.nginx.default.svc.cluster.local. 5 IN SRV 0 50 9100 web-0.nginx.default.svc.cluster.local.",
+    ],
+    additionals: ["web-0.nginx.default.svc.cluster.local. 5 IN A 10.1.0.10"],
   },
   { qname: `172-0-0-2.hdls1.${S}`, qtype: "A", rcode: "NXDOMAIN" }, // has a hostname
   { qname: `172-0-0-9.hdls1.${S}`, qtype: "A", rcode: "NXDOMAIN" }, // not ready
