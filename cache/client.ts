@@ -175,6 +175,16 @@ async function buildConfig(r: Resolved, source: string): Promise<ClientConfig> {
       `Cannot load ${source}: a client certificate needs both a certificate and a key`,
     );
   }
+  // Malformed TLS material must fail here, at start-up, before the node is touched, not when
+  // the cache builds its HTTP client (or, for a CA without any certificate, on every request).
+  if (caCert !== undefined && !caCert.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new Error(`Cannot load ${source}: certificate-authority holds no PEM certificate`);
+  }
+  try {
+    createHttpClient({ caCert, clientCert, clientKey })?.close();
+  } catch (err) {
+    throw new Error(`Cannot load ${source}: unusable TLS material: ${describeError(err)}`);
+  }
   let token: (() => Promise<string>) | undefined;
   if (r.tokenFile !== undefined) {
     const path = absolute(dir, r.tokenFile);
@@ -346,6 +356,19 @@ export interface ListResult {
   readonly itemCount: number;
 }
 
+/** The HTTP client carrying the CA and client certificate; undefined when there is neither. */
+function createHttpClient(
+  tls: Pick<ClientConfig, "caCert" | "clientCert" | "clientKey">,
+): Deno.HttpClient | undefined {
+  if (tls.caCert === undefined && tls.clientCert === undefined) return undefined;
+  return Deno.createHttpClient({
+    caCerts: tls.caCert !== undefined ? [tls.caCert] : undefined,
+    ...(tls.clientCert !== undefined && tls.clientKey !== undefined
+      ? { cert: tls.clientCert, key: tls.clientKey }
+      : {}),
+  });
+}
+
 /** LIST and WATCH over HTTP(S) with one client configuration. */
 export class ApiClient {
   #config: ClientConfig;
@@ -354,14 +377,7 @@ export class ApiClient {
   /** @param config From `loadClientConfig()`. */
   constructor(config: ClientConfig) {
     this.#config = config;
-    if (config.caCert !== undefined || config.clientCert !== undefined) {
-      this.#http = Deno.createHttpClient({
-        caCerts: config.caCert !== undefined ? [config.caCert] : undefined,
-        ...(config.clientCert !== undefined && config.clientKey !== undefined
-          ? { cert: config.clientCert, key: config.clientKey }
-          : {}),
-      });
-    }
+    this.#http = createHttpClient(config);
   }
 
   /** The API server URL. */

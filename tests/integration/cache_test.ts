@@ -570,6 +570,29 @@ Deno.test("loadClientConfig() uses the in-cluster service account", async () => 
   }
 });
 
+/** A kubeconfig whose cluster and user carry the given PEM texts as `*-data`. */
+function kubeconfigWithTls(pem: { caData?: string; certData?: string; keyData?: string }): string {
+  const b64 = (text: string | undefined) => text === undefined ? undefined : btoa(text);
+  return JSON.stringify({
+    "current-context": "c",
+    clusters: [{
+      name: "k",
+      cluster: {
+        server: "https://127.0.0.1:1",
+        "certificate-authority-data": b64(pem.caData),
+      },
+    }],
+    users: [{
+      name: "u",
+      user: {
+        "client-certificate-data": b64(pem.certData),
+        "client-key-data": b64(pem.keyData),
+      },
+    }],
+    contexts: [{ name: "c", context: { cluster: "k", user: "u" } }],
+  });
+}
+
 Deno.test("loadClientConfig() names the file and the problem of a broken kubeconfig", async () => {
   const cases: [string | undefined, string][] = [
     [undefined, "file does not exist"],
@@ -602,6 +625,14 @@ Deno.test("loadClientConfig() names the file and the problem of a broken kubecon
       }),
       "/nonexistent/ca.crt",
     ],
+    [kubeconfigWithTls({ caData: "not a certificate\n" }), "holds no PEM certificate"],
+    [
+      kubeconfigWithTls({
+        caData: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+      }),
+      "unusable TLS material",
+    ],
+    [kubeconfigWithTls({ certData: "garbage\n", keyData: "garbage\n" }), "unusable TLS material"],
   ];
   for (const [text, message] of cases) {
     const path = text === undefined ? "/nonexistent/kubeconfig" : await tempFile(text);
