@@ -155,15 +155,18 @@ function resolveDepth(
     if (parseQueryName(lowerTarget, opts.zone) === undefined) {
       return { ...positive([cname]), chase: { name: target, type: t } };
     }
-    if (depth >= MAX_CNAME_DEPTH) return positive([cname]);
+    // NOTE: as CoreDNS (backend_lookup.go `A`), an in-zone CNAME is added only together with
+    // the records it leads to; a target that does not exist, has no address of the family, or
+    // loops leaves an empty NOERROR (NODATA) without the CNAME.
+    if (depth >= MAX_CNAME_DEPTH) return nodata();
     const inner = resolveDepth(
       { name: target, lowerName: lowerTarget, type: t },
       view,
       opts,
       depth + 1,
     );
-    const more = inner?.rcode === "NOERROR" ? inner.answers : EMPTY;
-    return { ...positive([cname, ...more]), chase: inner?.chase };
+    if (inner?.rcode !== "NOERROR" || inner.answers.length === 0) return nodata();
+    return { ...positive([cname, ...inner.answers]), chase: inner.chase };
   }
 
   if (svc.headless && entry.endpoints.length === 0) return nx();

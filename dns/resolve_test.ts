@@ -56,8 +56,30 @@ Deno.test("resolve() stops ExternalName chains inside the zone after a bounded d
   });
   const view = makeClusterView({ ...f, services: [...f.services, loop] });
   const r = ask("loop.testns.svc.cluster.local", RRType.A, OPTS, view)!;
-  assertEquals(r.rcode, "NOERROR");
-  assertEquals(r.answers.length, 9);
+  // CoreDNS adds an in-zone CNAME only with the records it leads to: a loop leaves NODATA.
+  assertEquals([r.rcode, r.answers.length, r.authority.length], ["NOERROR", 0, 1]);
+  assertEquals(ask("loop.testns.svc.cluster.local", RRType.CNAME, OPTS, view)!.answers.length, 1);
+});
+
+Deno.test("resolve() leaves out an in-zone ExternalName CNAME that leads to no records", () => {
+  const f = makeFixture();
+  const dangling = makeService("testns", "dangling", (s) => {
+    s.type = "ExternalName";
+    s.clusterIPs = [];
+    s.externalName = "nosvc.testns.svc.cluster.local";
+  });
+  const view = makeClusterView({ ...f, services: [...f.services, dangling] });
+  for (
+    const [name, type] of [
+      ["dangling.testns.svc.cluster.local", RRType.A],
+      ["ext-in.testns.svc.cluster.local", RRType.AAAA], // svc1 has no IPv6 ClusterIP
+    ] as const
+  ) {
+    const r = ask(name, type, OPTS, view)!;
+    assertEquals([r.rcode, r.answers.length, r.authority.length], ["NOERROR", 0, 1], name);
+  }
+  const ok = ask("ext-in.testns.svc.cluster.local", RRType.A, OPTS, view)!;
+  assertEquals(ok.answers.map((a) => a.data), ["svc1.testns.svc.cluster.local", "10.0.0.1"]);
 });
 
 Deno.test("resolve() asks the server to chase ExternalName targets outside the zone", () => {
