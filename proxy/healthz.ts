@@ -173,12 +173,13 @@ export class ProxierHealthServer {
       if (lastUpdated === undefined || t > lastUpdated) lastUpdated = t;
     }
     let healthy = true;
-    for (const [family, queued] of this.#oldestPendingQueued) {
-      if (now - queued >= this.#opts.healthTimeoutMs) {
+    // Only families whose sync loop registered are judged (a family that never started is
+    // "starting up"), as upstream's Health() does.
+    for (const [family, s] of status) {
+      const queued = this.#oldestPendingQueued.get(family);
+      if (queued !== undefined && now - queued >= this.#opts.healthTimeoutMs) {
         healthy = false;
-        const s = status.get(family);
-        if (s) s.healthy = false;
-        else status.set(family, { lastUpdated: undefined, healthy: false });
+        s.healthy = false;
       }
     }
     return { healthy, lastUpdated, currentTime: now, status };

@@ -173,10 +173,27 @@ Deno.test("ProxierHealthServer answers 404 elsewhere and health() reports per fa
   await withServer(async (get, hs, clock) => {
     const res = await get("/metrics");
     assertEquals([res.status, await res.text()], [404, "404 page not found\n"]);
-    hs.queuedUpdate("IPv6");
+    hs.updated("IPv4");
+    hs.queuedUpdate("IPv4");
     clock.tick(10_000);
     const h = hs.health();
     assert(!h.healthy);
-    assertEquals(h.status.get("IPv6"), { lastUpdated: undefined, healthy: false });
+    assertEquals(h.status.get("IPv4"), { lastUpdated: T0, healthy: false });
   });
+});
+
+Deno.test("ProxierHealthServer.health() only judges families that registered, as upstream", () => {
+  const clock = new FakeClock(T0);
+  const hs = new ProxierHealthServer({
+    bindAddress: "127.0.0.1:0",
+    healthTimeoutMs: 10_000,
+    clock,
+  });
+  hs.updated("IPv4");
+  // IPv6 never registered (its sync loop never started): its queued update is not looked at.
+  hs.queuedUpdate("IPv6");
+  clock.tick(20_000);
+  const h = hs.health();
+  assert(h.healthy);
+  assertEquals([...h.status.keys()], ["IPv4"]);
 });
