@@ -122,3 +122,28 @@ Deno.test("buildRuleSet() counts the lines of services a partial sync skips exac
     }
   }
 });
+
+Deno.test("buildRuleSet() in large clusters drops only the SVC->SEP and SEP comments", () => {
+  const ips = Array.from({ length: 5 }, (_, i) => `10.0.0.${i}`);
+  const service = svc("ns1", "svc1", "172.30.0.41", (s) => {
+    s.sessionAffinity = "ClientIP";
+  });
+  const state = stateOf([service], [slice("ns1", "svc1", ips)]);
+  const text = renderRestoreInput(
+    buildRuleSet(state, { ...TEST_OPTIONS, largeClusterEndpointsThreshold: 4 }),
+  );
+  const lines = text.split("\n");
+  const sep = lines.filter((l) => l.startsWith("-A KUBE-SEP-"));
+  const toSep = lines.filter((l) => l.startsWith("-A KUBE-SVC-") && l.includes("-j KUBE-SEP-"));
+  assertEquals([sep.length, toSep.length], [10, 10]); // masquerade + DNAT; affinity + balancing
+  for (const l of [...sep, ...toSep]) assert(!l.includes("-m comment"), l);
+  // The capture rules and the SVC chain's masquerade rule keep theirs.
+  assertStringIncludes(
+    text,
+    `-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ\n`,
+  );
+  assertStringIncludes(
+    text,
+    `-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O\n`,
+  );
+});
