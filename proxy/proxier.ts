@@ -179,6 +179,10 @@ export interface ProxierDeps {
 /** How many `conntrack` cleanup commands run at once after a sync. */
 const CONNTRACK_PARALLELISM = 8;
 
+/** How often, and how long, a detected flush is polled until it reached every table. */
+const CANARY_FLUSH_POLL_MS = 100;
+const CANARY_FLUSH_TIMEOUT_MS = 5_000;
+
 /** Upstream's `FullSyncPeriod`. */
 export const FULL_SYNC_PERIOD_MS = 3600_000;
 
@@ -353,6 +357,10 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     for (const f of this.#families) {
       try {
         const present = await f.iptables.chainExists("mangle", KUBE_PROXY_CANARY);
+        // A reload flushes the tables one after the other: recreating the nat and filter canaries
+        // before the flush reaches them would hide it (and our rules would stay lost), so wait
+        // for them to go too, as upstream's Monitor does.
+        if (!present && f.canaryCreated) await this.#waitForFlush(f);
         for (const table of ["mangle", "nat", "filter"] as const) {
           await f.iptables.ensureChain(table, KUBE_PROXY_CANARY);
         }
@@ -371,6 +379,24 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     }
     if (flushed && this.initialized) this.#runner.run();
     return flushed;
+  }
+
+  /**
+   * Polls every 100 ms, for at most 5 s, until the nat and filter canaries are gone too (upstream's
+   * `iptablesFlushPollTime` and `iptablesFlushTimeout`).
+   */
+  async #waitForFlush(f: FamilyState): Promise<void> {
+    const deadline = this.#clock.now() + CANARY_FLUSH_TIMEOUT_MS;
+    while (true) {
+      const nat = await f.iptables.chainExists("nat", KUBE_PROXY_CANARY);
+      const filter = await f.iptables.chainExists("filter", KUBE_PROXY_CANARY);
+      if (!nat && !filter) return;
+      if (this.#clock.now() >= deadline) {
+        log.info("Inconsistent iptables state detected", { ipFamily: f.family });
+        return;
+      }
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, CANARY_FLUSH_POLL_MS));
+    }
   }
 
   // ---- ServiceHandler ----

@@ -682,3 +682,38 @@ Deno.test("Proxier writes one NodePort jump per local address, even when two int
     `-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -d 192.168.0.2 -j KUBE-NODEPORTS`,
   ]);
 });
+
+Deno.test("Proxier.checkCanaries() waits for a flush to reach nat and filter before recreating the canaries", async () => {
+  const { proxier, ipt, clock } = setup();
+  await proxier.checkCanaries();
+  // A firewall reload flushes the tables one after the other: mangle first.
+  await ipt.IPv4.restore("*mangle\nCOMMIT\n", { noflush: false });
+  const check = proxier.checkCanaries();
+  await new Promise((r) => setTimeout(r, 0));
+  await ipt.IPv4.restore("*nat\nCOMMIT\n*filter\nCOMMIT\n", { noflush: false });
+  for (let i = 0; i < 3; i++) {
+    clock.tick(100);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assertEquals(await check, true);
+  // Created after the whole flush, so the next flush of nat is seen too.
+  for (const table of ["mangle", "nat", "filter"] as const) {
+    assert(await ipt.IPv4.chainExists(table, "KUBE-PROXY-CANARY"), table);
+  }
+});
+
+Deno.test("Proxier.checkCanaries() gives up waiting for nat and filter after 5 s and still resyncs", async () => {
+  const { proxier, ipt, clock, runner } = setup();
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.checkCanaries();
+  await ipt.IPv4.restore("*mangle\nCOMMIT\n", { noflush: false }); // only mangle, never the rest
+  const runs = runner.runs;
+  const check = proxier.checkCanaries();
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    clock.tick(100);
+  }
+  assertEquals(await check, true);
+  assertEquals(runner.runs, runs + 1);
+});
