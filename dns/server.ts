@@ -487,6 +487,9 @@ export class DnsServer {
     let inFlight = 0;
     let wake: (() => void) | undefined;
     let writing: Promise<void> = Promise.resolve();
+    // Replies waiting for the socket. A client that pipelines queries without reading its
+    // replies would otherwise make us queue every reply (up to 64 KB each) in memory.
+    let queued = 0;
     let closed = false;
     let idle: ReturnType<typeof setTimeout> | undefined;
     const armIdle = () => {
@@ -504,14 +507,16 @@ export class DnsServer {
       framed[0] = bytes.length >> 8;
       framed[1] = bytes.length & 0xff;
       framed.set(bytes, 2);
+      queued++;
       writing = writing.then(async () => {
         if (closed) return;
         let off = 0;
         while (off < framed.length) off += await conn.write(framed.subarray(off));
+        if (!closed) armIdle();
       }).catch(() => {
         closed = true;
         closeQuietly(conn);
-      });
+      }).finally(() => queued--);
     };
     const done = () => {
       inFlight--;
@@ -530,6 +535,10 @@ export class DnsServer {
         armIdle();
         buf = concat(buf, chunk.subarray(0, n));
         while (buf.length >= 2) {
+          // Backpressure: answer no more while the client leaves replies unread. Each written
+          // reply re-arms the idle timer, so a client that never reads again is closed by it.
+          while (queued >= maxPipeline && !closed) await writing;
+          if (closed) break;
           const len = (buf[0] << 8) | buf[1];
           if (len === 0) {
             closed = true;

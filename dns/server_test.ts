@@ -272,3 +272,50 @@ Deno.test("DnsServer.handle() labels unnamed qtypes `other` in metrics", () => {
   for (const t of ["A", "HTTPS", "TYPE65280", "TYPE1234"]) server.handle(query(SVC1, t), "udp");
   assertEquals(types, ["A", "HTTPS", "other", "other"]);
 });
+
+Deno.test("DnsServer stops reading a TCP connection whose client does not read its replies", async () => {
+  // 2,000 endpoints: each reply is ~32 KB. A client that pipelines queries and never reads
+  // must not make the server queue every reply in memory: once `maxTcpPipeline` replies wait
+  // for the socket, the server stops reading that connection.
+  const endpoints = Array.from(
+    { length: 2000 },
+    (_, i) => makeEndpoint(`172.16.${i >> 8}.${i & 0xff}`),
+  );
+  const view = makeClusterView(withHeadlessService(makeFixture(), "big", endpoints));
+  let handled = 0;
+  const metrics: DnsMetrics = {
+    observeRequest: () => handled++,
+    observeResponse: () => {},
+    observeForward: () => {},
+  };
+  const total = 2000;
+  await withDnsServer(view, { ...OPTS, metrics, maxTcpPipeline: 4 }, async (server) => {
+    const { hostname, tcpPort } = server.address;
+    const conn = await Deno.connect({ hostname, port: tcpPort });
+    try {
+      const q = query("big.testns.svc.cluster.local", "A");
+      const framed = new Uint8Array((q.length + 2) * total);
+      for (let i = 0; i < total; i++) {
+        framed.set([q.length >> 8, q.length & 0xff, ...q], i * (q.length + 2));
+      }
+      const writing = (async () => {
+        for (let w = 0; w < framed.length;) w += await conn.write(framed.subarray(w));
+      })().catch(() => {});
+      // Wait until the server has answered everything (the bug) or has stopped progressing.
+      let last = -1;
+      for (let still = 0; still < 10 && handled < total;) {
+        await new Promise((r) => setTimeout(r, 50));
+        still = handled === last ? still + 1 : 0;
+        last = handled;
+      }
+      assert(handled < total, `the server read all ${handled} queries without sending replies`);
+      conn.close();
+      await writing;
+    } catch (err) {
+      try {
+        conn.close();
+      } catch { /* closed above */ }
+      throw err;
+    }
+  });
+});
