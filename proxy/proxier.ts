@@ -590,12 +590,12 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     const full = f.needFullSync || start - f.lastFullSync >= this.#fullSyncPeriod();
     // Below this point the trackers are drained: if anything fails, only a full sync can
     // recover the state needed, so assume failure until the restore succeeded.
+    f.needFullSync = true;
     const svcResult = applyServiceChanges(f.services, f.serviceChanges.checkout());
     const epResult = applyEndpointsChanges(f.endpoints, f.endpointChanges.checkout());
     const triggerTimes = f.lastChangeTriggerTimes;
     f.lastChangeTriggerTimes = new Map();
     this.#recordConntrackWork(f, svcResult, epResult);
-    f.needFullSync = true;
     log.v(2).info("Syncing iptables rules", { ipFamily: f.family, fullSync: full });
     let ruleSet: RuleSet;
     let fixedChains: Map<string, string>;
