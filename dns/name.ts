@@ -61,7 +61,8 @@ const INVALID: RecordRequest = { kind: "invalid" };
  *     <svc>.<ns>.svc                     service           A/AAAA, CNAME, SRV (all ports)
  *     <endpoint>.<svc>.<ns>.svc          endpoint          A/AAAA of endpoints with that name
  *     _<port>._<proto>.<svc>.<ns>.svc    port              SRV
- *     <a-b-c-d>.<ns>.pod                 pod               A/AAAA (pods insecure)
+ *     <a-b-c-d>.<ns>.pod                 pod               A/AAAA (pods insecure; one or two
+ *                                                          labels in front are ignored, as CoreDNS)
  *
  * Three or more labels left of `<svc>` are `invalid` (wildcards were removed from CoreDNS in
  * 1.9.0; `*` is an ordinary label here).
@@ -91,8 +92,11 @@ export function parseQueryName(name: string, zone: string): RecordRequest | unde
   const namespace = labels[labels.length - 2];
   if (labels.length === 2) return { kind: "namespace", namespace, under: last };
   if (last === "pod") {
-    if (labels.length !== 3) return INVALID;
-    return { kind: "pod", namespace, podLabel: labels[0] };
+    // NOTE: CoreDNS's parser reads one or two labels left of the pod label as an endpoint or a
+    // port/protocol pair, and its pod lookup ignores them: `x.1-2-3-4.<ns>.pod` answers as
+    // `1-2-3-4.<ns>.pod` does. Same here, for comparability.
+    if (labels.length > 5) return INVALID;
+    return { kind: "pod", namespace, podLabel: labels[labels.length - 3] };
   }
   const service = labels[labels.length - 3];
   switch (labels.length) {

@@ -35,7 +35,15 @@ Deno.test("parseQueryName() reads every shape of the grammar", () => {
     }],
     ["1-2-3-4.ns1.pod.cluster.local", { kind: "pod", namespace: "ns1", podLabel: "1-2-3-4" }],
     ["a.b.c.web.ns1.svc.cluster.local", { kind: "invalid" }],
-    ["a.1-2-3-4.ns1.pod.cluster.local", { kind: "invalid" }],
+    // CoreDNS reads one or two labels left of a pod label as endpoint or port/protocol and
+    // then ignores them: the name answers as the pod label does.
+    ["a.1-2-3-4.ns1.pod.cluster.local", { kind: "pod", namespace: "ns1", podLabel: "1-2-3-4" }],
+    ["_a._b.1-2-3-4.ns1.pod.cluster.local", {
+      kind: "pod",
+      namespace: "ns1",
+      podLabel: "1-2-3-4",
+    }],
+    ["a.b.c.1-2-3-4.ns1.pod.cluster.local", { kind: "invalid" }],
     ["foo.cluster.local", { kind: "invalid" }],
     ["web.ns1.foo.cluster.local", { kind: "invalid" }],
     ["dns.cluster.local", { kind: "invalid" }],

@@ -179,3 +179,11 @@ Deno.test("resolve() answers SRV at an endpoint name with that endpoint's ports 
     ["web-0.nginx.default.svc.cluster.local", "10.1.0.10"],
   ]);
 });
+
+Deno.test("resolve() answers a pod name with one or two labels in front as CoreDNS does", () => {
+  const r = ask("x.1-2-3-4.testns.pod.cluster.local", RRType.A)!;
+  assertEquals(r.answers.map((a) => [a.name, a.data]), [
+    ["x.1-2-3-4.testns.pod.cluster.local", "1.2.3.4"],
+  ]);
+  assertEquals(ask("a.b.c.1-2-3-4.testns.pod.cluster.local", RRType.A)!.rcode, "NXDOMAIN");
+});
