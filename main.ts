@@ -22,7 +22,9 @@
  *    registered on the cache;
  * 8. the cache and the proxier's sync loop start, and the `Starting` event is posted on the Node
  *    (best effort, `cache/events.ts`); SIGTERM or SIGINT stop everything within a
- *    second, leaving the rules in place, and exit 0.
+ *    second, leaving the rules in place, and exit 0; a write to the `--config` file does the
+ *    same but exits 1 (`content of the proxy server's configuration file was updated`), as
+ *    upstream, so that the restarted process reads the new file.
  *
  * main.ts is the only module that imports both proxy/ and dns/.
  *
@@ -40,6 +42,7 @@ import {
 } from "./config/options.ts";
 import { CLUSTER_DNS_FIELDS, type FieldSpec, KUBE_PROXY_FIELDS } from "./config/schema.ts";
 import { versionString } from "./config/version.ts";
+import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
 import { recordNodeEvent } from "./cache/events.ts";
@@ -314,7 +317,8 @@ function signalPromise(): Promise<string> {
  * @param args The command line after the program name.
  * @param deps Command runner and stop signal (tests); real ones by default.
  * @returns The process exit code: 0 after `--help`, `--version`, `--write-config-to`, a good
- *   `--cleanup`, `--init-only` or a signal; 2 on a configuration error; 1 on any other failure.
+ *   `--cleanup`, `--init-only` or a signal; 2 on a configuration error; 1 on any other failure
+ *   and when the `--config` file was updated while running.
  */
 export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<number> {
   let options: Options;
@@ -373,6 +377,7 @@ async function runProxy(
   stopSignal: Promise<string>,
 ): Promise<number> {
   const { config, dns } = options;
+  let exitCode = 0;
   let clientConfig: ClientConfig;
   try {
     clientConfig = await loadClientConfig({
@@ -424,6 +429,13 @@ async function runProxy(
 
   const stopping = new AbortController();
   const stoppables: Stoppable[] = [];
+  // Upstream exits when the --config file is written or renamed, so that it is restarted and
+  // reads the new file (there is no live reload).
+  let configWatch: ConfigFileWatch | undefined;
+  if (options.configFile !== undefined) {
+    const watch = configWatch = watchConfigFile(options.configFile);
+    stoppables.push({ name: "configuration file watch", stop: () => watch.close() });
+  }
   const metrics = new ProxyMetrics();
   const cache = new ClusterCache(clientConfig, options.nodeName);
 
@@ -550,13 +562,20 @@ async function runProxy(
     log.info("kube-proxy started", { families: families.join(","), backend });
     recordBirthCry(clientConfig, options.nodeName);
 
-    const signal = await stopSignal;
-    log.info("Stopping kube-proxy, leaving the rules in place", { signal });
+    const configUpdated = configWatch?.updated.then(() => "configuration file updated");
+    const reason = await Promise.race(configUpdated ? [stopSignal, configUpdated] : [stopSignal]);
+    if (reason === "configuration file updated") {
+      log.error("content of the proxy server's configuration file was updated", undefined, {
+        file: options.configFile,
+      });
+      exitCode = EXIT_FAILURE;
+    }
+    log.info("Stopping kube-proxy, leaving the rules in place", { signal: reason });
   } finally {
     stopping.abort();
     await stopAll(stoppables);
   }
-  return 0;
+  return exitCode;
 }
 
 /**

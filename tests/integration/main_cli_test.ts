@@ -237,3 +237,63 @@ Deno.test("main.ts without kubeconfig, master or in-cluster environment exits 1"
   assertEquals(r.code, 1, r.stderr);
   assertStringIncludes(r.stderr, "Cannot load in-cluster configuration");
 });
+
+Deno.test("main.ts exits 1 when its --config file is updated while it runs", async () => {
+  // The whole start-up runs, but every command (sysctls, iptables) goes to a FakeCommandRunner
+  // and the API server is an unreachable --master: nothing on the node is touched. A
+  // subprocess, so that the OOM score it sets is its own.
+  const dir = await Deno.makeTempDir({ prefix: "kpmain-cli-" });
+  const config = `${dir}/config.yaml`;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const text = HEADER + `healthzBindAddress: 127.0.0.1:${port}\n` +
+    `metricsBindAddress: 127.0.0.1:${port + 1}\n---\n` + DNS_HEADER + "enabled: false\n";
+  await Deno.writeTextFile(config, text);
+  const script = `
+    import { runKubeProxy } from ${JSON.stringify(new URL("../../main.ts", import.meta.url).href)};
+    import { FakeCommandRunner } from ${
+    JSON.stringify(new URL("../../proxy/exec.ts", import.meta.url).href)
+  };
+    Deno.exit(await runKubeProxy(Deno.args, {
+      run: new FakeCommandRunner(),
+      stopSignal: new Promise(() => {}),
+    }));
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--config",
+      new URL("../../deno.json", import.meta.url).pathname,
+      script,
+      "--config",
+      config,
+      "--master=http://127.0.0.1:1",
+      "--hostname-override=node1",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const kill = setTimeout(() => child.kill("SIGKILL"), 60_000); // only if it never exits
+  try {
+    // Once the metrics server answers, start-up is over and the file watch is in place.
+    let up = false;
+    for (let i = 0; i < 300 && !up; i++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port + 1}/metrics`);
+        await res.body?.cancel();
+        up = true;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    assert(up, "the metrics server never answered");
+    await Deno.writeTextFile(config, text.replace("enabled: false", "enabled: false\nttl: 7"));
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 1, stderr);
+    assertStringIncludes(stderr, "content of the proxy server's configuration file was updated");
+  } finally {
+    clearTimeout(kill);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
