@@ -63,7 +63,19 @@ export interface ReflectorOptions<T> {
   readonly random?: () => number;
   /** Server-side watch timeout; default a random 5 to 10 minutes, as client-go picks. */
   readonly watchTimeoutSeconds?: number;
+  /**
+   * Client-side deadline of one LIST; default {@linkcode DEFAULT_LIST_TIMEOUT_MS}. A list on a
+   * connection that died silently (an API server VIP failing over drops it without a reset)
+   * would otherwise wait forever for its answer, and the cache would never sync.
+   */
+  readonly listTimeoutMs?: number;
 }
+
+/**
+ * Default LIST deadline: twice the API server's own 60 s limit for requests that are not
+ * long-running (`--request-timeout`), so a list the server is still answering is never cut.
+ */
+export const DEFAULT_LIST_TIMEOUT_MS = 120_000;
 
 /** Whether two trimmed objects differ only in their resourceVersion. */
 export function sameExceptVersion(a: unknown, b: unknown): boolean {
@@ -226,12 +238,28 @@ export class Reflector<T> {
     const seen = new Set<string>();
     const query: Record<string, string> = {};
     if (this.#opts.fieldSelector) query.fieldSelector = this.#opts.fieldSelector;
-    const result = await this.#client.list(this.#opts.path, query, (raw) => {
-      const key = keyOf(raw);
-      if (key === undefined) return;
-      seen.add(key);
-      this.#apply(key, raw);
-    }, signal);
+    const listAbort = new AbortController();
+    const onStop = () => listAbort.abort();
+    signal.addEventListener("abort", onStop, { once: true });
+    if (signal.aborted) listAbort.abort();
+    const timeoutMs = this.#opts.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS;
+    const deadline = setTimeout(
+      () =>
+        listAbort.abort(new Error(`list of ${this.#opts.kind} got no answer in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    let result;
+    try {
+      result = await this.#client.list(this.#opts.path, query, (raw) => {
+        const key = keyOf(raw);
+        if (key === undefined) return;
+        seen.add(key);
+        this.#apply(key, raw);
+      }, listAbort.signal);
+    } finally {
+      clearTimeout(deadline);
+      signal.removeEventListener("abort", onStop);
+    }
     for (const [key, previous] of this.#delivered) {
       if (!seen.has(key)) {
         this.#delivered.delete(key);

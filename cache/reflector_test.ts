@@ -217,3 +217,43 @@ Deno.test("Reflector backs off before relisting when every watch is refused at o
   // The second list came only after a pause (the 0 ms timer set at the first list had run).
   assertEquals(timerRanBeforeList, [false, true, true]);
 });
+
+Deno.test("Reflector gives up a list that gets no answer and lists again", async () => {
+  // A list on a silently dead connection never answers; only the client's deadline ends it.
+  const abort = new AbortController();
+  const guard = setTimeout(() => abort.abort(), 10_000); // only if the deadline never fires
+  let lists = 0;
+  const rec = recorder();
+  const reflector = new Reflector<Item>({
+    list: (_p, _q, onItem, signal) => {
+      lists++;
+      if (lists === 2) {
+        abort.abort();
+        onItem(raw("a", 2, 1));
+        return Promise.resolve({ resourceVersion: "2", itemCount: 1 });
+      }
+      return new Promise((_resolve, reject) => {
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+    },
+    watch: () => {
+      throw new Error("no watch expected");
+    },
+  }, {
+    kind: "Item",
+    path: "/items",
+    convert,
+    sink: rec.sink,
+    backoff: { initialMs: 1, maxMs: 2 },
+    listTimeoutMs: 20,
+    watchTimeoutSeconds: 1,
+  });
+  try {
+    await reflector.run(abort.signal);
+  } finally {
+    clearTimeout(guard);
+  }
+  assertEquals(lists, 2);
+  assertEquals(rec.log, ["add a=1"]);
+  assertEquals(reflector.hasSynced(), true);
+});
