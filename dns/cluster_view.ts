@@ -5,7 +5,13 @@
  */
 
 import type { EndpointSliceHandler, NamespaceHandler, ServiceHandler } from "../cache/handlers.ts";
-import type { EndpointPort, EndpointSlice, Namespace, Service } from "../cache/objects.ts";
+import type {
+  Endpoint,
+  EndpointPort,
+  EndpointSlice,
+  Namespace,
+  Service,
+} from "../cache/objects.ts";
 import { objectKey } from "../cache/objects.ts";
 import { parseIP } from "./ip.ts";
 
@@ -71,15 +77,54 @@ class PublishedEndpoint implements EndpointRecord {
   }
 }
 
-/** A ServiceEntry whose by-label index is built on the first query that needs it. */
+/**
+ * Calls `fn` for each address `service` publishes from `slices` (ready ones, or all with
+ * publishNotReadyAddresses; FQDN slices and unparsable addresses skipped), in slice order.
+ */
+function forEachPublished(
+  service: Service,
+  slices: readonly EndpointSlice[],
+  fn: (address: string, ipv6: boolean, ep: Endpoint, slice: EndpointSlice) => void,
+): void {
+  if (service.type === "ExternalName") return;
+  for (const slice of slices) {
+    if (slice.addressType === "FQDN") continue;
+    for (const ep of slice.endpoints) {
+      if (!ep.ready && !service.publishNotReadyAddresses) continue;
+      for (const address of ep.addresses) {
+        const bytes = parseIP(address);
+        if (bytes !== undefined) fn(address, bytes.length === 16, ep, slice);
+      }
+    }
+  }
+}
+
+/**
+ * A ServiceEntry that keeps the service's (immutable, cache-owned) slices and builds its
+ * endpoint records and by-label index on the first query that reads them: at 10,000 services x
+ * 10 endpoints, records for every address cost megabytes that most services never need.
+ */
 class LazyServiceEntry implements ServiceEntry {
   readonly service: Service;
-  readonly endpoints: readonly EndpointRecord[];
+  readonly #slices: readonly EndpointSlice[];
+  #endpoints: readonly EndpointRecord[] | undefined;
   #byLabel: Map<string, EndpointRecord[]> | undefined;
 
-  constructor(service: Service, endpoints: readonly EndpointRecord[]) {
+  constructor(service: Service, slices: readonly EndpointSlice[]) {
     this.service = service;
-    this.endpoints = endpoints;
+    this.#slices = slices;
+  }
+
+  get endpoints(): readonly EndpointRecord[] {
+    if (this.#endpoints === undefined) {
+      const out: EndpointRecord[] = [];
+      forEachPublished(this.service, this.#slices, (address, ipv6, ep, slice) => {
+        const hostname = ep.hostname === "" ? "" : ep.hostname.toLowerCase();
+        out.push(new PublishedEndpoint(address, ipv6, slice.ports, hostname));
+      });
+      this.#endpoints = out.length === 0 ? EMPTY_ENDPOINTS : out;
+    }
+    return this.#endpoints;
   }
 
   get byLabel(): ReadonlyMap<string, readonly EndpointRecord[]> {
@@ -94,6 +139,13 @@ class LazyServiceEntry implements ServiceEntry {
       this.#byLabel = byLabel;
     }
     return this.#byLabel;
+  }
+
+  /** The published addresses, without building records. */
+  publishedIPs(): Set<string> {
+    const ips = new Set<string>();
+    forEachPublished(this.service, this.#slices, (address) => ips.add(address));
+    return ips;
   }
 }
 
@@ -121,7 +173,7 @@ export function dashedLabel(ip: string): string {
 export class ClusterView implements ServiceHandler, EndpointSliceHandler, NamespaceHandler {
   #services = new Map<string, Service>();
   #slices = new Map<string, Map<string, EndpointSlice>>();
-  #entries = new Map<string, ServiceEntry>();
+  #entries = new Map<string, LazyServiceEntry>();
   #clusterIPs = new Map<string, string>();
   /**
    * Endpoint address -> the key (or keys) of the services publishing it. Names are derived from
@@ -333,39 +385,16 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
   #rebuild(key: string): void {
     const old = this.#entries.get(key);
     const service = this.#services.get(key);
-    let entry: ServiceEntry | undefined;
+    let entry: LazyServiceEntry | undefined;
     if (service !== undefined) {
-      const endpoints = service.type !== "ExternalName"
-        ? this.#publishedEndpoints(service, this.#slices.get(key))
-        : EMPTY_ENDPOINTS;
-      entry = new LazyServiceEntry(service, endpoints);
+      const slices = this.#slices.get(key);
+      entry = new LazyServiceEntry(service, slices === undefined ? [] : [...slices.values()]);
       this.#entries.set(key, entry);
     } else {
       this.#entries.delete(key);
     }
     this.#reindex(key, old, entry);
     this.#changed();
-  }
-
-  #publishedEndpoints(
-    service: Service,
-    slices: Map<string, EndpointSlice> | undefined,
-  ): readonly EndpointRecord[] {
-    if (slices === undefined) return EMPTY_ENDPOINTS;
-    const out: EndpointRecord[] = [];
-    for (const slice of slices.values()) {
-      if (slice.addressType === "FQDN") continue;
-      for (const ep of slice.endpoints) {
-        if (!ep.ready && !service.publishNotReadyAddresses) continue;
-        for (const address of ep.addresses) {
-          const bytes = parseIP(address);
-          if (bytes === undefined) continue;
-          const hostname = ep.hostname === "" ? "" : ep.hostname.toLowerCase();
-          out.push(new PublishedEndpoint(address, bytes.length === 16, slice.ports, hostname));
-        }
-      }
-    }
-    return out;
   }
 
   /**
@@ -375,7 +404,11 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
    * V8 Maps with ~100k keys get very slow under delete/insert churn of the same keys (measured
    * 2 ms per 10-endpoint slice update at 10k services before this).
    */
-  #reindex(key: string, old: ServiceEntry | undefined, next: ServiceEntry | undefined): void {
+  #reindex(
+    key: string,
+    old: LazyServiceEntry | undefined,
+    next: LazyServiceEntry | undefined,
+  ): void {
     const oldName = old && `${old.service.name}.${old.service.namespace}.svc`;
     const nextName = next && `${next.service.name}.${next.service.namespace}.svc`;
     if (old !== undefined) {
@@ -390,18 +423,17 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
         if (owner === undefined || owner === oldName) this.#clusterIPs.set(ip, nextName!);
       }
     }
-    const nextIPs = new Set<string>();
-    for (const ep of next?.endpoints ?? EMPTY_ENDPOINTS) nextIPs.add(ep.ip);
-    for (const ep of old?.endpoints ?? EMPTY_ENDPOINTS) {
-      if (nextIPs.has(ep.ip)) continue;
-      const owners = this.#endpointIPs.get(ep.ip);
+    const nextIPs = next?.publishedIPs() ?? new Set<string>();
+    for (const ip of old?.publishedIPs() ?? []) {
+      if (nextIPs.has(ip)) continue;
+      const owners = this.#endpointIPs.get(ip);
       if (owners === undefined) continue;
-      if (owners === key) this.#endpointIPs.delete(ep.ip);
+      if (owners === key) this.#endpointIPs.delete(ip);
       else if (typeof owners !== "string") {
         const i = owners.indexOf(key);
         if (i < 0) continue;
         owners.splice(i, 1);
-        if (owners.length === 1) this.#endpointIPs.set(ep.ip, owners[0]);
+        if (owners.length === 1) this.#endpointIPs.set(ip, owners[0]);
       }
     }
     for (const ip of nextIPs) {

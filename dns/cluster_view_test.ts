@@ -111,3 +111,24 @@ Deno.test("ClusterView.version and serial change on every change", () => {
   assert(view.version > v0);
   assertEquals(view.serial, 2000);
 });
+
+Deno.test("ClusterView.namesForIP() names an address published by two services until one drops it", () => {
+  const view = new ClusterView();
+  view.onServiceAdd(headless("ns", "a"));
+  view.onServiceAdd(headless("ns", "b"));
+  const sa = makeEndpointSlice("ns", "a-1", "a", [makeEndpoint("10.0.0.9")]);
+  const sb = makeEndpointSlice("ns", "b-1", "b", [
+    makeEndpoint("10.0.0.9", (e) => e.hostname = "Pod-9"),
+  ]);
+  view.onEndpointSliceAdd(sa);
+  view.onEndpointSliceAdd(sb);
+  assertEquals(view.namesForIP("10.0.0.9"), ["10-0-0-9.a.ns.svc", "pod-9.b.ns.svc"]);
+  view.onEndpointSliceDelete(sa);
+  assertEquals(view.namesForIP("10.0.0.9"), ["pod-9.b.ns.svc"]);
+  assertEquals(view.service("ns", "a")!.endpoints, []);
+  view.onServiceDelete(headless("ns", "b"));
+  assertEquals(view.namesForIP("10.0.0.9"), []);
+  view.onEndpointSliceAdd(sa);
+  assertEquals(view.namesForIP("10.0.0.9"), ["10-0-0-9.a.ns.svc"]);
+  assertEquals(view.service("ns", "a")!.byLabel.get("10-0-0-9")!.length, 1);
+});
