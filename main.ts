@@ -628,11 +628,23 @@ async function stopAll(stoppables: readonly Stoppable[]): Promise<void> {
   if (outcome === "late") log.warn("Stopping took too long, exiting anyway");
 }
 
-if (import.meta.main) {
-  // A daemon must not die on a stray rejection: log it (it is a bug) and keep serving.
+/**
+ * A daemon must not die on a stray rejection or on an exception thrown in a timer or event
+ * callback: log it (it is a bug) and keep serving, with the rules in place. (A component that
+ * stops syncing because of it makes `/healthz` go stale, which is what restarts the process.)
+ */
+export function installCrashGuards(): void {
   globalThis.addEventListener("unhandledrejection", (e) => {
     e.preventDefault();
     log.error("Unhandled promise rejection", e.reason);
   });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.error("Uncaught exception", e.error ?? e.message);
+  });
+}
+
+if (import.meta.main) {
+  installCrashGuards();
   Deno.exit(await runKubeProxy(Deno.args));
 }

@@ -297,3 +297,27 @@ Deno.test("main.ts exits 1 when its --config file is updated while it runs", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("installCrashGuards() keeps the process alive after a throw in a timer or a stray rejection", async () => {
+  const main = new URL("../../main.ts", import.meta.url).href;
+  const script = `
+    import { installCrashGuards } from ${JSON.stringify(main)};
+    installCrashGuards();
+    setTimeout(() => { throw new TypeError("thrown in a timer"); }, 0);
+    Promise.reject(new Error("nobody handles this"));
+    setTimeout(() => { console.log("still serving"); Deno.exit(0); }, 50);
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, script],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, stderr);
+  assertStringIncludes(stdout, "still serving");
+  assertStringIncludes(stderr, "Uncaught exception");
+  assertStringIncludes(stderr, "thrown in a timer");
+  assertStringIncludes(stderr, "Unhandled promise rejection");
+});
