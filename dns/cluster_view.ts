@@ -13,6 +13,7 @@ import type {
   Service,
 } from "../cache/objects.ts";
 import { objectKey } from "../cache/objects.ts";
+import { NO_SLICES, withoutSlice, withSlice } from "../cache/slice_list.ts";
 import { parseIP } from "./ip.ts";
 
 /** One endpoint address that DNS publishes (ready, or any with publishNotReadyAddresses). */
@@ -172,7 +173,8 @@ export function dashedLabel(ip: string): string {
  */
 export class ClusterView implements ServiceHandler, EndpointSliceHandler, NamespaceHandler {
   #services = new Map<string, Service>();
-  #slices = new Map<string, Map<string, EndpointSlice>>();
+  /** Per service key, its slices (copy-on-write: entries keep them as snapshots). */
+  #slices = new Map<string, readonly EndpointSlice[]>();
   #entries = new Map<string, LazyServiceEntry>();
   #clusterIPs = new Map<string, string>();
   /**
@@ -366,9 +368,7 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
   #setSlice(slice: EndpointSlice): void {
     if (slice.serviceName === "") return;
     const key = `${slice.namespace}/${slice.serviceName}`;
-    let slices = this.#slices.get(key);
-    if (slices === undefined) this.#slices.set(key, slices = new Map());
-    slices.set(slice.name, slice);
+    this.#slices.set(key, withSlice(this.#slices.get(key), slice));
     this.#rebuild(key);
   }
 
@@ -376,8 +376,11 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
     if (slice.serviceName === "") return;
     const key = `${slice.namespace}/${slice.serviceName}`;
     const slices = this.#slices.get(key);
-    if (slices === undefined || !slices.delete(slice.name)) return;
-    if (slices.size === 0) this.#slices.delete(key);
+    if (slices === undefined) return;
+    const rest = withoutSlice(slices, slice.name);
+    if (rest === slices) return;
+    if (rest.length === 0) this.#slices.delete(key);
+    else this.#slices.set(key, rest);
     this.#rebuild(key);
   }
 
@@ -387,8 +390,7 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
     const service = this.#services.get(key);
     let entry: LazyServiceEntry | undefined;
     if (service !== undefined) {
-      const slices = this.#slices.get(key);
-      entry = new LazyServiceEntry(service, slices === undefined ? [] : [...slices.values()]);
+      entry = new LazyServiceEntry(service, this.#slices.get(key) ?? NO_SLICES);
       this.#entries.set(key, entry);
     } else {
       this.#entries.delete(key);

@@ -12,6 +12,7 @@
  */
 
 import type { EndpointSlice, IPFamily } from "../cache/objects.ts";
+import { NO_SLICES, withoutSlice, withSlice } from "../cache/slice_list.ts";
 import { endpointsFromSlices, endpointsMapsEqual } from "./endpoints.ts";
 import type { EndpointInfo, EndpointsMap } from "./types.ts";
 
@@ -28,7 +29,8 @@ export interface EndpointsChange {
 export class EndpointsChangeTracker {
   #family: IPFamily;
   #nodeName: string;
-  #slices = new Map<string, Map<string, EndpointSlice>>();
+  /** Per service key, its slices of this family (copy-on-write lists). */
+  #slices = new Map<string, readonly EndpointSlice[]>();
   #applied = new Map<string, EndpointsMap>();
   #pending = new Map<string, EndpointsMap>();
 
@@ -64,13 +66,13 @@ export class EndpointsChangeTracker {
     }
     let slices = this.#slices.get(serviceKey);
     if (current === undefined) {
-      slices?.delete(slice.name);
-      if (slices?.size === 0) this.#slices.delete(serviceKey);
+      if (slices !== undefined) slices = withoutSlice(slices, slice.name);
+      if (slices?.length === 0) this.#slices.delete(serviceKey);
+      else if (slices !== undefined) this.#slices.set(serviceKey, slices);
     } else {
-      if (slices === undefined) this.#slices.set(serviceKey, slices = new Map());
-      slices.set(slice.name, current);
+      this.#slices.set(serviceKey, slices = withSlice(slices, current));
     }
-    const now = endpointsFromSlices(slices?.values() ?? [], this.#family, this.#nodeName);
+    const now = endpointsFromSlices(slices ?? NO_SLICES, this.#family, this.#nodeName);
     const applied = this.#applied.get(serviceKey) ?? NO_ENDPOINTS;
     if (endpointsMapsEqual(applied, now)) this.#pending.delete(serviceKey);
     else this.#pending.set(serviceKey, now);
