@@ -211,6 +211,12 @@ Deno.test("validateConfig() rejects malformed cluster CIDRs", () => {
     "CIDR block (e.g. 10.100.0.0/16 or fde4:8dba:82e1::/48)",
   ]);
   assertEquals(check({ clusterCIDR: "a,b,c" }).length, 4);
+  assertEquals(messages(check({ clusterCIDR: "10.0.0.0/8,fd00::/48,10.1.0.0/16" })), [
+    `${ROOT}.DetectLocalConfiguration.ClusterCIDRs: Invalid value: []string{"10.0.0.0/8", ` +
+    `"fd00::/48", "10.1.0.0/16"}: must be a either a single CIDR or dual-stack pair of CIDRs ` +
+    "(e.g. [10.100.0.0/16, fde4:8dba:82e1::/48]",
+  ]);
+  assertEquals(check({ clusterCIDR: "fd00::/48,10.0.0.0/8" }), [], "either family first");
 });
 
 Deno.test("validateConfig() checks feature gates and logging", () => {
