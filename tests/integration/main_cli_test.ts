@@ -129,6 +129,14 @@ const BAD_INPUTS: BadInput[] = [
     messages: ['ClusterDNSConfiguration.ttls: unknown field "ttls"'],
   },
   {
+    name: "an out-of-range DNS value, with a kube-proxy problem in the same file",
+    config: HEADER + "oomScoreAdj: 1001\n---\n" + DNS_HEADER + "ttl: 5000\n",
+    messages: [
+      "KubeProxyConfiguration.KubeProxyLinuxConfiguration.OOMScoreAdj: Invalid value: 1001",
+      "ClusterDNSConfiguration.ttl: Invalid value: 5000: must be within the range [0, 3600]",
+    ],
+  },
+  {
     name: "several problems at once, each on its own line",
     config: HEADER + "iptables:\n  masqueradeBit: 32\nclientConnection:\n  burst: -1\n",
     messages: [/MasqueradeBit: Invalid value: 32.*\n.*Burst: Invalid value: -1/],
