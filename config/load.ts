@@ -138,8 +138,28 @@ class Decoder {
         this.problem(path, `cannot unmarshal ${describe(node)} into an object`, node);
       } else {
         const known = new Set(fields.map((f) => f.json));
+        // YAML 1.1 merge keys (`<<: *anchor`), which upstream's YAML reader expands: the
+        // merged mappings fill in only the fields the mapping does not set itself.
+        const merged: YamlNode[] = [];
         for (const pair of node.items) {
           const keyNode = this.resolve(pair.key);
+          if (keyNode && isScalar(keyNode) && typeof keyNode.value === "symbol") {
+            const value = this.resolve(pair.value);
+            const sources = value && isSeq(value)
+              ? value.items.map((item) => this.resolve(item))
+              : [value];
+            for (const source of sources) {
+              if (source && isMap(source)) merged.push(source);
+              else {
+                this.problem(
+                  path,
+                  "a merge key (<<) needs a mapping or a list of them",
+                  source ?? keyNode,
+                );
+              }
+            }
+            continue;
+          }
           const key = keyNode && isScalar(keyNode) ? String(keyNode.value) : undefined;
           if (key === undefined) {
             this.problem(path, "field names must be strings", pair.key ?? node);
@@ -157,6 +177,20 @@ class Decoder {
             continue;
           }
           present.set(key, this.resolve(pair.value));
+        }
+        for (const source of merged) {
+          if (!isMap(source)) continue;
+          for (const pair of source.items) {
+            const keyNode = this.resolve(pair.key);
+            const key = keyNode && isScalar(keyNode) ? String(keyNode.value) : undefined;
+            if (key === undefined || present.has(key)) continue;
+            if (!known.has(key)) {
+              const where = path ? `${path}.${key}` : key;
+              this.problem(where, `unknown field ${JSON.stringify(key)}`, keyNode);
+              continue;
+            }
+            present.set(key, this.resolve(pair.value));
+          }
         }
       }
     }

@@ -301,6 +301,26 @@ Deno.test("loadConfig() follows YAML anchors and treats null as absent", () => {
   assertEquals(config.nodePortAddresses, null);
 });
 
+Deno.test("loadConfig() expands YAML merge keys, the mapping's own fields winning", () => {
+  const { config } = loadConfig(
+    HEADER + "iptables: &p\n  syncPeriod: 10s\n  minSyncPeriod: 2s\n" +
+      "nftables:\n  minSyncPeriod: 3s\n  <<: *p\n" +
+      "conntrack:\n  <<: [{min: 5}, {min: 6, maxPerCore: 7}]\n",
+  );
+  assertEquals(config.nftables.syncPeriod, 10_000);
+  assertEquals(config.nftables.minSyncPeriod, 3_000);
+  assertEquals(config.conntrack.min, 5, "the first merged mapping wins");
+  assertEquals(config.conntrack.maxPerCore, 7);
+  assertEquals(
+    problemsOf(HEADER + "x: &a {syncPeriods: 1s}\niptables:\n  <<: *a\n").map((p) => p.path),
+    ["KubeProxyConfiguration.x", "KubeProxyConfiguration.iptables.syncPeriods"],
+  );
+  assertEquals(
+    onlyProblem(HEADER + "iptables:\n  <<: 5\n").message,
+    "a merge key (<<) needs a mapping or a list of them (line 4)",
+  );
+});
+
 Deno.test("renderConfig() writes upstream's defaulted example back unchanged", async () => {
   const text = await Deno.readTextFile(FIXTURE);
   const { config, dns } = loadConfig(text);
