@@ -9,12 +9,54 @@
  * @module
  */
 
-import type { EndpointSlice, IPFamily } from "../cache/objects.ts";
+import type { Endpoint, EndpointSlice, IPFamily } from "../cache/objects.ts";
 import { canonicalIP, ipFamilyOf, joinHostPort } from "./net.ts";
 import { type EndpointInfo, type EndpointsMap, servicePortKey } from "./types.ts";
 
 /** Shared by every endpoint without hints (most of them): 200,000 empty arrays at 100,000. */
 const NO_HINTS: readonly string[] = Object.freeze([]);
+
+/**
+ * An EndpointInfo that reads the conditions and hints from the cache's (immutable) Endpoint
+ * instead of copying them: five fields instead of nine. Deno's V8 has no pointer compression, so
+ * every field is 8 bytes: 64 instead of 96 bytes per endpoint and port (115,000 of them at 10,000
+ * services x 10 endpoints).
+ */
+class SliceEndpointInfo implements EndpointInfo {
+  readonly endpoint: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly isLocal: boolean;
+  readonly #source: Endpoint;
+
+  constructor(endpoint: string, ip: string, port: number, isLocal: boolean, source: Endpoint) {
+    this.endpoint = endpoint;
+    this.ip = ip;
+    this.port = port;
+    this.isLocal = isLocal;
+    this.#source = source;
+  }
+
+  get ready(): boolean {
+    return this.#source.ready;
+  }
+
+  get serving(): boolean {
+    return this.#source.serving;
+  }
+
+  get terminating(): boolean {
+    return this.#source.terminating;
+  }
+
+  get zoneHints(): readonly string[] {
+    return this.#source.hints?.forZones ?? NO_HINTS;
+  }
+
+  get nodeHints(): readonly string[] {
+    return this.#source.hints?.forNodes ?? NO_HINTS;
+  }
+}
 
 /**
  * The endpoints of one Service's slices, per service port.
@@ -54,17 +96,16 @@ export function endpointsFromSlices(
         const endpoint = joinHostPort(ip, port.port);
         const existing = set.get(endpoint);
         if (existing !== undefined && !(existing.terminating && !ep.terminating)) continue;
-        set.set(endpoint, {
+        set.set(
           endpoint,
-          ip,
-          port: port.port,
-          isLocal: nodeName !== "" && ep.nodeName === nodeName,
-          ready: ep.ready,
-          serving: ep.serving,
-          terminating: ep.terminating,
-          zoneHints: ep.hints?.forZones ?? NO_HINTS,
-          nodeHints: ep.hints?.forNodes ?? NO_HINTS,
-        });
+          new SliceEndpointInfo(
+            endpoint,
+            ip,
+            port.port,
+            nodeName !== "" && ep.nodeName === nodeName,
+            ep,
+          ),
+        );
       }
     }
   }
