@@ -16,6 +16,7 @@ import { log } from "../config/log.ts";
 import { canonicalCIDR, canonicalIP } from "./ip.ts";
 import type {
   Endpoint,
+  EndpointHints,
   EndpointPort,
   EndpointSlice,
   IPFamily,
@@ -266,27 +267,78 @@ function endpointOf(e: Raw, i: number, addressType: EndpointSlice["addressType"]
   });
   const c = e?.conditions ?? {};
   const ready = c.ready !== false;
+  const serving = typeof c.serving === "boolean" ? c.serving : ready;
   const hintsRaw = e?.hints;
-  return {
-    addresses,
-    ready,
-    serving: typeof c.serving === "boolean" ? c.serving : ready,
-    terminating: c.terminating === true,
-    hostname: str(e?.hostname),
-    nodeName: intern(str(e?.nodeName)),
-    zone: intern(str(e?.zone)),
-    hints: hintsRaw === undefined || hintsRaw === null ? undefined : {
-      forZones: arr(hintsRaw.forZones).map((z: Raw) => intern(str(z?.name))).filter((z) =>
-        z !== ""
-      ),
-      forNodes: arr(hintsRaw.forNodes).map((n: Raw) => intern(str(n?.name))).filter((n) =>
-        n !== ""
-      ),
-    },
-    // Not kept: neither the proxier nor DNS reads it, and at 100,000 endpoints the Pod
-    // references (an object and a unique name each) cost ~5 MB.
-    targetRef: undefined,
+  const hints = hintsRaw === undefined || hintsRaw === null ? undefined : {
+    forZones: arr(hintsRaw.forZones).map((z: Raw) => intern(str(z?.name))).filter((z) => z !== ""),
+    forNodes: arr(hintsRaw.forNodes).map((n: Raw) => intern(str(n?.name))).filter((n) => n !== ""),
   };
+  const hostname = str(e?.hostname);
+  // Not kept: neither the proxier nor DNS reads `targetRef`, and at 100,000 endpoints the Pod
+  // references (an object and a unique name each) cost megabytes.
+  return new CachedEndpoint(
+    addresses,
+    intern(str(e?.nodeName)),
+    intern(str(e?.zone)),
+    (ready ? READY : 0) | (serving ? SERVING : 0) | (c.terminating === true ? TERMINATING : 0),
+    hostname === "" && hints === undefined ? undefined : { hostname, hints },
+  );
+}
+
+const READY = 1, SERVING = 2, TERMINATING = 4;
+
+/**
+ * An Endpoint in five fields instead of nine: the three conditions in one number, the fields most
+ * endpoints leave unset (hostname, hints) in one optional object. Deno's V8 has no pointer
+ * compression, so each field is 8 bytes: 64 instead of 96 bytes per endpoint (100,000 of them at
+ * 10,000 services x 10 endpoints). Read-only, like every cached object.
+ */
+class CachedEndpoint implements Endpoint {
+  readonly addresses: readonly string[];
+  readonly nodeName: string;
+  readonly zone: string;
+  readonly #conditions: number;
+  readonly #rare:
+    | { readonly hostname: string; readonly hints: EndpointHints | undefined }
+    | undefined;
+
+  constructor(
+    addresses: readonly string[],
+    nodeName: string,
+    zone: string,
+    conditions: number,
+    rare: { readonly hostname: string; readonly hints: EndpointHints | undefined } | undefined,
+  ) {
+    this.addresses = addresses;
+    this.nodeName = nodeName;
+    this.zone = zone;
+    this.#conditions = conditions;
+    this.#rare = rare;
+  }
+
+  get ready(): boolean {
+    return (this.#conditions & READY) !== 0;
+  }
+
+  get serving(): boolean {
+    return (this.#conditions & SERVING) !== 0;
+  }
+
+  get terminating(): boolean {
+    return (this.#conditions & TERMINATING) !== 0;
+  }
+
+  get hostname(): string {
+    return this.#rare?.hostname ?? "";
+  }
+
+  get hints(): EndpointHints | undefined {
+    return this.#rare?.hints;
+  }
+
+  get targetRef(): undefined {
+    return undefined;
+  }
 }
 
 /**
