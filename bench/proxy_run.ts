@@ -220,6 +220,8 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
       args: [
         "run",
         "-A",
+        // What `deno task compile` bakes into the shipped binary (deno.json): measure that.
+        `--v8-flags=${flags.string("v8-flags", "--max-semi-space-size=2")}`,
         ...(flags.string("cpu-prof-dir", "") !== ""
           ? ["--cpu-prof", `--cpu-prof-dir=${flags.string("cpu-prof-dir", "")}`]
           : []),
