@@ -1,7 +1,13 @@
 /**
  * The cluster cache: one reflector per resource the proxier and the DNS responder read
- * (Services, `discovery.k8s.io/v1` EndpointSlices, this proxy's Node, Namespaces), fanning the
- * trimmed objects' changes out to the registered handlers (`cache/handlers.ts`).
+ * (Services, `discovery.k8s.io/v1` EndpointSlices, this proxy's Node, and Namespaces only when a
+ * NamespaceHandler is registered), fanning the trimmed objects' changes out to the registered
+ * handlers (`cache/handlers.ts`).
+ *
+ * Namespaces are optional twice over: upstream's `system:node-proxier` ClusterRole does not
+ * grant `list`/`watch` on them, so a 403 on Namespaces is logged once, retried only every few
+ * minutes (`forbiddenRetryMs`), reported to the handlers (`onNamespacesUnavailable`) and counted
+ * as synced, so that the cache's `synced` does not wait for a permission that may never come.
  *
  * Lifecycle: `new ClusterCache(config, nodeName)`, `add*Handler()` for every consumer, then
  * `await start()` (returns once the watches are started), `await synced` (or poll `hasSynced()`)
@@ -25,7 +31,12 @@ import type {
   ServiceHandler,
 } from "./handlers.ts";
 import type { EndpointSlice, Namespace, Node, Service } from "./objects.ts";
-import { type BackoffOptions, Reflector, type ReflectorSink } from "./reflector.ts";
+import {
+  type BackoffOptions,
+  DEFAULT_FORBIDDEN_RETRY_MS,
+  Reflector,
+  type ReflectorSink,
+} from "./reflector.ts";
 
 /** Tuning of a ClusterCache (tests shorten the backoff). */
 export interface ClusterCacheOptions {
@@ -35,6 +46,8 @@ export interface ClusterCacheOptions {
   readonly random?: () => number;
   /** Server-side watch timeout in seconds; default a random 5 to 10 minutes. */
   readonly watchTimeoutSeconds?: number;
+  /** Delay between retries of a Namespace list refused with 403; default 5 minutes. */
+  readonly forbiddenRetryMs?: number;
 }
 
 function callEach<H>(handlers: readonly H[], what: string, call: (h: H) => void): void {
@@ -63,10 +76,15 @@ export class ClusterCache {
   #slices: Reflector<EndpointSlice> | undefined;
   #node: Reflector<Node> | undefined;
   #namespaces: Reflector<Namespace> | undefined;
-  #syncedCount = 0;
+  /** Resources that count as synced (listed, or Namespaces refused). */
+  #syncedKinds = new Set<string>();
+  #kinds = 0;
   #resolveSynced: () => void;
 
-  /** Resolves once every resource has been listed successfully (never, if stopped before). */
+  /**
+   * Resolves once every watched resource has been listed successfully, Namespaces refused with
+   * 403 counting as listed (never, if stopped before).
+   */
   readonly synced: Promise<void>;
 
   /**
@@ -103,9 +121,12 @@ export class ClusterCache {
     this.#namespaceHandlers.push(handler);
   }
 
-  /** True once every resource has been listed successfully at least once. */
+  /**
+   * True once every watched resource has been listed successfully at least once (Namespaces:
+   * or refused with 403).
+   */
   hasSynced(): boolean {
-    return this.#syncedCount === 4;
+    return this.#kinds > 0 && this.#syncedKinds.size === this.#kinds;
   }
 
   /** The Services the handlers were last given. */
@@ -128,9 +149,10 @@ export class ClusterCache {
     return [...(this.#namespaces?.store.values() ?? [])];
   }
 
-  #markSynced(): void {
-    this.#syncedCount++;
-    if (this.#syncedCount === 4) {
+  #markSynced(kind: string): void {
+    if (this.#syncedKinds.has(kind)) return;
+    this.#syncedKinds.add(kind);
+    if (this.#syncedKinds.size === this.#kinds) {
       log.info("Cluster cache synced", {
         services: this.#services?.store.size,
         endpointSlices: this.#slices?.store.size,
@@ -141,7 +163,8 @@ export class ClusterCache {
   }
 
   /**
-   * Starts the four list/watch loops and returns (it does not wait for them to sync).
+   * Starts the list/watch loops (three, four with a NamespaceHandler) and returns (it does not
+   * wait for them to sync).
    *
    * @throws {Error} when called twice.
    */
@@ -164,7 +187,7 @@ export class ClusterCache {
       delete: (s) => callEach(sh, "Service delete", (h) => h.onServiceDelete(s)),
       synced: () => {
         callEach(sh, "Services synced", (h) => h.onServicesSynced());
-        this.#markSynced();
+        this.#markSynced("Service");
       },
     };
     const eh = this.#sliceHandlers;
@@ -174,7 +197,7 @@ export class ClusterCache {
       delete: (s) => callEach(eh, "EndpointSlice delete", (h) => h.onEndpointSliceDelete(s)),
       synced: () => {
         callEach(eh, "EndpointSlices synced", (h) => h.onEndpointSlicesSynced());
-        this.#markSynced();
+        this.#markSynced("EndpointSlice");
       },
     };
     const nh = this.#nodeHandlers;
@@ -184,7 +207,7 @@ export class ClusterCache {
       delete: (n) => callEach(nh, "Node delete", (h) => h.onNodeDelete(n)),
       synced: () => {
         callEach(nh, "Node synced", (h) => h.onNodeSynced());
-        this.#markSynced();
+        this.#markSynced("Node");
       },
     };
     const nsh = this.#namespaceHandlers;
@@ -196,7 +219,7 @@ export class ClusterCache {
       delete: (n) => callEach(nsh, "Namespace delete", (h) => h.onNamespaceDelete(n)),
       synced: () => {
         callEach(nsh, "Namespaces synced", (h) => h.onNamespacesSynced());
-        this.#markSynced();
+        this.#markSynced("Namespace");
       },
     };
     this.#services = new Reflector(client, {
@@ -221,18 +244,44 @@ export class ClusterCache {
       convert: toNode,
       sink: nodeSink,
     });
-    this.#namespaces = new Reflector(client, {
-      ...common,
-      kind: "Namespace",
-      path: "/api/v1/namespaces",
-      convert: toNamespace,
-      sink: namespaceSink,
-    });
+    const reflectors: Reflector<unknown>[] = [
+      this.#services as Reflector<unknown>,
+      this.#slices as Reflector<unknown>,
+      this.#node as Reflector<unknown>,
+    ];
+    if (nsh.length > 0) {
+      this.#namespaces = new Reflector(client, {
+        ...common,
+        kind: "Namespace",
+        path: "/api/v1/namespaces",
+        convert: toNamespace,
+        sink: namespaceSink,
+        forbiddenRetryMs: this.#opts.forbiddenRetryMs,
+        onForbidden: (err) => {
+          log.warn(
+            "Namespaces are forbidden: the proxy's ServiceAccount cannot list/watch namespaces " +
+              "(upstream's system:node-proxier ClusterRole does not grant it; " +
+              "deploy/daemonset.yaml does). Cluster DNS does without them: a namespace is " +
+              "taken to exist while it holds a Service. Retrying rarely",
+            {
+              err: err.message,
+              retryAfterMs: this.#opts.forbiddenRetryMs ?? DEFAULT_FORBIDDEN_RETRY_MS,
+            },
+          );
+          callEach(nsh, "Namespaces unavailable", (h) => h.onNamespacesUnavailable?.());
+          this.#markSynced("Namespace");
+        },
+      });
+      reflectors.push(this.#namespaces as Reflector<unknown>);
+    }
+    this.#kinds = reflectors.length;
     const signal = this.#abort.signal;
-    log.info("Starting cluster cache", { server: this.#config.server, node: this.#nodeName });
-    this.#runs = [this.#services, this.#slices, this.#node, this.#namespaces].map((r) =>
-      (r as Reflector<unknown>).run(signal)
-    );
+    log.info("Starting cluster cache", {
+      server: this.#config.server,
+      node: this.#nodeName,
+      namespaces: nsh.length > 0,
+    });
+    this.#runs = reflectors.map((r) => r.run(signal));
   }
 
   /** Stops the watches, waits for them to end, and releases the HTTP client. */

@@ -46,4 +46,11 @@ export interface NamespaceHandler {
   onNamespaceAdd(namespace: Namespace): void;
   onNamespaceDelete(namespace: Namespace): void;
   onNamespacesSynced(): void;
+  /**
+   * Called when the API server refuses to list or watch Namespaces (403: the ServiceAccount
+   * lacks the permission, as with upstream's `system:node-proxier` ClusterRole). The handler
+   * must then do without Namespace objects; the cache counts Namespaces as synced. Called again
+   * on each new refusal; `onNamespacesSynced` (or add/delete) follows if the permission appears.
+   */
+  onNamespacesUnavailable?(): void;
 }

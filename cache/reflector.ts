@@ -15,6 +15,8 @@
  *    failure (network error, 5xx, a stream cut mid-event, a line that is not JSON) is retried
  *    with capped exponential backoff and jitter, forever, resuming the watch from the last
  *    resourceVersion (or relisting when no list has succeeded yet).
+ * 4. With `onForbidden`, a 403 Forbidden (missing RBAC permission) is reported once through it
+ *    and retried only every few minutes, quietly, until the permission appears.
  *
  * What "the gap" delivers: for each key, at most one change, from the object the sink was last
  * given to the listed object (add, update or delete); the intermediate states the gap hid are
@@ -69,7 +71,23 @@ export interface ReflectorOptions<T> {
    * would otherwise wait forever for its answer, and the cache would never sync.
    */
   readonly listTimeoutMs?: number;
+  /**
+   * Called when the API server refuses this resource with 403 Forbidden (RBAC), on the first
+   * refusal of a run of them; with it set, a 403 is retried only every `forbiddenRetryMs` (and
+   * without a warning per retry: the callback reports it) instead of with the normal backoff.
+   * A later successful list delivers as usual (`synced()` if it is the first), and a later 403
+   * calls it again. Without it, a 403 is retried like any other failure.
+   */
+  readonly onForbidden?: (err: ApiStatusError) => void;
+  /** Delay between retries of a 403; default {@linkcode DEFAULT_FORBIDDEN_RETRY_MS}. */
+  readonly forbiddenRetryMs?: number;
 }
+
+/**
+ * Default delay between retries of a resource refused with 403: RBAC is not fixed in seconds,
+ * and a permission granted later is picked up within this time.
+ */
+export const DEFAULT_FORBIDDEN_RETRY_MS = 300_000;
 
 /**
  * Default LIST deadline: twice the API server's own 60 s limit for requests that are not
@@ -113,6 +131,8 @@ export class Reflector<T> {
   #synced = false;
   #random: () => number;
   #backoff: BackoffOptions;
+  /** In a run of 403 refusals (`onForbidden` already called for it). */
+  #refused = false;
 
   /**
    * @param client The API client.
@@ -159,10 +179,15 @@ export class Reflector<T> {
       if (needList) {
         try {
           await this.#list(signal);
+          this.#refused = false;
           needList = false;
           attempt = 0;
         } catch (err) {
           if (signal.aborted) break;
+          if (this.#isForbidden(err)) {
+            await this.#forbidden(err as ApiStatusError, signal);
+            continue;
+          }
           const delay = this.#delay(attempt++);
           log.warn(`Failed to list ${kind}; retrying`, {
             err: String(err),
@@ -193,6 +218,7 @@ export class Reflector<T> {
         const events = this.#client.watch(this.#opts.path, query, watchAbort.signal);
         for await (const event of events) {
           received = true;
+          this.#refused = false;
           attempt = 0;
           expired = 0;
           this.#handle(event);
@@ -211,6 +237,10 @@ export class Reflector<T> {
           // always answers 410 right after a list would be relisted in a loop that never
           // yields to timers. A list alone does not reset `attempt`; a watch event does.
           if (!received) await sleep(this.#delay(expired++), signal);
+          continue;
+        }
+        if (this.#isForbidden(err)) {
+          await this.#forbidden(err as ApiStatusError, signal);
           continue;
         }
         if (watchAbort.signal.aborted) {
@@ -232,6 +262,27 @@ export class Reflector<T> {
         signal.removeEventListener("abort", onStop);
       }
     }
+  }
+
+  #isForbidden(err: unknown): boolean {
+    return this.#opts.onForbidden !== undefined && err instanceof ApiStatusError &&
+      err.code === 403;
+  }
+
+  /** Reports the first 403 of a run, then waits the (long) forbidden retry delay. */
+  async #forbidden(err: ApiStatusError, signal: AbortSignal): Promise<void> {
+    const ms = this.#opts.forbiddenRetryMs ?? DEFAULT_FORBIDDEN_RETRY_MS;
+    if (!this.#refused) {
+      this.#refused = true;
+      try {
+        this.#opts.onForbidden!(err);
+      } catch (e) {
+        log.error(`Handler failed on ${this.#opts.kind} forbidden`, e);
+      }
+    } else {
+      log.v(2).info(`${this.#opts.kind} still forbidden; retrying later`, { retryAfterMs: ms });
+    }
+    await sleep(ms / 2 + this.#random() * ms / 2, signal);
   }
 
   async #list(signal: AbortSignal): Promise<void> {

@@ -5,8 +5,8 @@
  */
 
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { configureLogging } from "../../config/log.ts";
-import { ClusterCache } from "../../cache/cache.ts";
+import { configureLogging, type LogSettings } from "../../config/log.ts";
+import { ClusterCache, type ClusterCacheOptions } from "../../cache/cache.ts";
 import { loadClientConfig } from "../../cache/client.ts";
 import { toEndpointSlice, toService } from "../../cache/convert.ts";
 import type { EndpointSlice, Namespace, Node, Service } from "../../cache/objects.ts";
@@ -14,7 +14,10 @@ import { ApiServerFixture, type RawObject } from "../apiserver/server.ts";
 
 // Keep the expected warnings of invalid objects and retries out of the test output
 // (KPCACHE_TEST_LOG=1 shows them).
-if (Deno.env.get("KPCACHE_TEST_LOG") !== "1") configureLogging({ write: () => {} });
+const QUIET: Partial<LogSettings> = Deno.env.get("KPCACHE_TEST_LOG") === "1"
+  ? { verbosity: 0, write: (line) => console.error(line) }
+  : { verbosity: 0, write: () => {} };
+configureLogging(QUIET);
 
 const FAST = { backoff: { initialMs: 5, maxMs: 100 }, watchTimeoutSeconds: 30 };
 const ABSENT = "ABSENT";
@@ -65,7 +68,9 @@ class Recorder {
     onNamespaceAdd: (n: Namespace) => this.#push("ns", n.name, stateOf(n)),
     onNamespaceDelete: (n: Namespace) => this.#push("ns", n.name, ABSENT, stateOf(n)),
     onNamespacesSynced: () => this.synced.push("namespaces"),
+    onNamespacesUnavailable: () => this.unavailable++,
   };
+  unavailable = 0;
 
   attach(cache: ClusterCache): void {
     cache.addServiceHandler(this.services);
@@ -166,9 +171,10 @@ async function tempFile(text: string): Promise<string> {
 async function startCache(
   api: ApiServerFixture,
   rec: Recorder,
+  opts: ClusterCacheOptions = FAST,
 ): Promise<{ cache: ClusterCache; kubeconfig: string }> {
   const kubeconfig = await tempFile(api.kubeconfigFor());
-  const cache = new ClusterCache(await loadClientConfig({ kubeconfig }), "node-a", FAST);
+  const cache = new ClusterCache(await loadClientConfig({ kubeconfig }), "node-a", opts);
   rec.attach(cache);
   await cache.start();
   return { cache, kubeconfig };
@@ -432,6 +438,69 @@ Deno.test("ClusterCache never reports synced before every resource was listed", 
     await cache.synced;
     assertEquals(rec.synced.sort(), ["endpointslices", "namespaces", "node", "services"]);
     assert(cache.hasSynced());
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+});
+
+Deno.test("ClusterCache syncs without Namespaces when they are forbidden (403), tells the handler once, and recovers", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  const rec = new Recorder();
+  const lines: string[] = [];
+  configureLogging({ verbosity: 2, write: (line) => lines.push(line) });
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply(makeService("demo", "web", 1));
+    // Upstream's system:node-proxier ClusterRole: every Namespace request is refused.
+    api.failRequests(Number.MAX_SAFE_INTEGER, 403, "/api/v1/namespaces");
+    ({ cache } = await startCache(api, rec, { ...FAST, forbiddenRetryMs: 20 }));
+    await cache.synced;
+    assert(cache.hasSynced());
+    assertEquals(rec.synced.sort(), ["endpointslices", "node", "services"]);
+    assertEquals(rec.unavailable, 1);
+    assertEquals(cache.namespaces(), []);
+    // Services still flow, while the refused list is retried (quietly) many times.
+    api.apply(makeService("demo", "api", 2));
+    await waitFor("the new service", () => cache!.services().length === 2);
+    const retries = () => lines.filter((l) => l.includes("Namespace still forbidden")).length;
+    await waitFor("namespace retries", () => retries() >= 5);
+    assertEquals(rec.unavailable, 1, "the handler is told once per run of refusals");
+    assertEquals(lines.filter((l) => l.includes("Namespaces are forbidden")).length, 1);
+    assertEquals(lines.filter((l) => l.startsWith("W") && l.includes("Namespace")).length, 1);
+    // The permission appears: the Namespaces are delivered and the handler is told synced.
+    api.failRequests(0);
+    await waitFor("namespaces synced", () => rec.synced.includes("namespaces"));
+    assertEquals(cache.namespaces().map((n) => n.name), ["demo"]);
+    assertEquals(rec.sequences.get("ns:demo")?.length, 1);
+    assertEquals(rec.unavailable, 1);
+    assertEquals(rec.errors, []);
+  } finally {
+    configureLogging(QUIET);
+    await cache?.stop();
+    await api.close();
+  }
+});
+
+Deno.test("ClusterCache does not watch Namespaces without a NamespaceHandler", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  const rec = new Recorder();
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply(makeService("demo", "web", 1));
+    api.failRequests(Number.MAX_SAFE_INTEGER, 403, "/api/v1/namespaces");
+    const kubeconfig = await tempFile(api.kubeconfigFor());
+    cache = new ClusterCache(await loadClientConfig({ kubeconfig }), "node-a", FAST);
+    cache.addServiceHandler(rec.services);
+    cache.addEndpointSliceHandler(rec.slices);
+    cache.addNodeHandler(rec.nodes);
+    await cache.start();
+    await cache.synced;
+    await waitFor("three watches", () => api.watchCount === 3);
+    assertEquals(rec.synced.sort(), ["endpointslices", "node", "services"]);
+    assertEquals(api.listCount, 3);
+    assertEquals(api.requestCount, 6, "no Namespace request, refused or not");
+    assertEquals(cache.namespaces(), []);
   } finally {
     await cache?.stop();
     await api.close();
