@@ -188,6 +188,8 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
   #servicesSynced = false;
   #slicesSynced = false;
   #namespacesSynced = false;
+  /** The cache reported Namespaces forbidden (403) and they have not been listed since. */
+  #namespacesUnavailable = false;
   #watchNamespaces: boolean;
   #now: () => number;
   #version = 0;
@@ -214,10 +216,18 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
     return this.#serial;
   }
 
-  /** True once Services, EndpointSlices (and Namespaces, when watched) have synced. */
+  /**
+   * True once Services, EndpointSlices (and Namespaces, when watched and not reported
+   * unavailable) have synced.
+   */
   hasSynced(): boolean {
     return this.#servicesSynced && this.#slicesSynced &&
-      (this.#namespacesSynced || !this.#watchNamespaces);
+      (this.#namespacesSynced || !this.#namespacesWatched());
+  }
+
+  /** Whether namespace existence comes from Namespace objects (else: from Services). */
+  #namespacesWatched(): boolean {
+    return this.#watchNamespaces && !this.#namespacesUnavailable;
   }
 
   /**
@@ -226,7 +236,7 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
    * @param namespace Lowercased namespace name.
    */
   namespaceExists(namespace: string): boolean {
-    if (this.#watchNamespaces) return this.#namespaces.has(namespace);
+    if (this.#namespacesWatched()) return this.#namespaces.has(namespace);
     return (this.#servicesPerNamespace.get(namespace) ?? 0) > 0;
   }
 
@@ -338,9 +348,20 @@ export class ClusterView implements ServiceHandler, EndpointSliceHandler, Namesp
     this.#changed();
   }
 
-  /** Marks Namespaces synced. */
+  /** Marks Namespaces synced (and available again, if they had been reported unavailable). */
   onNamespacesSynced(): void {
     this.#namespacesSynced = true;
+    this.#namespacesUnavailable = false;
+    this.#changed();
+  }
+
+  /**
+   * Namespaces cannot be listed (403): from now on, as with `watchNamespaces: false`, a
+   * namespace exists while it holds a Service, and the view does not wait for Namespaces.
+   */
+  onNamespacesUnavailable(): void {
+    if (this.#namespacesUnavailable) return;
+    this.#namespacesUnavailable = true;
     this.#changed();
   }
 

@@ -102,6 +102,29 @@ Deno.test("ClusterView.namespaceExists() follows Namespaces, or services without
   assert(!noNs.namespaceExists("b"));
 });
 
+Deno.test("ClusterView.onNamespacesUnavailable() counts as synced and takes namespaces from services", () => {
+  const view = new ClusterView();
+  view.onServicesSynced();
+  view.onEndpointSlicesSynced();
+  const before = view.version;
+  view.onNamespacesUnavailable();
+  assert(view.hasSynced());
+  assert(view.version > before);
+  const svc = makeService("b", "x");
+  view.onServiceAdd(svc);
+  assert(view.namespaceExists("b"));
+  assert(!view.namespaceExists("c"));
+  view.onServiceDelete(svc);
+  assert(!view.namespaceExists("b"));
+  // Namespaces listed later take over again.
+  view.onNamespaceAdd(makeNamespace("c"));
+  view.onNamespacesSynced();
+  assert(view.hasSynced());
+  assert(view.namespaceExists("c"));
+  view.onServiceAdd(svc);
+  assert(!view.namespaceExists("b"));
+});
+
 Deno.test("ClusterView.version and serial change on every change", () => {
   let now = 1_000_000;
   const view = new ClusterView({ now: () => now });

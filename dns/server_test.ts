@@ -167,6 +167,39 @@ Deno.test("DnsServer.handle() answers SERVFAIL for negative answers until the vi
   assertEquals(decode(sync(server.handle(query(missing, "A"), "udp"))).rcode, "NXDOMAIN");
 });
 
+Deno.test("DnsServer.handle() answers without SERVFAIL when Namespaces are unavailable (403)", () => {
+  const view = new ClusterView();
+  const server = new DnsServer(view, OPTS);
+  view.onServiceAdd(makeService("testns", "svc1"));
+  view.onServicesSynced();
+  view.onEndpointSlicesSynced();
+  const missing = "nope.testns.svc.cluster.local";
+  assertEquals(decode(sync(server.handle(query(missing, "A"), "udp"))).rcode, "SERVFAIL");
+  view.onNamespacesUnavailable();
+  assert(view.hasSynced());
+  // A namespace exists while it holds a Service.
+  assertEquals(decode(sync(server.handle(query(SVC1, "A"), "udp"))).answers, [
+    `${SVC1}. 5 IN A 10.0.0.1`,
+  ]);
+  assertEquals(decode(sync(server.handle(query(missing, "A"), "udp"))).rcode, "NXDOMAIN");
+  const aaaa = decode(sync(server.handle(query(SVC1, "AAAA"), "udp")));
+  assertEquals([aaaa.rcode, aaaa.answers.length], ["NOERROR", 0]);
+  const ns = decode(sync(server.handle(query("testns.svc.cluster.local", "A"), "udp")));
+  assertEquals([ns.rcode, ns.answers.length], ["NOERROR", 0]);
+  const other = "svc1.elsewhere.svc.cluster.local";
+  assertEquals(decode(sync(server.handle(query(other, "A"), "udp"))).rcode, "NXDOMAIN");
+  assertEquals(
+    decode(sync(server.handle(query("elsewhere.svc.cluster.local", "A"), "udp"))).rcode,
+    "NXDOMAIN",
+  );
+  // The permission appears: Namespace objects decide again (an empty namespace exists).
+  view.onNamespaceAdd(makeNamespace("elsewhere"));
+  view.onNamespacesSynced();
+  const empty = decode(sync(server.handle(query("elsewhere.svc.cluster.local", "A"), "udp")));
+  assertEquals([empty.rcode, empty.answers.length], ["NOERROR", 0]);
+  assertEquals(decode(sync(server.handle(query(missing, "A"), "udp"))).rcode, "NXDOMAIN");
+});
+
 Deno.test("DnsServer.handle() drops cached answers when the view changes", () => {
   const view = makeClusterView(makeFixture());
   const server = new DnsServer(view, OPTS);
