@@ -257,3 +257,42 @@ Deno.test("Reflector gives up a list that gets no answer and lists again", async
   assertEquals(rec.log, ["add a=1"]);
   assertEquals(reflector.hasSynced(), true);
 });
+
+Deno.test("Reflector reports a run of 403s once through onForbidden and recovers", async () => {
+  const abort = new AbortController();
+  const forbidden = () => new ApiStatusError(403, "namespaces is forbidden");
+  const lists: (Error | unknown[])[] = [forbidden(), forbidden(), [raw("a", 5, 1)]];
+  const watches: (Error | WatchEvent[])[] = [forbidden(), forbidden(), [
+    { type: "ADDED", object: raw("b", 6, 2) },
+  ]];
+  const client: ListWatcher = {
+    list: (_p, _q, onItem) => {
+      const next = lists.shift()!;
+      if (next instanceof Error) return Promise.reject(next);
+      next.forEach(onItem);
+      return Promise.resolve({ resourceVersion: "5", itemCount: next.length });
+    },
+    async *watch() {
+      const next = watches.shift();
+      if (next === undefined) return abort.abort();
+      if (next instanceof Error) throw next;
+      yield* next;
+    },
+  };
+  const rec = recorder();
+  const reports: number[] = [];
+  const r = new Reflector<Item>(client, {
+    kind: "Item",
+    path: "/items",
+    convert,
+    sink: rec.sink,
+    backoff: { initialMs: 1, maxMs: 1 },
+    forbiddenRetryMs: 1,
+    onForbidden: (err) => reports.push(err.code),
+  });
+  await r.run(abort.signal);
+  // Once for the refused lists, once more for the refused watches after the list succeeded.
+  assertEquals(reports, [403, 403]);
+  assertEquals(rec.synced(), 1);
+  assertEquals(rec.log, ["add a=1", "add b=2"]);
+});
