@@ -792,7 +792,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
       dnsIntercept: this.#opts.dnsIntercept,
       updatedServices,
       existingNatChains,
-      joinServiceRules: true,
+      deferServiceRules: true,
     };
   }
 

@@ -5,7 +5,8 @@
  *
  * The proxier streams the input ({@linkcode restoreInputOf}): at 10,000 services it is ~38 MB of
  * text, which as one string plus its UTF-8 encoding would more than double the memory a sync
- * needs. A partial sync may also leave out fixed chains (KUBE-SERVICES, KUBE-NODEPORTS, the filter
+ * needs. A rule set built with `deferServiceRules` has the service chains' lines built here, one
+ * service at a time, as the chunks are pulled. A partial sync may also leave out fixed chains (KUBE-SERVICES, KUBE-NODEPORTS, the filter
  * chains, ...) whose lines are those already in the kernel ({@linkcode fixedChainFingerprints}):
  * with `--noflush`, a chain the input does not declare is left as it is, and rewriting a
  * 10,000-rule KUBE-SERVICES is what makes a one-endpoint change slow on the nft backend.
@@ -85,7 +86,22 @@ export function* renderRestoreChunks(
       }
     }
     const rules = table.rules;
-    for (let i = 0; i < rules.length; i++) {
+    // nat: services whose own chains' lines are built now, one at a time (see
+    // `deferServiceRules`), so that the whole nat table is never held at once.
+    const deferred = table.name === "nat" ? ruleSet.deferredServiceRules : [];
+    let next = 0;
+    const lines: string[] = [];
+    for (let i = 0; i <= rules.length; i++) {
+      for (; next < deferred.length && deferred[next].at === i; next++) {
+        deferred[next].write(lines);
+        for (const line of lines) buf += line + "\n";
+        lines.length = 0;
+        if (buf.length >= CHUNK_CHARS) {
+          yield buf;
+          buf = "";
+        }
+      }
+      if (i === rules.length) break;
       const line = rules[i];
       if (
         skip !== undefined ? skip.has(i) : omitted !== undefined && startsWithAny(line, omitted)

@@ -104,3 +104,55 @@ Deno.test("buildRuleSet() with joinServiceRules renders the same text and counts
     for (const i of at) assert(joined.natRules[i].startsWith(`-A ${chain} `));
   }
 });
+
+Deno.test("buildRuleSet() with deferServiceRules renders the same text, counts and fingerprints", () => {
+  const { services, slices } = overallServices();
+  const state = stateOf(services, slices);
+  const variants = [
+    {},
+    { masqueradeAll: true },
+    { localDetector: { mode: "None" } as const },
+    { largeClusterEndpointsThreshold: 0 },
+    { existingNatChains: ["KUBE-SVC-STALE0000000000", "KUBE-SEP-STALE0000000000", "KUBE-FOO"] },
+  ];
+  for (const v of variants) {
+    const opts = { ...TEST_OPTIONS, ...v };
+    const eager = buildRuleSet(state, opts);
+    const lazy = buildRuleSet(state, { ...opts, deferServiceRules: true });
+    assert(lazy.deferredServiceRules.length > 0, JSON.stringify(v));
+    assert(lazy.natRules.length < eager.natRules.length);
+    const text = renderRestoreInput(eager);
+    assertEquals(renderRestoreInput(lazy), text, JSON.stringify(v));
+    assertEquals(renderRestoreInput(lazy), text, "rendering again gives the same text");
+    assertEquals(lazy.counts, eager.counts, JSON.stringify(v));
+    assertEquals(lazy.deletedChains, eager.deletedChains);
+    assertEquals(lazy.natChains, eager.natChains);
+    assertEquals(fixedChainFingerprints(lazy), fixedChainFingerprints(eager));
+    const omitChains = { nat: new Set(["KUBE-SERVICES", "KUBE-POSTROUTING"]) };
+    assertEquals(
+      renderRestoreInput(lazy, { omitChains }),
+      renderRestoreInput(eager, { omitChains }),
+    );
+    for (const [chain, at] of lazy.fixedNatLines) {
+      for (const i of at) assert(lazy.natRules[i].startsWith(`-A ${chain} `));
+    }
+  }
+});
+
+Deno.test("renderRestoreChunks() of a deferred rule set yields whole-line chunks of bounded size", () => {
+  const services = [], slices = [];
+  for (let i = 0; i < 400; i++) {
+    services.push(svc("ns", `s${i}`, `172.30.${i >> 8}.${i & 255}`));
+    const ips = Array.from({ length: 4 }, (_, j) => `10.${i >> 8}.${i & 255}.${j + 1}`);
+    slices.push(slice("ns", `s${i}`, ips));
+  }
+  const state = stateOf(services, slices);
+  const lazy = buildRuleSet(state, { ...TEST_OPTIONS, deferServiceRules: true });
+  const chunks = [...renderRestoreChunks(lazy)];
+  assert(chunks.length > 2);
+  for (const c of chunks) {
+    assert(c.endsWith("\n"));
+    assert(c.length < 64 * 1024 + 4096, `chunk of ${c.length} characters`);
+  }
+  assertEquals(chunks.join(""), renderRestoreInput(buildRuleSet(state, TEST_OPTIONS)));
+});

@@ -14,7 +14,9 @@
  * NOTE: this module is pure (no Deno.*, no clock, no randomness): same input, same text. It
  * memoizes chain-name hashes per (immutable) service port and endpoint object, which does not
  * change its output. Lines are built as strings and pushed to arrays, joined once by
- * `render.ts`: at 10,000 services x 10 endpoints this is ~350,000 lines.
+ * `render.ts`: at 10,000 services x 10 endpoints this is ~366,000 nat lines. With
+ * `deferServiceRules` (the proxier's choice) only the fixed chains' lines are built here and each
+ * service's own chains are built by the renderer as it streams, one service at a time.
  *
  * @module
  */
@@ -119,6 +121,13 @@ export interface RuleSetOptions {
    * of the 10,000 flat strings, and they are what a sync's garbage collection walks.
    */
   readonly joinServiceRules?: boolean;
+  /**
+   * Leave each service's own chain lines out of `natRules` and build them while rendering
+   * ({@linkcode RuleSet.deferredServiceRules}), one service at a time: the rendered text and the
+   * counts are the same, but a full sync never holds the ~366,000 lines of a 10,000-service nat
+   * table at once (about 97 MB of heap). Takes precedence over `joinServiceRules`.
+   */
+  readonly deferServiceRules?: boolean;
   /** Endpoint count above which comments are dropped (upstream: 1000). */
   readonly largeClusterEndpointsThreshold?: number;
 }
@@ -147,6 +156,12 @@ export interface RuleSet {
    * lines of one service's own chains are one entry, joined by newlines.
    */
   readonly natRules: string[];
+  /**
+   * With `deferServiceRules`, the services whose own chain lines are not in `natRules`, in
+   * order: each one's lines go right before `natRules[at]` (or at the end when `at` is
+   * `natRules.length`). Empty otherwise.
+   */
+  readonly deferredServiceRules: readonly DeferredServiceRules[];
   /** For each fixed (non-service) nat chain, the indices of its lines in `natRules`. */
   readonly fixedNatLines: ReadonlyMap<string, readonly number[]>;
   /**
@@ -161,6 +176,14 @@ export interface RuleSet {
   readonly noLocalEndpoints: { readonly internal: number; readonly external: number };
   /** Whether comments were dropped because the cluster is large. */
   readonly largeClusterMode: boolean;
+}
+
+/** One service's own nat chain lines, built on demand (see `RuleSetOptions.deferServiceRules`). */
+export interface DeferredServiceRules {
+  /** Index in `natRules` before which the lines go. */
+  readonly at: number;
+  /** Appends the lines to `out`; the same lines every call. */
+  readonly write: (out: string[]) => void;
 }
 
 /**
@@ -296,6 +319,9 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
   };
   const joinServiceRules = opts.joinServiceRules ?? false;
   let joinedLines = 0;
+  const deferServiceRules = opts.deferServiceRules ?? false;
+  const deferredServiceRules: DeferredServiceRules[] = [];
+  let deferredLines = 0;
   // Only needed to find stale chains: a Set of 110,000 names costs a sync tens of milliseconds.
   const activeNatChains = new Set<string>();
   const collectActive = opts.existingNatChains !== undefined;
@@ -511,9 +537,10 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
     // that changed (the kernel keeps the others as they are).
     const chainMark = natChains.length, ruleMark = natRules.length;
     const skip = updated !== undefined && !updated.has(sp.serviceKey);
-    if (skip && !opts.verifySkippedLineCounts) {
-      // Not built at all (building and dropping them costs a partial sync as much as a full
-      // one): only counted, for the rules-total metric.
+    if (skip ? !opts.verifySkippedLineCounts : deferServiceRules) {
+      // Counted, for the rules metrics: a skipped service's lines are not built at all (building
+      // and dropping them costs a partial sync as much as a full one), a deferred one's are built
+      // while rendering.
       let lines = 0;
       if (hasInternalEndpoints && (opts.masqueradeAll || detector !== undefined)) lines++;
       if (usesExternalTrafficChain) {
@@ -530,124 +557,137 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
       if (usesClusterPolicyChain) lines += perEndpoint * cat.clusterEndpoints.length;
       if (usesLocalPolicyChain) lines += perEndpoint * cat.localEndpoints.length;
       lines += 2 * cat.allReachableEndpoints.length;
-      natRulesSkipped += lines;
-      continue;
-    }
-
-    // Internal traffic: masquerade what does not come from a local pod (or everything with
-    // masqueradeAll), so replies come back through this node.
-    if (hasInternalEndpoints) {
-      if (opts.masqueradeAll) {
-        natRules.push(
-          `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} -j ${KUBE_MARK_MASQ}`,
-        );
-      } else if (detector !== undefined) {
-        natRules.push(
-          `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} ${
-            detector[1]
-          } -j ${KUBE_MARK_MASQ}`,
-        );
+      if (skip) {
+        natRulesSkipped += lines;
+        continue;
       }
+      deferredLines += lines;
     }
 
-    if (usesExternalTrafficChain) {
-      natChains.push(externalTrafficChain);
-      if (!sp.externalPolicyLocal) {
-        // Cluster policy: external traffic may be DNATed to another node, so masquerade it so
-        // that replies return through this node.
-        natRules.push(
-          `-A ${externalTrafficChain} -m comment --comment "masquerade traffic for ${S} external destinations" -j ${KUBE_MARK_MASQ}`,
-        );
-      } else {
-        // Local policy: pods are short-circuited to the cluster-wide chain, as if they had gone
-        // out to the load balancer and come back; no masquerade is needed for them.
-        if (detector !== undefined) {
-          natRules.push(
-            `-A ${externalTrafficChain} -m comment --comment "pod traffic for ${S} external destinations" ${
-              detector[0]
-            } -j ${clusterPolicyChain}`,
+    // The service's own chains are declared now (declarations come before every rule).
+    if (usesExternalTrafficChain) natChains.push(externalTrafficChain);
+    if (usesFWChain) natChains.push(fwChain);
+    if (usesClusterPolicyChain) natChains.push(clusterPolicyChain);
+    if (usesLocalPolicyChain) natChains.push(localPolicyChain);
+    for (const ep of cat.allReachableEndpoints) natChains.push(endpointChainOf(sp, ep));
+
+    const writeOwnChains = (out: string[]): void => {
+      // Internal traffic: masquerade what does not come from a local pod (or everything with
+      // masqueradeAll), so replies come back through this node.
+      if (hasInternalEndpoints) {
+        if (opts.masqueradeAll) {
+          out.push(
+            `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} -j ${KUBE_MARK_MASQ}`,
+          );
+        } else if (detector !== undefined) {
+          out.push(
+            `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} ${
+              detector[1]
+            } -j ${KUBE_MARK_MASQ}`,
           );
         }
-        // Traffic from the node itself has a node address as source, which the endpoint could
-        // not answer directly: masquerade it and send it to the cluster-wide chain.
-        natRules.push(
-          `-A ${externalTrafficChain} -m comment --comment "masquerade LOCAL traffic for ${S} external destinations" ` +
-            `-m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
-          `-A ${externalTrafficChain} -m comment --comment "route LOCAL traffic for ${S} external destinations" ` +
-            `-m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
-        );
       }
-      if (hasExternalEndpoints) {
-        natRules.push(`-A ${externalTrafficChain} -j ${externalPolicyChain}`);
-      }
-    }
 
-    if (usesFWChain) {
-      natChains.push(fwChain);
-      const fwArgs = `-A ${fwChain} -m comment --comment "${S} loadbalancer IP"`;
-      let allowFromNode = false;
-      for (const cidr of sp.loadBalancerSourceRanges) {
-        natRules.push(`${fwArgs} -s ${cidr} -j ${externalTrafficChain}`);
-        if (opts.nodeIP !== "" && cidrContains(cidr, opts.nodeIP)) allowFromNode = true;
-      }
-      // The LoadBalancer IP is often also a local address of the node; a request from the node
-      // to it then loops back with the VIP as source, which must be allowed too.
-      if (allowFromNode) {
-        for (const ip of sp.loadBalancerVIPs) {
-          natRules.push(`${fwArgs} -s ${ip} -j ${externalTrafficChain}`);
+      if (usesExternalTrafficChain) {
+        if (!sp.externalPolicyLocal) {
+          // Cluster policy: external traffic may be DNATed to another node, so masquerade it so
+          // that replies return through this node.
+          out.push(
+            `-A ${externalTrafficChain} -m comment --comment "masquerade traffic for ${S} external destinations" -j ${KUBE_MARK_MASQ}`,
+          );
+        } else {
+          // Local policy: pods are short-circuited to the cluster-wide chain, as if they had gone
+          // out to the load balancer and come back; no masquerade is needed for them.
+          if (detector !== undefined) {
+            out.push(
+              `-A ${externalTrafficChain} -m comment --comment "pod traffic for ${S} external destinations" ${
+                detector[0]
+              } -j ${clusterPolicyChain}`,
+            );
+          }
+          // Traffic from the node itself has a node address as source, which the endpoint could
+          // not answer directly: masquerade it and send it to the cluster-wide chain.
+          out.push(
+            `-A ${externalTrafficChain} -m comment --comment "masquerade LOCAL traffic for ${S} external destinations" ` +
+              `-m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
+            `-A ${externalTrafficChain} -m comment --comment "route LOCAL traffic for ${S} external destinations" ` +
+              `-m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
+          );
+        }
+        if (hasExternalEndpoints) {
+          out.push(`-A ${externalTrafficChain} -j ${externalPolicyChain}`);
         }
       }
-      natRules.push(
-        `-A ${fwChain} -m comment --comment "other traffic to ${S} will be dropped by KUBE-PROXY-FIREWALL"`,
-      );
-    }
 
-    if (usesClusterPolicyChain) {
-      natChains.push(clusterPolicyChain);
-      writeServiceToEndpointRules(
-        natRules,
-        sp,
-        clusterPolicyChain,
-        cat.clusterEndpoints,
-        largeClusterMode,
-      );
-    }
-    if (usesLocalPolicyChain) {
-      natChains.push(localPolicyChain);
-      writeServiceToEndpointRules(
-        natRules,
-        sp,
-        localPolicyChain,
-        cat.localEndpoints,
-        largeClusterMode,
-      );
-    }
+      if (usesFWChain) {
+        const fwArgs = `-A ${fwChain} -m comment --comment "${S} loadbalancer IP"`;
+        let allowFromNode = false;
+        for (const cidr of sp.loadBalancerSourceRanges) {
+          out.push(`${fwArgs} -s ${cidr} -j ${externalTrafficChain}`);
+          if (opts.nodeIP !== "" && cidrContains(cidr, opts.nodeIP)) allowFromNode = true;
+        }
+        // The LoadBalancer IP is often also a local address of the node; a request from the node
+        // to it then loops back with the VIP as source, which must be allowed too.
+        if (allowFromNode) {
+          for (const ip of sp.loadBalancerVIPs) {
+            out.push(`${fwArgs} -s ${ip} -j ${externalTrafficChain}`);
+          }
+        }
+        out.push(
+          `-A ${fwChain} -m comment --comment "other traffic to ${S} will be dropped by KUBE-PROXY-FIREWALL"`,
+        );
+      }
 
-    // One chain per endpoint: hairpin masquerade (a pod reaching itself through the service
-    // must see a source other than its own address), then the DNAT.
-    const comment = largeClusterMode ? "" : ` -m comment --comment ${S}`;
-    const affinity = sp.stickyMaxAgeSeconds > 0;
-    for (const ep of cat.allReachableEndpoints) {
-      const chain = endpointChainOf(sp, ep);
-      natChains.push(chain);
-      natRules.push(
-        `-A ${chain}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`,
-        affinity
-          ? `-A ${chain}${comment} -m recent --name ${chain} --set ${proto} -j DNAT --to-destination ${ep.endpoint}`
-          : `-A ${chain}${comment} ${proto} -j DNAT --to-destination ${ep.endpoint}`,
-      );
-    }
+      if (usesClusterPolicyChain) {
+        writeServiceToEndpointRules(
+          out,
+          sp,
+          clusterPolicyChain,
+          cat.clusterEndpoints,
+          largeClusterMode,
+        );
+      }
+      if (usesLocalPolicyChain) {
+        writeServiceToEndpointRules(
+          out,
+          sp,
+          localPolicyChain,
+          cat.localEndpoints,
+          largeClusterMode,
+        );
+      }
+
+      // One chain per endpoint: hairpin masquerade (a pod reaching itself through the service
+      // must see a source other than its own address), then the DNAT.
+      const comment = largeClusterMode ? "" : ` -m comment --comment ${S}`;
+      const affinity = sp.stickyMaxAgeSeconds > 0;
+      for (const ep of cat.allReachableEndpoints) {
+        const chain = endpointChainOf(sp, ep);
+        out.push(
+          `-A ${chain}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`,
+          affinity
+            ? `-A ${chain}${comment} -m recent --name ${chain} --set ${proto} -j DNAT --to-destination ${ep.endpoint}`
+            : `-A ${chain}${comment} ${proto} -j DNAT --to-destination ${ep.endpoint}`,
+        );
+      }
+    };
 
     if (skip) {
+      writeOwnChains(natRules);
       natRulesSkipped += natRules.length - ruleMark;
       natRules.length = ruleMark;
       natChains.length = chainMark;
-    } else if (joinServiceRules && natRules.length - ruleMark > 1) {
-      // One flat string for the service's own chains instead of dozens of concatenated ones.
-      const block = natRules.slice(ruleMark).join("\n");
-      joinedLines += natRules.length - ruleMark - 1;
-      natRules.length = ruleMark;
-      natRules.push(block);
+    } else if (deferServiceRules) {
+      deferredServiceRules.push({ at: natRules.length, write: writeOwnChains });
+    } else {
+      writeOwnChains(natRules);
+      if (joinServiceRules && natRules.length - ruleMark > 1) {
+        // One flat string for the service's own chains instead of dozens of concatenated ones.
+        const block = natRules.slice(ruleMark).join("\n");
+        joinedLines += natRules.length - ruleMark - 1;
+        natRules.length = ruleMark;
+        natRules.push(block);
+      }
     }
   }
 
@@ -698,13 +738,14 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
     `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
 
-  const natWritten = natRules.length + joinedLines - deletedChains.length;
+  const natWritten = natRules.length + joinedLines + deferredLines - deletedChains.length;
   return {
     family: opts.family,
     filterChains,
     filterRules,
     natChains,
     natRules,
+    deferredServiceRules,
     fixedNatLines,
     activeNatChains,
     deletedChains,
