@@ -47,7 +47,7 @@ import {
   KUBE_FIREWALL,
   KUBE_PROXY_CANARY,
 } from "./iptables/chains.ts";
-import { type Iptables, IptablesRestoreError } from "./iptables/iptables.ts";
+import { type Iptables, IptablesRestoreError, savedChainNames } from "./iptables/iptables.ts";
 import {
   buildRuleSet,
   type DnsIntercept,
@@ -742,12 +742,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
 
   async #existingNatChains(f: FamilyState): Promise<string[] | undefined> {
     try {
-      const text = await f.iptables.save("nat");
-      const chains: string[] = [];
-      for (const line of text.split("\n")) {
-        if (line.startsWith(":")) chains.push(line.slice(1).split(" ")[0]);
-      }
-      return chains;
+      return savedChainNames(await f.iptables.save("nat"));
     } catch (err) {
       log.error("Failed to list nat chains, stale chains are not deleted this sync", err, {
         ipFamily: f.family,
