@@ -114,6 +114,7 @@ Deno.test("buildRuleSet() with deferServiceRules renders the same text, counts a
     { localDetector: { mode: "None" } as const },
     { largeClusterEndpointsThreshold: 0 },
     { existingNatChains: ["KUBE-SVC-STALE0000000000", "KUBE-SEP-STALE0000000000", "KUBE-FOO"] },
+    { updatedServices: new Set(["ns2/svc2", "ns4/svc4"]) },
   ];
   for (const v of variants) {
     const opts = { ...TEST_OPTIONS, ...v };
