@@ -112,7 +112,7 @@ export interface StaleEndpoint {
 export interface EndpointsUpdateResult {
   /** `namespace/name` of every Service whose endpoints changed. */
   readonly updatedServices: Set<string>;
-  /** UDP endpoints that were removed or stopped being usable. */
+  /** UDP endpoints that were ready and are now removed or no longer ready (terminating too). */
   readonly staleEndpoints: StaleEndpoint[];
   /** UDP service ports that went from no usable endpoint to at least one. */
   readonly newlyActiveUDPServices: Set<string>;
@@ -147,13 +147,19 @@ export function applyEndpointsChanges(
     for (const key of keys) {
       if (!key.endsWith(" UDP")) continue;
       conntrackCleanupRequired = true;
-      const before = (change.previous.get(key) ?? []).filter(usable);
-      const after = (change.current.get(key) ?? []).filter(usable);
-      const still = new Set(after.map((ep) => ep.endpoint));
-      for (const ep of before) {
-        if (!still.has(ep.endpoint)) staleEndpoints.push({ servicePortKey: key, endpoint: ep });
+      const previous = change.previous.get(key) ?? [];
+      const current = change.current.get(key) ?? [];
+      // As upstream's detectStaleConntrackEntries: only a ready endpoint had traffic worth
+      // clearing, and it is stale unless it is still there and still ready. Ready -> serving +
+      // terminating counts as stale, so its UDP flows move on even while fallback may still
+      // send new flows to it.
+      const stillReady = new Set(current.filter((ep) => ep.ready).map((ep) => ep.endpoint));
+      for (const ep of previous) {
+        if (ep.ready && !stillReady.has(ep.endpoint)) {
+          staleEndpoints.push({ servicePortKey: key, endpoint: ep });
+        }
       }
-      if (before.length === 0 && after.length > 0) newlyActiveUDPServices.add(key);
+      if (!previous.some(usable) && current.some(usable)) newlyActiveUDPServices.add(key);
     }
   }
   return { updatedServices, staleEndpoints, newlyActiveUDPServices, conntrackCleanupRequired };

@@ -110,3 +110,30 @@ Deno.test("applyEndpointsChanges() reports stale UDP endpoints and newly active 
   assertEquals(result.newlyActiveUDPServices.size, 0);
   assertEquals(map.get("kube-system/dns:dns UDP")!.length, 1);
 });
+
+Deno.test("applyEndpointsChanges() reports a ready UDP endpoint that starts terminating as stale", () => {
+  const tracker = new EndpointsChangeTracker("IPv4", "node1");
+  const udp = { name: "dns", protocol: "UDP" as const, port: 53 };
+  const a = makeEndpointSlice("kube-system", "dns", 1, (s) => {
+    s.ports = [udp];
+    s.endpoints = [makeEndpoint("10.0.0.1"), makeEndpoint("10.0.0.2")];
+  });
+  const map: EndpointsMap = new Map();
+  tracker.update(undefined, a);
+  applyEndpointsChanges(map, tracker.checkout());
+  // 10.0.0.1 goes ready -> serving+terminating: upstream clears its flows (it was ready and is
+  // no longer ready), although the proxier may still fall back to it.
+  const terminating = makeEndpoint("10.0.0.1", (ep) => {
+    ep.ready = false;
+    ep.terminating = true;
+  });
+  const b = { ...a, endpoints: [terminating, a.endpoints[1]] };
+  tracker.update(a, b);
+  let result = applyEndpointsChanges(map, tracker.checkout());
+  assertEquals(result.staleEndpoints.map((s) => s.endpoint.endpoint), ["10.0.0.1:53"]);
+  // An endpoint that was never ready had no traffic: its removal leaves nothing stale.
+  const c = { ...a, endpoints: [a.endpoints[1]] };
+  tracker.update(b, c);
+  result = applyEndpointsChanges(map, tracker.checkout());
+  assertEquals(result.staleEndpoints.length, 0);
+});
