@@ -53,7 +53,7 @@ import { type CommandRunner, DenoCommandRunner } from "./proxy/exec.ts";
 import { nodeAddressesFor, ServiceHealthServer } from "./proxy/healthcheck.ts";
 import { ProxierHealthServer } from "./proxy/healthz.ts";
 import { MetricsServer, ProxyMetrics } from "./proxy/metrics.ts";
-import { canonicalIP, cidrContains, ipFamilyOf, parseCIDRSloppy } from "./proxy/net.ts";
+import { allowsLocalhostNodePorts, canonicalIP, ipFamilyOf } from "./proxy/net.ts";
 import { prepareNode } from "./proxy/node_prep.ts";
 import { type LocalDetectorConfig, Proxier, type ProxierOptions } from "./proxy/proxier.ts";
 import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
@@ -114,20 +114,12 @@ function bindAddressFamily(bindAddress: string): IPFamily | undefined {
 
 /**
  * Whether localhost NodePorts are in effect, as upstream decides it (and as the proxier does):
- * `iptables.localhostNodePorts` on, and `nodePortAddresses` empty or allowing 127.0.0.1.
+ * `iptables.localhostNodePorts` on, and `nodePortAddresses` allowing IPv4 loopback.
  */
 function localhostNodePortsEffective(options: Options): boolean {
   const { config } = options;
-  if (!config.iptables.localhostNodePorts) return false;
-  // `primary` stands for the node's own IPs, never loopback.
-  if ((config.nodePortAddresses ?? []).includes("primary")) return false;
-  const ipv4 = (config.nodePortAddresses ?? [])
-    .map((c) => parseCIDRSloppy(c))
-    .filter((c) => c !== undefined && c.family === "IPv4");
-  if (ipv4.length === 0) return true;
-  return (config.nodePortAddresses ?? []).some((c) =>
-    parseCIDRSloppy(c)?.family === "IPv4" && cidrContains(c, "127.0.0.1")
-  );
+  return config.iptables.localhostNodePorts &&
+    allowsLocalhostNodePorts(config.nodePortAddresses ?? []);
 }
 
 /** The start-up line: upstream's "Version info" plus what an operator checks first. */

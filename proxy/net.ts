@@ -173,3 +173,33 @@ function hostCIDR(ip: string): { ip: ConfigParsedIP; prefix: number } | undefine
 export function isLoopback(ip: string): boolean {
   return cidrContains("127.0.0.0/8", ip) || cidrContains("::1/128", ip);
 }
+
+/**
+ * Tells whether `nodePortAddresses` lets NodePorts be reached on IPv4 loopback, as upstream's
+ * `NodePortAddresses.ContainsIPv4Loopback()`: with no IPv4 CIDR (every address), or with an IPv4
+ * CIDR that overlaps 127.0.0.0/8 (its network is a loopback address, as `127.0.0.2/32`, or it
+ * contains 127.0.0.0, as `0.0.0.0/0`). `primary` stands for the node's own IPs, never loopback.
+ * Localhost NodePorts (route_localnet and the KUBE-FIREWALL martian drop) need this.
+ *
+ * @param nodePortAddresses the `nodePortAddresses` setting (CIDRs of any family, or `primary`).
+ * @returns true when 127.0.0.0/8 may carry NodePort traffic.
+ * @example
+ * ```ts
+ * allowsLocalhostNodePorts(["127.0.0.2/32"]); // true
+ * allowsLocalhostNodePorts(["10.0.0.0/8"]); // false
+ * ```
+ */
+export function allowsLocalhostNodePorts(nodePortAddresses: readonly string[]): boolean {
+  let anyIPv4 = false;
+  for (const raw of nodePortAddresses) {
+    if (raw.trim() === "primary") {
+      anyIPv4 = true;
+      continue;
+    }
+    const cidr = parseCIDRSloppy(raw);
+    if (cidr === undefined || cidr.family !== "IPv4") continue;
+    anyIPv4 = true;
+    if (cidr.bytes[0] === 127 || cidrContains(formatCIDR(cidr), "127.0.0.0")) return true;
+  }
+  return !anyIPv4;
+}

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../tests/assert.ts";
 import {
+  allowsLocalhostNodePorts,
   canonicalIP,
   cidrContains,
   formatCIDR,
@@ -31,4 +32,25 @@ Deno.test("cidrContains() matches by prefix and family", () => {
   assert(!cidrContains("fd00::/8", "10.0.0.1"));
   assert(isLoopback("127.3.0.1") && isLoopback("::1") && !isLoopback("10.0.0.1"));
   assertEquals(joinHostPort("fd00::1", 80), "[fd00::1]:80");
+});
+
+Deno.test("allowsLocalhostNodePorts() accepts any IPv4 CIDR overlapping loopback", () => {
+  const cases: [string[], boolean][] = [
+    [[], true],
+    [["fd00::/64"], true],
+    [["0.0.0.0/0"], true],
+    [["127.0.0.0/8"], true],
+    [["127.0.0.1/32"], true],
+    [["127.0.0.2/32"], true],
+    [["127.1.2.0/24"], true],
+    [["64.0.0.0/2"], true],
+    [["10.0.0.0/8", " 127.0.0.5/32 "], true],
+    [["10.0.0.0/8"], false],
+    [["128.0.0.0/1"], false],
+    [["primary"], false],
+    [["primary", "fd00::/64"], false],
+  ];
+  for (const [cidrs, want] of cases) {
+    assertEquals(allowsLocalhostNodePorts(cidrs), want, cidrs.join(","));
+  }
 });

@@ -37,7 +37,13 @@ import {
   type ServiceUpdateResult,
 } from "./service_change_tracker.ts";
 import { BoundedFrequencyRunner, type Clock, realClock } from "./runner.ts";
-import { canonicalIP, cidrContains, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
+import {
+  allowsLocalhostNodePorts,
+  canonicalIP,
+  cidrContains,
+  ipFamilyOf,
+  parseCIDRSloppy,
+} from "./net.ts";
 import type { FlowDestinations } from "./conntrack.ts";
 import { ZONE_LABEL } from "./topology.ts";
 import type { EndpointsMap, ServicePortMap } from "./types.ts";
@@ -702,8 +708,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
 
   #localhostNodePorts(family: IPFamily): boolean {
     if (family !== "IPv4" || !(this.#opts.localhostNodePorts ?? true)) return false;
-    const cidrs = this.#nodePortCIDRs(family);
-    return cidrs.length === 0 || cidrs.some((c) => cidrContains(c, "127.0.0.1"));
+    return allowsLocalhostNodePorts(this.#opts.nodePortAddresses ?? []);
   }
 
   /** nodePortAddresses of one family; empty means every address. */
