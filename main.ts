@@ -392,6 +392,8 @@ async function runProxy(
   logStartup(options, backend);
 
   const localhostNodePorts = localhostNodePortsEffective(options);
+  // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
+  let tcpBeLiberal: boolean;
   try {
     const prep = await prepareNode({
       conntrack: config.conntrack,
@@ -402,6 +404,7 @@ async function runProxy(
       applied: prep.applied.join(","),
       nfConntrackMax: prep.conntrackMax,
     });
+    tcpBeLiberal = prep.tcpBeLiberal;
   } catch (err) {
     throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
   }
@@ -506,7 +509,7 @@ async function runProxy(
       localDetector,
       nodePortAddresses,
       localhostNodePorts: config.iptables.localhostNodePorts,
-      tcpBeLiberal: config.conntrack.tcpBeLiberal,
+      tcpBeLiberal,
       randomFully: await supportsRandomFully(backend, run),
       dnsIntercept: dnsPort !== undefined && dns.serviceIPs.length > 0
         ? { serviceIPs: dns.serviceIPs, port: dnsPort }

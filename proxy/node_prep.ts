@@ -111,6 +111,12 @@ export interface NodePrepResult {
   applied: string[];
   /** Non-fatal problems, each with what to do. */
   warnings: string[];
+  /**
+   * Whether the kernel's `nf_conntrack_tcp_be_liberal` is non-zero once the node is prepared
+   * (whoever set it): the proxier then omits the INVALID drop rule. See
+   * {@linkcode readTcpBeLiberal}.
+   */
+  tcpBeLiberal: boolean;
 }
 
 /** sysctl paths kube-proxy touches. */
@@ -208,7 +214,12 @@ export async function prepareNode(
   opts: NodePrepOptions,
   deps: NodePrepDeps,
 ): Promise<NodePrepResult> {
-  const result: NodePrepResult = { conntrackMax: 0, applied: [], warnings: [] };
+  const result: NodePrepResult = {
+    conntrackMax: 0,
+    applied: [],
+    warnings: [],
+    tcpBeLiberal: false,
+  };
   const warn = (msg: string, fields: Record<string, unknown>) => {
     log.warn(msg, fields);
     result.warnings.push(msg);
@@ -272,6 +283,8 @@ export async function prepareNode(
     }
   }
 
+  result.tcpBeLiberal = await readTcpBeLiberal(sysctl);
+
   // Proxy needs br_netfilter and bridge-nf-call-iptables=1 when containers are connected to a
   // Linux bridge (but not SDN bridges); upstream only logs when the value is readable and not 1.
   try {
@@ -288,6 +301,34 @@ export async function prepareNode(
     });
   }
   return result;
+}
+
+/**
+ * Whether conntrack is liberal about TCP windows, as upstream's iptables proxier decides whether to
+ * install `KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP`: from the kernel's
+ * `nf_conntrack_tcp_be_liberal`, not from the configuration (an operator or another agent may have
+ * set it). Non-zero means only out-of-window RSTs are marked INVALID, so the drop rule is not
+ * needed; a value that cannot be read counts as 0 (the rule is installed).
+ *
+ * @param sysctl Sysctl access (of the namespace the proxier programs).
+ * @returns true when the sysctl reads as a non-zero number.
+ */
+export async function readTcpBeLiberal(sysctl: Sysctl): Promise<boolean> {
+  let value: string;
+  try {
+    value = await sysctl.read(SYSCTL.tcpBeLiberal);
+  } catch (err) {
+    log.v(2).info("Cannot read nf_conntrack_tcp_be_liberal; installing the INVALID drop rule", {
+      err: String(err),
+    });
+    return false;
+  }
+  const n = Number.parseInt(value, 10);
+  if (!Number.isFinite(n) || n === 0) return false;
+  log.info(
+    "net/netfilter/nf_conntrack_tcp_be_liberal set, not installing DROP rules for INVALID packets",
+  );
+  return true;
 }
 
 async function setConntrackMax(

@@ -7,6 +7,7 @@ import {
   execSysctl,
   HASHSIZE_PATH,
   prepareNode,
+  readTcpBeLiberal,
   type Sysctl,
 } from "./node_prep.ts";
 
@@ -208,4 +209,26 @@ Deno.test("execSysctl() reads and writes /proc/sys through the runner", async ()
   ]);
   fake.respond(() => ({ code: 2, stderr: "sh: 1: cannot create x: Permission denied" }));
   await assertRejects(() => s.write("net/x", "1"), Error, "Permission denied");
+});
+
+Deno.test("prepareNode() reports tcpBeLiberal from the kernel's value, not the config", async () => {
+  const liberal = new FakeSysctl({
+    ...nodeSysctls(),
+    "net/netfilter/nf_conntrack_tcp_be_liberal": "1",
+  });
+  const opts = { conntrack: { ...DEFAULTS, maxPerCore: 0 }, localhostNodePorts: false };
+  const sysfs = new FakeSysctl({});
+  assertEquals((await prepareNode(opts, { sysctl: liberal, sysfs })).tcpBeLiberal, true);
+  const strict = new FakeSysctl(nodeSysctls());
+  assertEquals((await prepareNode(opts, { sysctl: strict, sysfs })).tcpBeLiberal, false);
+  const set = new FakeSysctl(nodeSysctls());
+  const asked = { ...opts, conntrack: { ...opts.conntrack, tcpBeLiberal: true } };
+  assertEquals((await prepareNode(asked, { sysctl: set, sysfs })).tcpBeLiberal, true);
+});
+
+Deno.test("readTcpBeLiberal() is false when the sysctl is 0 or unreadable", async () => {
+  const path = "net/netfilter/nf_conntrack_tcp_be_liberal";
+  assertEquals(await readTcpBeLiberal(new FakeSysctl({ [path]: "0" })), false);
+  assertEquals(await readTcpBeLiberal(new FakeSysctl({ [path]: "2" })), true);
+  assertEquals(await readTcpBeLiberal(new FakeSysctl({})), false);
 });

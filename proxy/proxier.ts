@@ -97,7 +97,10 @@ export interface ProxierOptions {
   readonly nodePortAddresses?: readonly string[];
   /** `iptables.localhostNodePorts` (default true; effective only for IPv4 and loopback-allowing nodePortAddresses). */
   readonly localhostNodePorts?: boolean;
-  /** `conntrack.tcpBeLiberal`. */
+  /**
+   * Whether the kernel's `nf_conntrack_tcp_be_liberal` is non-zero (read at start-up, after
+   * `conntrack.tcpBeLiberal` may have set it): true omits the INVALID drop rule.
+   */
   readonly tcpBeLiberal?: boolean;
   /** Append `--random-fully` to MASQUERADE (iptables >= 1.6.2). */
   readonly randomFully?: boolean;

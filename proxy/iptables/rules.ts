@@ -98,7 +98,7 @@ export interface RuleSetOptions {
   readonly nodeIP: string;
   readonly nodeName: string;
   readonly nodeLabels?: Readonly<Record<string, string>>;
-  /** `conntrack.tcpBeLiberal`: the INVALID drop rule is omitted when true. */
+  /** The kernel's `nf_conntrack_tcp_be_liberal` is non-zero: the INVALID drop rule is omitted. */
   readonly tcpBeLiberal: boolean;
   /** nfacct counters that exist (their `-m nfacct` matches are only written then). */
   readonly nfacct?: { readonly invalidDropped?: boolean; readonly localhostNodePorts?: boolean };
