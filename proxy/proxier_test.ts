@@ -717,3 +717,29 @@ Deno.test("Proxier.checkCanaries() gives up waiting for nat and filter after 5 s
   assertEquals(await check, true);
   assertEquals(runner.runs, runs + 1);
 });
+
+Deno.test("Proxier full sync without the DNS intercept deletes a KUBE-DNS-INTERCEPT left in the kernel", async () => {
+  const first = await syncedTwoServices();
+  assertEquals(first.ipt.IPv4.rules("nat", "KUBE-DNS-INTERCEPT")!.length, 2);
+  // The next run has the intercept turned off and finds the same kernel state.
+  const t = setup();
+  const proxier = new Proxier(OPTIONS, {
+    iptables: first.ipt,
+    clock: t.clock,
+    createRunner: () => t.runner,
+    conntrack: t.conntrack,
+    health: t.health,
+    serviceHealthServer: t.health,
+    metrics: t.metrics,
+    localAddresses: () => Promise.resolve(["127.0.0.1", "192.168.0.2"]),
+  });
+  proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
+  proxier.onEndpointSliceAdd(slice("ns1", "svc1", ["10.180.0.1"]));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await proxier.syncProxyRules();
+  assertEquals(first.ipt.IPv4.rules("nat", "KUBE-DNS-INTERCEPT"), undefined);
+  const services = first.ipt.IPv4.rules("nat", "KUBE-SERVICES")!;
+  assert(!services.some((r) => r.includes("KUBE-DNS-INTERCEPT")), services.join("\n"));
+  assertEquals(pod(first.ipt.IPv4, "172.30.0.41"), "10.180.0.1:80");
+});

@@ -352,7 +352,8 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
   // Our extension: cluster-DNS service IPs are answered by the node-local responder. The jump is
   // the first rule of KUBE-SERVICES so that it wins over the DNS Service's own cluster IP rules.
   const dnsIPs = (opts.dnsIntercept?.serviceIPs ?? []).filter((ip) => ip.includes(":") === isIPv6);
-  if (opts.dnsIntercept !== undefined && dnsIPs.length > 0) {
+  const dnsIntercepted = opts.dnsIntercept !== undefined && dnsIPs.length > 0;
+  if (dnsIntercepted) {
     const port = opts.dnsIntercept.port;
     natChains.push(KUBE_DNS_INTERCEPT);
     pushFixed(
@@ -691,11 +692,16 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
     }
   }
 
-  // Delete service chains that exist in the kernel but are no longer used.
+  // Delete service chains (and the DNS intercept chain) that exist in the kernel but are no
+  // longer used.
   const deletedChains: string[] = [];
   if (opts.existingNatChains !== undefined) {
     for (const chain of opts.existingNatChains) {
-      if (!isServiceChainName(chain) || activeNatChains.has(chain)) continue;
+      // The DNS intercept chain of an earlier run with the intercept on: nothing jumps to it
+      // once KUBE-SERVICES is rewritten (the first sync is full), so it goes like a stale
+      // service chain instead of waiting for --cleanup.
+      const staleIntercept = chain === KUBE_DNS_INTERCEPT && !dnsIntercepted;
+      if (!staleIntercept && (!isServiceChainName(chain) || activeNatChains.has(chain))) continue;
       deletedChains.push(chain);
     }
     deletedChains.sort();
