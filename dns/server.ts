@@ -26,6 +26,7 @@ import { type DnsRecord, Rcode, type Reply, rrTypeLabel, rrTypeName } from "./me
 import { type DnsMetrics, type DnsProto, noopDnsMetrics } from "./metrics.ts";
 import { resolve, type ResolveOptions } from "./resolve.ts";
 import { parseReverseName } from "./reverse.ts";
+import { TcpMessageFramer } from "./tcp_framer.ts";
 
 /** Options of a DnsServer. */
 export interface DnsServerOptions {
@@ -526,27 +527,24 @@ export class DnsServer {
     };
 
     armIdle();
-    let buf: Uint8Array = new Uint8Array(0);
+    // Each message is read into one buffer of its announced length (no re-copying of what
+    // was buffered on every read; see TcpMessageFramer).
+    const framer = new TcpMessageFramer();
     const chunk = new Uint8Array(16 * 1024);
     try {
       while (!closed && !this.#stopped) {
         const n = await conn.read(chunk);
         if (n === null) break;
         armIdle();
-        buf = concat(buf, chunk.subarray(0, n));
-        while (buf.length >= 2) {
+        for (const msg of framer.push(chunk.subarray(0, n))) {
           // Backpressure: answer no more while the client leaves replies unread. Each written
           // reply re-arms the idle timer, so a client that never reads again is closed by it.
           while (queued >= maxPipeline && !closed) await writing;
           if (closed) break;
-          const len = (buf[0] << 8) | buf[1];
-          if (len === 0) {
+          if (msg.length === 0) {
             closed = true;
             break;
           }
-          if (buf.length < 2 + len) break;
-          const msg = buf.slice(2, 2 + len);
-          buf = buf.subarray(2 + len);
           const out = this.handle(msg, "tcp");
           if (out === undefined) continue;
           if (!(out instanceof Promise)) {
@@ -611,14 +609,6 @@ function patchCached(cached: Uint8Array, query: ParsedQuery): Uint8Array {
   out[1] = query.id & 0xff;
   out[2] = (out[2] & 0xfe) | ((query.flags >> 8) & 0x01);
   out[3] = (out[3] & 0xef) | (query.flags & 0x10);
-  return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
   return out;
 }
 

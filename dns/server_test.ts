@@ -352,3 +352,33 @@ Deno.test("DnsServer stops reading a TCP connection whose client does not read i
     }
   });
 });
+
+Deno.test("DnsServer answers pipelined TCP queries sent one byte at a time", async () => {
+  await withDnsServer(makeClusterView(makeFixture()), OPTS, async (server) => {
+    const { hostname, tcpPort } = server.address;
+    const conn = await Deno.connect({ hostname, port: tcpPort });
+    try {
+      conn.setNoDelay(true);
+      for (const q of [query(SVC1, "A"), query(SVC1, "A")]) {
+        const framed = Uint8Array.of(q.length >> 8, q.length & 0xff, ...q);
+        for (let i = 0; i < framed.length; i++) await conn.write(framed.subarray(i, i + 1));
+      }
+      const read = async (n: number) => {
+        const out = new Uint8Array(n);
+        for (let off = 0; off < n;) {
+          const got = await conn.read(out.subarray(off));
+          assert(got !== null, "connection closed early");
+          off += got;
+        }
+        return out;
+      };
+      for (let i = 0; i < 2; i++) {
+        const len = await read(2);
+        const reply = decode(await read((len[0] << 8) | len[1]));
+        assertEquals(reply.answers, [`${SVC1}. 5 IN A 10.0.0.1`]);
+      }
+    } finally {
+      conn.close();
+    }
+  });
+});
