@@ -14,6 +14,7 @@
  * @module
  */
 
+import { startFixtureProcess } from "./fixture_process.ts";
 import { BenchFlags, writeBenchOutput } from "./flags.ts";
 import { generateSyntheticCluster, SYNTHETIC_NODE_NAME } from "./synthetic.ts";
 
@@ -70,16 +71,6 @@ async function runCacheProcess(server: string, node: string): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-async function readLine(reader: ReadableStreamDefaultReader<string>): Promise<string> {
-  let buffered = "";
-  while (!buffered.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`Fixture ended before it was ready: ${buffered}`);
-    buffered += value;
-  }
-  return buffered.slice(0, buffered.indexOf("\n"));
-}
-
 async function main(): Promise<void> {
   const flags = new BenchFlags(Deno.args);
   if (flags.string("child-server", "") !== "") {
@@ -90,37 +81,10 @@ async function main(): Promise<void> {
   const endpoints = flags.number("endpoints", 10);
   const cluster = generateSyntheticCluster({ services, endpointsPerService: endpoints });
   const dir = await Deno.makeTempDir({ prefix: "kpcache-bench-" });
-  const manifest = `${dir}/cluster.json`;
-  await Deno.writeTextFile(
-    manifest,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "List",
-      items: [...cluster.namespaces, cluster.node, ...cluster.services, ...cluster.endpointSlices],
-    }),
-  );
   const root = new URL("..", import.meta.url).pathname;
-  const t0 = performance.now();
-  const fixture = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${root}tests/apiserver/main.ts`,
-      "--listen",
-      "127.0.0.1:0",
-      "--manifests",
-      manifest,
-      "--bookmark-interval-ms",
-      "0",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const fixture = await startFixtureProcess(cluster, dir);
   try {
-    const reader = fixture.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const ready = JSON.parse(await readLine(reader));
-    const loadMs = performance.now() - t0;
+    const loadMs = fixture.loadMs;
     console.error(`cache_memory: fixture loaded ${services} services in ${Math.round(loadMs)} ms`);
     const child = await new Deno.Command(Deno.execPath(), {
       args: [
@@ -128,7 +92,7 @@ async function main(): Promise<void> {
         "-A",
         "--v8-flags=--expose-gc",
         `${root}bench/cache_memory.ts`,
-        `--child-server=${ready.urls[0]}`,
+        `--child-server=${fixture.url}`,
         `--node=${SYNTHETIC_NODE_NAME}`,
       ],
       stdout: "piped",
@@ -148,14 +112,8 @@ async function main(): Promise<void> {
     ].join("\n");
     await writeBenchOutput("cache_memory", { services, endpoints, loadMs, result }, md);
     console.log(md);
-    reader.releaseLock();
   } finally {
-    try {
-      fixture.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await fixture.status;
+    await fixture.close();
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { startFixtureProcess } from "./fixture_process.ts";
 import { BenchFlags, writeBenchOutput } from "./flags.ts";
 import {
   generateSyntheticCluster,
@@ -143,16 +144,6 @@ upstreamServers: []
   console.log(JSON.stringify(result));
 }
 
-async function readLine(reader: ReadableStreamDefaultReader<string>): Promise<string> {
-  let buffered = "";
-  while (!buffered.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`Fixture ended before it was ready: ${buffered}`);
-    buffered += value;
-  }
-  return buffered.slice(0, buffered.indexOf("\n"));
-}
-
 async function main(): Promise<void> {
   const flags = new BenchFlags(Deno.args);
   const services = flags.number("services", 10_000);
@@ -164,42 +155,16 @@ async function main(): Promise<void> {
   const v8Flags = flags.string("v8-flags", "");
   const cluster = generateSyntheticCluster({ services, endpointsPerService: endpoints });
   const dir = await Deno.makeTempDir({ prefix: "kpmem-bench-" });
-  const manifest = `${dir}/cluster.json`;
-  await Deno.writeTextFile(
-    manifest,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "List",
-      items: [...cluster.namespaces, cluster.node, ...cluster.services, ...cluster.endpointSlices],
-    }),
-  );
   const root = new URL("..", import.meta.url).pathname;
-  const fixture = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${root}tests/apiserver/main.ts`,
-      "--listen",
-      "127.0.0.1:0",
-      "--manifests",
-      manifest,
-      "--bookmark-interval-ms",
-      "0",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const fixture = await startFixtureProcess(cluster, dir);
   try {
-    const reader = fixture.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const ready = JSON.parse(await readLine(reader));
     const child = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "-A",
         `--v8-flags=--expose-gc${v8Flags === "" ? "" : "," + v8Flags}`,
         `${root}bench/main_memory.ts`,
-        `--child-server=${ready.urls[0]}`,
+        `--child-server=${fixture.url}`,
         `--services=${services}`,
       ],
       stdout: "piped",
@@ -221,14 +186,8 @@ async function main(): Promise<void> {
     ].join("\n");
     await writeBenchOutput("main_memory", { services, endpoints, v8Flags, result: r }, md);
     console.log(md);
-    reader.releaseLock();
   } finally {
-    try {
-      fixture.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await fixture.status;
+    await fixture.close();
     await Deno.remove(dir, { recursive: true });
   }
 }
