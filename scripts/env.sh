@@ -25,8 +25,8 @@ ensure_deno() {
   deno --version >&2
 }
 
-# ensure_debian_tools installs what is missing among iptables, iproute2, conntrack, nftables and
-# dnsutils (dig, for the demo and the end-to-end tests). It needs root; without root it only warns.
+# ensure_debian_tools installs what is missing among iptables, iproute2, conntrack, nftables,
+# dnsutils (dig, for the demo and the end-to-end tests) and openssl (test certificates). It needs root; without root it only warns.
 ensure_debian_tools() {
   local missing=()
   command -v iptables-restore >/dev/null 2>&1 || missing+=(iptables)
@@ -34,6 +34,7 @@ ensure_debian_tools() {
   command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
   command -v nft >/dev/null 2>&1 || missing+=(nftables)
   command -v dig >/dev/null 2>&1 || missing+=(dnsutils)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl) # the API server fixture's TLS certs
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" != 0 ]; then
     echo "scripts/env.sh: missing ${missing[*]}; run as root to install them with apt-get" >&2
