@@ -26,7 +26,8 @@ ensure_deno() {
 }
 
 # ensure_debian_tools installs what is missing among iptables, iproute2, conntrack, nftables,
-# dnsutils (dig, for the demo and the end-to-end tests) and openssl (test certificates). It needs root; without root it only warns.
+# dnsutils (dig, for the demo and the end-to-end tests) and openssl (test certificates).
+# It needs root; without root it only warns.
 ensure_debian_tools() {
   local missing=()
   command -v iptables-restore >/dev/null 2>&1 || missing+=(iptables)
