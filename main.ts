@@ -15,7 +15,7 @@
  *    start-up line (version, mode, backend, node name, effective settings);
  * 6. node preparation (`proxy/node_prep.ts`): OOM score, conntrack sysctls, route_localnet,
  *    bridge check; a failure upstream treats as fatal exits 1; `--init-only` exits 0 after it;
- * 7. the iptables of each usable family (`proxy/iptables/iptables.ts`), the watch cache
+ * 7. the iptables of each usable family (`proxy/iptables/families.ts`), the watch cache
  *    (`cache/cache.ts`), the DNS view and server (`dns/`; a bind failure is logged, not fatal),
  *    the health, service health and metrics servers (a bind failure exits 1 only with
  *    `bindAddressHardFail`, else it is retried every 5 s), and the `Proxier` (`proxy/proxier.ts`)
@@ -40,29 +40,29 @@ import {
   type Options,
   writeConfigFile,
 } from "./config/options.ts";
-import { CLUSTER_DNS_FIELDS, type FieldSpec, KUBE_PROXY_FIELDS } from "./config/schema.ts";
+import { renderConfigz } from "./config/configz.ts";
 import { versionString } from "./config/version.ts";
 import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
 import { recordNodeEvent } from "./cache/events.ts";
-import type { NodeHandler } from "./cache/handlers.ts";
-import type { IPFamily, Node } from "./cache/objects.ts";
+import type { IPFamily } from "./cache/objects.ts";
 import { Conntrack } from "./proxy/conntrack.ts";
 import { type CommandRunner, DenoCommandRunner } from "./proxy/exec.ts";
 import { nodeAddressesFor, ServiceHealthServer } from "./proxy/healthcheck.ts";
 import { ProxierHealthServer } from "./proxy/healthz.ts";
 import { MetricsServer, ProxyMetrics } from "./proxy/metrics.ts";
-import { allowsLocalhostNodePorts, canonicalIP, ipFamilyOf } from "./proxy/net.ts";
+import { trackNodeAddresses } from "./proxy/node_addresses.ts";
 import { prepareNode } from "./proxy/node_prep.ts";
-import { type LocalDetectorConfig, Proxier, type ProxierOptions } from "./proxy/proxier.ts";
-import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
+import { Proxier } from "./proxy/proxier.ts";
 import {
-  detectBackend,
-  ExecIptables,
-  type Iptables,
-  type IptablesBackend,
-} from "./proxy/iptables/iptables.ts";
+  localhostNodePortsEffective,
+  primaryIPFamily,
+  proxierOptionsFromConfig,
+} from "./proxy/proxier_options.ts";
+import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
+import { createFamilies, supportsRandomFully } from "./proxy/iptables/families.ts";
+import { detectBackend, type Iptables } from "./proxy/iptables/iptables.ts";
 import { ClusterView } from "./dns/cluster_view.ts";
 import { DnsServer } from "./dns/server.ts";
 
@@ -100,28 +100,6 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Splits `clusterCIDR` (`"10.244.0.0/16,fd00::/48"`) into its CIDRs. */
-function splitCIDRs(text: string): string[] {
-  return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-}
-
-/** The family of `bindAddress` when it names a specific IP; undefined for `0.0.0.0`/`::`. */
-function bindAddressFamily(bindAddress: string): IPFamily | undefined {
-  const ip = canonicalIP(bindAddress.trim());
-  if (ip === undefined || ip === "0.0.0.0" || ip === "::") return undefined;
-  return ipFamilyOf(ip);
-}
-
-/**
- * Whether localhost NodePorts are in effect, as upstream decides it (and as the proxier does):
- * `iptables.localhostNodePorts` on, and `nodePortAddresses` allowing IPv4 loopback.
- */
-function localhostNodePortsEffective(options: Options): boolean {
-  const { config } = options;
-  return config.iptables.localhostNodePorts &&
-    allowsLocalhostNodePorts(config.nodePortAddresses ?? []);
-}
-
 /** The start-up line: upstream's "Version info" plus what an operator checks first. */
 function logStartup(options: Options, backend: string): void {
   const { config, dns } = options;
@@ -150,113 +128,6 @@ function logStartup(options: Options, backend: string): void {
     dnsServiceIPs: dns.serviceIPs,
   });
   log.v(2).info("Effective configuration", { config, dns });
-}
-
-/**
- * The iptables of each family this node can use, as upstream's best-effort dual stack: the
- * primary family must work; the other is added when its binary and kernel support are there.
- */
-async function createFamilies(
-  backend: IptablesBackend,
-  primary: IPFamily,
-  run: CommandRunner,
-): Promise<Partial<Record<IPFamily, Iptables>>> {
-  const out: Partial<Record<IPFamily, Iptables>> = {};
-  for (const family of ["IPv4", "IPv6"] as const) {
-    const ipt = new ExecIptables(family, backend, { run });
-    let usable = await ipt.present();
-    if (usable && family === "IPv6") {
-      const r = await run.run("test", ["-e", "/proc/net/if_inet6"]);
-      usable = r.code === 0;
-    }
-    if (usable) out[family] = ipt;
-    else if (family === primary) {
-      throw new StartupError(
-        `Cannot use iptables for the primary IP family ${family} (${backend} backend): ` +
-          `${family === "IPv4" ? "iptables" : "ip6tables"} does not work on this node`,
-      );
-    } else {
-      log.info("No iptables support for this IP family, running single-stack", {
-        ipFamily: family,
-      });
-    }
-  }
-  return out;
-}
-
-/** Whether `iptables --version` is at least 1.6.2 (MASQUERADE `--random-fully`). */
-async function supportsRandomFully(backend: IptablesBackend, run: CommandRunner): Promise<boolean> {
-  const r = await run.run(`iptables-${backend}`, ["--version"]);
-  const m = r.stdout.match(/v(\d+)\.(\d+)\.(\d+)/);
-  if (r.code !== 0 || m === null) return false;
-  const [major, minor, patch] = m.slice(1).map(Number);
-  return major > 1 || (major === 1 && (minor > 6 || (minor === 6 && patch >= 2)));
-}
-
-/**
- * Keeps the node-IP-dependent settings current from this node's Node object: the primary IP per
- * family (`bindAddress` wins when it is a specific IP) and `nodePortAddresses: [primary]`, which
- * upstream resolves to the node IPs as /32 and /128. The proxier reads both objects on every
- * sync, and a Node change makes it run a full sync.
- */
-function trackNodeAddresses(
-  options: Options,
-  nodeIPs: Partial<Record<IPFamily, string>>,
-  nodePortAddresses: string[],
-): NodeHandler {
-  const configured = options.config.nodePortAddresses ?? [];
-  const usesPrimary = configured.includes("primary");
-  const bindFamily = bindAddressFamily(options.config.bindAddress);
-  if (bindFamily !== undefined) nodeIPs[bindFamily] = options.config.bindAddress.trim();
-  const apply = (node: Node | undefined) => {
-    for (const family of ["IPv4", "IPv6"] as const) {
-      if (family === bindFamily) continue;
-      const ip = node?.addresses.find((a) => ipFamilyOf(a) === family);
-      if (ip === undefined) delete nodeIPs[family];
-      else nodeIPs[family] = ip;
-    }
-    if (!usesPrimary) return;
-    const cidrs = Object.values(nodeIPs).map((ip) => ip.includes(":") ? `${ip}/128` : `${ip}/32`);
-    // Until the node IPs are known, `primary` matches no address (not every address).
-    nodePortAddresses.splice(
-      0,
-      nodePortAddresses.length,
-      ...(cidrs.length ? cidrs : ["0.0.0.0/32"]),
-    );
-  };
-  apply(undefined);
-  return {
-    onNodeAdd: (node) => apply(node),
-    onNodeUpdate: (_previous, node) => apply(node),
-    onNodeDelete: () => apply(undefined),
-    onNodeSynced: () => {
-      if (Object.keys(nodeIPs).length === 0) {
-        log.warn(
-          "Can't determine this node's IP, assuming loopback; if this is incorrect, please set " +
-            "the --bind-address flag",
-        );
-      }
-    },
-  };
-}
-
-/**
- * The configuration as `/configz` serves it: JSON names as on disk, durations as Go strings
- * (`"30s"`, as upstream's `metav1.Duration`), not our milliseconds.
- */
-function toWireJson(value: unknown, fields: readonly FieldSpec[]): Record<string, unknown> {
-  const obj = value as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const f of fields) {
-    const v = obj[f.json];
-    if (f.kind === "object") out[f.json] = toWireJson(v, f.fields);
-    else if (f.kind === "objectList") {
-      out[f.json] = (v as unknown[]).map((item) => toWireJson(item, f.fields));
-    } else if ((f.kind === "duration" || f.kind === "timeOrDuration") && typeof v === "number") {
-      out[f.json] = formatDuration(v);
-    } else out[f.json] = v;
-  }
-  return out;
 }
 
 /** Something that is started once and stopped at shutdown. */
@@ -391,7 +262,7 @@ async function runProxy(
     : options.iptablesBackend;
   logStartup(options, backend);
 
-  const localhostNodePorts = localhostNodePortsEffective(options);
+  const localhostNodePorts = localhostNodePortsEffective(config);
   // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
   let tcpBeLiberal: boolean;
   try {
@@ -413,8 +284,13 @@ async function runProxy(
     return 0;
   }
 
-  const primary = bindAddressFamily(config.bindAddress) ?? "IPv4";
-  const iptables = await createFamilies(backend, primary, run);
+  const primary = primaryIPFamily(config);
+  let iptables: Partial<Record<IPFamily, Iptables>>;
+  try {
+    iptables = await createFamilies(backend, primary, run);
+  } catch (err) {
+    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
+  }
   const families = (["IPv4", "IPv6"] as const).filter((f) => iptables[f] !== undefined);
   if (families.length === 2) {
     log.info("kube-proxy running in dual-stack mode", { primaryIPFamily: primary });
@@ -438,7 +314,7 @@ async function runProxy(
   // proxier so that its full sync on a Node change sees the new values.
   const nodeIPs: Partial<Record<IPFamily, string>> = {};
   const nodePortAddresses = [...(config.nodePortAddresses ?? [])];
-  cache.addNodeHandler(trackNodeAddresses(options, nodeIPs, nodePortAddresses));
+  cache.addNodeHandler(trackNodeAddresses(config, nodeIPs, nodePortAddresses));
 
   try {
     // Cluster DNS first: the interception rules need the port it really listens on.
@@ -492,29 +368,15 @@ async function runProxy(
     });
     stoppables.push({ name: "service health checks", stop: () => serviceHealth.stop() });
 
-    const localDetector: LocalDetectorConfig = {
-      mode: config.detectLocalMode as LocalDetectorConfig["mode"],
-      clusterCIDRs: splitCIDRs(config.clusterCIDR),
-      bridgeInterface: config.detectLocal.bridgeInterface,
-      interfaceNamePrefix: config.detectLocal.interfaceNamePrefix,
-    };
-    const proxierOptions: ProxierOptions = {
+    const proxierOptions = proxierOptionsFromConfig(config, dns, {
       nodeName: options.nodeName,
       families,
       nodeIPs,
-      masqueradeBit: config.iptables.masqueradeBit,
-      masqueradeAll: config.iptables.masqueradeAll,
-      syncPeriodMs: config.iptables.syncPeriod,
-      minSyncPeriodMs: config.iptables.minSyncPeriod,
-      localDetector,
       nodePortAddresses,
-      localhostNodePorts: config.iptables.localhostNodePorts,
       tcpBeLiberal,
       randomFully: await supportsRandomFully(backend, run),
-      dnsIntercept: dnsPort !== undefined && dns.serviceIPs.length > 0
-        ? { serviceIPs: dns.serviceIPs, port: dnsPort }
-        : undefined,
-    };
+      dnsPort,
+    });
     const proxier = new Proxier(proxierOptions, {
       iptables,
       conntrack: new Conntrack(run),
@@ -534,11 +396,7 @@ async function runProxy(
       const metricsServer = new MetricsServer({
         bindAddress: config.metricsBindAddress,
         metrics,
-        // Upstream serves the KubeProxyConfiguration; our DNS document rides along.
-        config: {
-          ...toWireJson(config, KUBE_PROXY_FIELDS),
-          clusterDNS: toWireJson(dns, CLUSTER_DNS_FIELDS),
-        },
+        config: renderConfigz(config, dns),
         proxyMode: config.mode,
       });
       await startServer(
