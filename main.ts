@@ -31,7 +31,6 @@
  * @module
  */
 
-import { formatDuration } from "./config/duration.ts";
 import { log } from "./config/log.ts";
 import {
   ConfigError,
@@ -41,6 +40,7 @@ import {
   writeConfigFile,
 } from "./config/options.ts";
 import { renderConfigz } from "./config/configz.ts";
+import { logStartup } from "./config/startup_log.ts";
 import { versionString } from "./config/version.ts";
 import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
@@ -98,36 +98,6 @@ class StartupError extends Error {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** The start-up line: upstream's "Version info" plus what an operator checks first. */
-function logStartup(options: Options, backend: string): void {
-  const { config, dns } = options;
-  log.info("Version info", { version: versionString() });
-  log.info("Starting kube-proxy", {
-    mode: config.mode,
-    backend,
-    nodeName: options.nodeName,
-    configFile: options.configFile ?? "",
-    bindAddress: config.bindAddress,
-    clusterCIDR: config.clusterCIDR,
-    detectLocalMode: config.detectLocalMode,
-    masqueradeBit: config.iptables.masqueradeBit,
-    masqueradeAll: config.iptables.masqueradeAll,
-    syncPeriod: formatDuration(config.iptables.syncPeriod),
-    minSyncPeriod: formatDuration(config.iptables.minSyncPeriod),
-    nodePortAddresses: config.nodePortAddresses ?? [],
-    localhostNodePorts: config.iptables.localhostNodePorts,
-    healthzBindAddress: config.healthzBindAddress,
-    metricsBindAddress: config.metricsBindAddress,
-    bindAddressHardFail: config.bindAddressHardFail,
-    conntrackMaxPerCore: config.conntrack.maxPerCore,
-    conntrackMin: config.conntrack.min,
-    tcpBeLiberal: config.conntrack.tcpBeLiberal,
-    dns: dns.enabled ? `${dns.bindAddress}:${dns.port} ${dns.clusterDomain}` : "disabled",
-    dnsServiceIPs: dns.serviceIPs,
-  });
-  log.v(2).info("Effective configuration", { config, dns });
 }
 
 /** Something that is started once and stopped at shutdown. */

@@ -1,0 +1,42 @@
+import { assertEquals, assertStringIncludes } from "../tests/assert.ts";
+import { configureLogging } from "./log.ts";
+import { loadOptions } from "./options.ts";
+import { logStartup } from "./startup_log.ts";
+import { versionString } from "./version.ts";
+
+const lines: string[] = [];
+configureLogging({ write: (line) => lines.push(line) });
+
+async function optionsOf(...args: string[]) {
+  return await loadOptions(args, {
+    readTextFile: () => Promise.reject(new Deno.errors.NotFound("no file")),
+    hostname: () => "node-1",
+    configureLogging: () => {},
+  });
+}
+
+Deno.test("logStartup() logs the version, then the mode, backend and node name", async () => {
+  const options = await optionsOf("--iptables-sync-period=10s");
+  lines.length = 0;
+  logStartup(options, "legacy");
+  assertEquals(lines.length, 2);
+  assertStringIncludes(lines[0], "Version info");
+  assertStringIncludes(lines[0], versionString());
+  assertStringIncludes(lines[1], "Starting kube-proxy");
+  assertStringIncludes(lines[1], "legacy");
+  assertStringIncludes(lines[1], "node-1");
+  assertStringIncludes(lines[1], "10s");
+});
+
+Deno.test("logStartup() names the DNS responder's address and domain, or says it is off", async () => {
+  const options = await optionsOf();
+  lines.length = 0;
+  logStartup(options, "nft");
+  const { dns } = options;
+  const want = dns.enabled ? `${dns.bindAddress}:${dns.port} ${dns.clusterDomain}` : "disabled";
+  assertStringIncludes(lines[1], want);
+  lines.length = 0;
+  logStartup({ ...options, dns: { ...dns, enabled: !dns.enabled } }, "nft");
+  const other = dns.enabled ? "disabled" : `${dns.bindAddress}:${dns.port} ${dns.clusterDomain}`;
+  assertStringIncludes(lines[1], other);
+});
