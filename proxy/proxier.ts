@@ -74,7 +74,7 @@ export interface LocalDetectorConfig {
   readonly interfaceNamePrefix?: string;
 }
 
-/** The proxier's configuration (built by main.ts from KubeProxyConfiguration). */
+/** The proxier's configuration (built by `proxierOptionsFromConfig()` in `proxier_options.ts`). */
 export interface ProxierOptions {
   /** This node's name (`hostnameOverride` or the hostname). */
   readonly nodeName: string;
