@@ -13,6 +13,7 @@
  * @module
  */
 
+import { renderNodeConfig } from "../tests/node_config.ts";
 import { startFixtureProcess } from "./fixture_process.ts";
 import { BenchFlags, writeBenchOutput } from "./flags.ts";
 import {
@@ -85,29 +86,15 @@ async function runProxyProcess(server: string, services: number): Promise<void> 
   const port = () => 20000 + Math.floor(Math.random() * 30000);
   await Deno.writeTextFile(
     `${dir}/config.yaml`,
-    `apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-hostnameOverride: ${SYNTHETIC_NODE_NAME}
-mode: iptables
-clusterCIDR: ${SYNTHETIC_CLUSTER_CIDR}
-healthzBindAddress: 127.0.0.1:${port()}
-metricsBindAddress: 127.0.0.1:${port()}
-iptables:
-  minSyncPeriod: 1s
-  syncPeriod: 30s
-conntrack:
-  maxPerCore: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
----
-apiVersion: dns.kubeproxy.config/v1alpha1
-kind: ClusterDNSConfiguration
-enabled: true
-bindAddress: 127.0.0.1
-port: ${port()}
-clusterDomain: cluster.local
-upstreamServers: []
-`,
+    renderNodeConfig({
+      nodeName: SYNTHETIC_NODE_NAME,
+      clusterCIDR: SYNTHETIC_CLUSTER_CIDR,
+      healthzBindAddress: `127.0.0.1:${port()}`,
+      metricsBindAddress: `127.0.0.1:${port()}`,
+      minSyncPeriod: "1s",
+      dnsBindAddress: "127.0.0.1",
+      dnsPort: port(),
+    }),
   );
   const t0 = performance.now();
   const exit = runKubeProxy(["--config", `${dir}/config.yaml`, `--master=${server}`], {

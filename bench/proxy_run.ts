@@ -19,6 +19,7 @@
  * @module
  */
 
+import { renderNodeConfig } from "../tests/node_config.ts";
 import { ScratchNetns } from "./netns.ts";
 import { BenchFlags } from "./flags.ts";
 import {
@@ -100,32 +101,17 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunRe
 }
 
 function renderConfig(kubeconfig: string, minSyncPeriod: string): string {
-  return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-clientConnection:
-  kubeconfig: ${kubeconfig}
-hostnameOverride: node-0
-mode: iptables
-clusterCIDR: ${SYNTHETIC_CLUSTER_CIDR}
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-iptables:
-  minSyncPeriod: ${minSyncPeriod}
-  syncPeriod: 30s
-conntrack:
-  maxPerCore: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
----
-apiVersion: dns.kubeproxy.config/v1alpha1
-kind: ClusterDNSConfiguration
-enabled: true
-bindAddress: 127.0.0.1
-port: 53
-clusterDomain: cluster.local
-upstreamServers: []
-podRecords: insecure
-`;
+  return renderNodeConfig({
+    kubeconfig,
+    nodeName: "node-0",
+    clusterCIDR: SYNTHETIC_CLUSTER_CIDR,
+    healthzBindAddress: "127.0.0.1:10256",
+    metricsBindAddress: "127.0.0.1:10249",
+    minSyncPeriod,
+    dnsBindAddress: "127.0.0.1",
+    dnsPort: 53,
+    podRecords: true,
+  });
 }
 
 async function readStatus(pid: number): Promise<{ rssKb: number; hwmKb: number }> {

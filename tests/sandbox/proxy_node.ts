@@ -6,6 +6,7 @@
  * @module
  */
 
+import { renderNodeConfig as renderConfigFile } from "../node_config.ts";
 import { runCommand } from "./command.ts";
 import type { NetnsProcess } from "./netns_process.ts";
 import { CLUSTER_CIDR, repoPath, type Sandbox, type SandboxNode } from "./sandbox.ts";
@@ -42,34 +43,18 @@ export function renderNodeConfig(
   kubeconfigPath: string,
   minSyncPeriod = "200ms",
 ): string {
-  return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-clientConnection:
-  kubeconfig: ${kubeconfigPath}
-hostnameOverride: ${node.name}
-mode: iptables
-clusterCIDR: ${CLUSTER_CIDR}
-healthzBindAddress: 0.0.0.0:10256
-metricsBindAddress: 127.0.0.1:10249
-iptables:
-  minSyncPeriod: ${minSyncPeriod}
-  syncPeriod: 30s
-conntrack:
-  maxPerCore: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
----
-apiVersion: dns.kubeproxy.config/v1alpha1
-kind: ClusterDNSConfiguration
-enabled: true
-bindAddress: 0.0.0.0
-port: 53
-clusterDomain: cluster.local
-upstreamServers: []
-podRecords: insecure
-serviceIPs:
-  - ${CLUSTER_DNS_IP}
-`;
+  return renderConfigFile({
+    kubeconfig: kubeconfigPath,
+    nodeName: node.name,
+    clusterCIDR: CLUSTER_CIDR,
+    healthzBindAddress: "0.0.0.0:10256",
+    metricsBindAddress: "127.0.0.1:10249",
+    minSyncPeriod,
+    dnsBindAddress: "0.0.0.0",
+    dnsPort: 53,
+    podRecords: true,
+    dnsServiceIPs: [CLUSTER_DNS_IP],
+  });
 }
 
 /**
