@@ -9,6 +9,7 @@
 
 import type { EndpointSlice, Namespace, Service } from "../cache/objects.ts";
 import type { TrimmedCluster } from "./synthetic.ts";
+import { makeService } from "../tests/fixtures.ts";
 
 /** Cluster IP of `kube-system/kube-dns` in the benchmark. */
 export const KUBE_DNS_IP = "10.96.0.2";
@@ -19,32 +20,13 @@ export function perfTestsExtraObjects(): {
   services: Service[];
   endpointSlices: EndpointSlice[];
 } {
-  const kubeDns: Service = {
-    namespace: "kube-system",
-    name: "kube-dns",
-    resourceVersion: "1",
-    type: "ClusterIP",
-    clusterIPs: [KUBE_DNS_IP],
-    headless: false,
-    ipFamilies: ["IPv4"],
-    ports: [
+  const kubeDns = makeService("kube-system", "kube-dns", (svc) => {
+    svc.clusterIPs = [KUBE_DNS_IP];
+    svc.ports = [
       { name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 0 },
       { name: "dns-tcp", protocol: "TCP", port: 53, targetPort: 53, nodePort: 0 },
-    ],
-    externalIPs: [],
-    loadBalancerIngress: [],
-    loadBalancerSourceRanges: [],
-    externalName: "",
-    sessionAffinity: "None",
-    sessionAffinityTimeoutSeconds: 10800,
-    externalTrafficPolicy: "Cluster",
-    internalTrafficPolicy: "Cluster",
-    healthCheckNodePort: 0,
-    publishNotReadyAddresses: false,
-    trafficDistribution: "",
-    serviceProxyName: "",
-    headlessLabel: false,
-  };
+    ];
+  });
   return {
     namespaces: [
       { name: "default", resourceVersion: "1" },
