@@ -49,17 +49,9 @@ import {
   servicePortEndpointChainName,
 } from "./chains.ts";
 import { cidrContains, isLoopback } from "../net.ts";
+import type { DnsIntercept, LocalDetector } from "../backend.ts";
 
-/**
- * How the proxier tells traffic from local pods (not masqueraded to the cluster IP, short-circuited
- * to the cluster-wide chain for external destinations) from other traffic. `None` is upstream's
- * no-op detector (no CIDR for this family): no such rules are written.
- */
-export type LocalDetector =
-  | { readonly mode: "None" }
-  | { readonly mode: "ClusterCIDR" | "NodeCIDR"; readonly cidr: string }
-  | { readonly mode: "BridgeInterface"; readonly interfaceName: string }
-  | { readonly mode: "InterfaceNamePrefix"; readonly interfacePrefix: string };
+export type { DnsIntercept, LocalDetector };
 
 /** The state rules are generated from: one family's service ports and endpoints. */
 export interface ProxyState {
@@ -67,14 +59,6 @@ export interface ProxyState {
   readonly services: ReadonlyMap<string, ServicePortInfo>;
   /** Endpoints per `servicePortKey`, sorted by `endpoint`. */
   readonly endpoints: ReadonlyMap<string, readonly EndpointInfo[]>;
-}
-
-/** Our extension: redirect cluster-DNS service IPs on port 53 to the node-local responder. */
-export interface DnsIntercept {
-  /** DNS service IPs (of any family; only this rule set's family is used). */
-  readonly serviceIPs: readonly string[];
-  /** Local port the responder listens on. */
-  readonly port: number;
 }
 
 /** Options of {@linkcode buildRuleSet}: the proxier's configuration for one family. */
