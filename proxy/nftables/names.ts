@@ -159,7 +159,6 @@ export function nftComment(text: string): string {
  * @returns the text without `"`, control or non-ASCII characters, at most 128 characters.
  */
 export function quotable(text: string): string {
-  // deno-lint-ignore no-control-regex
   const safe = text.replace(/"/g, "'").replace(/[^\x20-\x7e]/g, "?");
   return safe.length > MAX_COMMENT ? safe.slice(0, MAX_COMMENT) : safe;
 }

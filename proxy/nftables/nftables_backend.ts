@@ -287,7 +287,8 @@ export class NftablesBackend implements ProxyBackend {
 
   /** Deletes chains stale for long enough, in their own transaction; false when that failed. */
   async #deleteStaleChains(now: number): Promise<boolean> {
-    const due = [...this.#stale].filter(([, t]) => now - t >= STALE_CHAIN_DELAY_MS).map(([c]) => c);
+    const due = [...this.#stale].filter(([, t]) => now - t >= STALE_CHAIN_DELAY_MS).map(([c]) => c)
+      .sort();
     if (due.length === 0) return true;
     const tx = new Transaction(this.#nftFamily);
     for (const c of due) tx.deleteChain(c);

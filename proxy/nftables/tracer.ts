@@ -244,7 +244,7 @@ function runRule(
     return out;
   }
   if (
-    (m = /^meta l4proto \w+ dnat (?:ip6? )?to numgen random mod \d+ map \{ (.*) \}$/.exec(stmt))
+    (m = /^dnat (?:ip6? )?to numgen random mod \d+ map \{ (.*) \}$/.exec(stmt))
   ) {
     for (const item of m[1].split(", ")) {
       const v = /^\d+ : (\S+) \. (\d+)$/.exec(item);
@@ -255,7 +255,7 @@ function runRule(
     }
     return "nat";
   }
-  if ((m = /^meta l4proto \w+ dnat to (\S+)$/.exec(stmt)) !== null) {
+  if ((m = /^dnat to (\S+)$/.exec(stmt)) !== null) {
     w.outputs.push(m[1]);
     hop(rule, m[1]);
     return "nat";
