@@ -203,6 +203,9 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
   // Platform defaults (Linux).
   if (raw.mode === "") raw.mode = "iptables";
   if (raw.detectLocalMode === "") raw.detectLocalMode = "ClusterCIDR";
+  if (raw.mode === "nftables") {
+    applyNFTablesDefaults(raw, configFile === undefined ? set : undefined);
+  }
 
   const problems: ConfigProblem[] = [];
   // Upstream's processHostnameOverrideFlag: the flag's value, trimmed and lowercased, replaces
@@ -232,6 +235,33 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
   }
   for (const warning of findBadConfig(config)) log.warn(warning);
   return { ...common, config, dns, nodeName, ignoredFlags };
+}
+
+/**
+ * The iptables-named flags nftables mode reads (there are no `--nftables-*` flags): each, when
+ * given on the command line without `--config`, sets the `nftables:` field.
+ */
+const NFTABLES_FLAG_FIELDS = [
+  ["iptables-sync-period", "syncPeriod"],
+  ["iptables-min-sync-period", "minSyncPeriod"],
+  ["masquerade-all", "masqueradeAll"],
+  ["iptables-masquerade-bit", "masqueradeBit"],
+] as const;
+
+/**
+ * Upstream's platform defaults of nftables mode: the iptables-named flags feed the `nftables:`
+ * section, and an empty `nodePortAddresses` means the primary node IPs (`["primary"]`).
+ *
+ * @param raw The configuration being completed (changed in place).
+ * @param flags The flags given on the command line, when no `--config` file replaced them.
+ */
+function applyNFTablesDefaults(raw: Json, flags: ReadonlyMap<string, unknown> | undefined): void {
+  const iptables = raw.iptables as Json, nftables = raw.nftables as Json;
+  for (const [flag, field] of NFTABLES_FLAG_FIELDS) {
+    if (flags?.has(flag)) nftables[field] = iptables[field];
+  }
+  const addresses = raw.nodePortAddresses as unknown[] | null;
+  if (addresses === null || addresses.length === 0) raw.nodePortAddresses = ["primary"];
 }
 
 /**

@@ -170,15 +170,47 @@ Deno.test("loadOptions() short-circuits --help and --version", async () => {
   assert(version.showVersion);
 });
 
-Deno.test("loadOptions() rejects ipvs, userspace and nftables modes naming the implemented one", async () => {
-  for (const mode of ["ipvs", "userspace", "nftables"]) {
+Deno.test("loadOptions() rejects ipvs and userspace modes naming the implemented ones", async () => {
+  for (const mode of ["ipvs", "userspace"]) {
     const lines = await problemsOf([`--proxy-mode=${mode}`]);
     assertEquals(lines.length, 1);
     assertStringIncludes(lines[0], `Invalid value: "${mode}"`);
-    assertStringIncludes(lines[0], "this build implements only the iptables proxy mode");
+    assertStringIncludes(lines[0], "this build implements the iptables and nftables proxy modes");
   }
   const fromFile = await problemsOf(["--config=/kp.yaml"], { "/kp.yaml": HEADER + "mode: ipvs\n" });
-  assertStringIncludes(fromFile[0], "this build implements only the iptables proxy mode");
+  assertStringIncludes(fromFile[0], "this build implements the iptables and nftables proxy modes");
+});
+
+Deno.test("loadOptions() applies nftables mode's defaults: iptables-named flags, primary NodePorts", async () => {
+  const flags = await loadOptions(
+    [
+      "--proxy-mode=nftables",
+      "--iptables-sync-period=20s",
+      "--masquerade-all",
+      "--iptables-masquerade-bit=10",
+    ],
+    fakeDeps({}),
+  );
+  assertEquals(flags.config.mode, "nftables");
+  assertEquals(flags.config.nftables, {
+    masqueradeBit: 10,
+    masqueradeAll: true,
+    syncPeriod: 20_000,
+    minSyncPeriod: 1000,
+  });
+  assertEquals(flags.config.nodePortAddresses, ["primary"]);
+  const file = await loadOptions(
+    ["--config=/kp.yaml"],
+    fakeDeps({
+      "/kp.yaml": HEADER + "mode: nftables\nnodePortAddresses: [10.0.0.0/8]\n" +
+        "nftables: {masqueradeBit: 12, syncPeriod: 45s}\n",
+    }),
+  );
+  assertEquals(file.config.nftables.masqueradeBit, 12);
+  assertEquals(file.config.nftables.syncPeriod, 45_000);
+  assertEquals(file.config.nodePortAddresses, ["10.0.0.0/8"]);
+  const iptables = await loadOptions([], fakeDeps({}));
+  assertEquals(iptables.config.nodePortAddresses, null);
 });
 
 Deno.test("loadOptions() reports each bad input with its path, all at once", async () => {

@@ -105,7 +105,7 @@ export interface KubeProxyIPVSConfiguration {
   readonly udpTimeout: number;
 }
 
-/** `nftables` section (accepted; this build does not implement nftables mode). */
+/** `nftables` section: the settings of nftables mode (`mode: nftables`). */
 export interface KubeProxyNFTablesConfiguration {
   /** Masquerade mark bit. Default 14. */
   readonly masqueradeBit: number;
@@ -182,13 +182,13 @@ export interface KubeProxyConfiguration {
   readonly enableProfiling: boolean;
   /** Previous minor version whose hidden metrics to show. */
   readonly showHiddenMetricsForVersion: string;
-  /** Proxy mode: `""` (= iptables) or `iptables` in this build. */
+  /** Proxy mode: `""` (= iptables), `iptables` or `nftables` in this build. */
   readonly mode: string;
   /** iptables settings. */
   readonly iptables: KubeProxyIPTablesConfiguration;
   /** IPVS settings (unused). */
   readonly ipvs: KubeProxyIPVSConfiguration;
-  /** nftables settings (unused). */
+  /** nftables settings (used in nftables mode). */
   readonly nftables: KubeProxyNFTablesConfiguration;
   /** Windows settings (unused). */
   readonly winkernel: KubeProxyWinkernelConfiguration;

@@ -8,7 +8,8 @@
  * `Required value: ...`, `Forbidden: ...` or `Duplicate value: ...`.
  *
  * Differences from upstream, on purpose:
- * - `mode` accepts only `iptables` and blank: this build implements no other proxy mode.
+ * - `mode` accepts only `iptables`, `nftables` and blank: this build implements no other proxy
+ *   mode.
  * - An empty `metricsBindAddress` (reachable only through flags) is accepted and disables the
  *   metrics server, as the `--metrics-bind-address` help text says.
  *
@@ -240,12 +241,12 @@ function validateKubeProxy(cfg: KubeProxyConfiguration, p: Problems): void {
   p.nonNegativeDuration(`${ct}.UDPTimeout`, cfg.conntrack.udpTimeout);
   p.nonNegativeDuration(`${ct}.UDPStreamTimeout`, cfg.conntrack.udpStreamTimeout);
   p.inRange(`${ROOT}.KubeProxyLinuxConfiguration.OOMScoreAdj`, cfg.oomScoreAdj, -1000, 1000);
-  if (cfg.mode !== "" && cfg.mode !== "iptables") {
+  if (cfg.mode !== "" && cfg.mode !== "iptables" && cfg.mode !== "nftables") {
     p.invalid(
       `${ROOT}.Mode.ProxyMode`,
       q(cfg.mode),
-      "must be iptables or blank (blank means iptables): this build implements only the " +
-        "iptables proxy mode (not ipvs, nftables, userspace or kernelspace)",
+      "must be iptables, nftables or blank (blank means iptables): this build implements the " +
+        "iptables and nftables proxy modes (not ipvs, userspace or kernelspace)",
     );
   }
   p.nonNegative(`${ROOT}.ClientConnection.Burst`, cfg.clientConnection.burst);

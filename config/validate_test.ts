@@ -89,17 +89,26 @@ Deno.test("validateConfig() checks conntrack values and oomScoreAdj", () => {
   assertEquals(check({ oomScoreAdj: -1001 }).length, 1);
 });
 
-Deno.test("validateConfig() rejects every proxy mode but iptables, naming what this build implements", () => {
-  for (const mode of ["ipvs", "userspace", "nftables", "kernelspace", "foo"]) {
+Deno.test("validateConfig() rejects every proxy mode but iptables and nftables, naming what this build implements", () => {
+  for (const mode of ["ipvs", "userspace", "kernelspace", "foo"]) {
     const problems = check({ mode }).filter((p) => p.path === `${ROOT}.Mode.ProxyMode`);
     assertEquals(problems.length, 1, mode);
     assertEquals(
       problems[0].message,
-      `Invalid value: "${mode}": must be iptables or blank (blank means iptables): this build ` +
-        "implements only the iptables proxy mode (not ipvs, nftables, userspace or kernelspace)",
+      `Invalid value: "${mode}": must be iptables, nftables or blank (blank means iptables): this ` +
+        "build implements the iptables and nftables proxy modes (not ipvs, userspace or kernelspace)",
     );
   }
   assertEquals(check({ mode: "" }), []);
+  assertEquals(check({ mode: "nftables" }), []);
+});
+
+Deno.test("validateConfig() checks the nftables section's periods in nftables mode", () => {
+  assertEquals(
+    messages(check({ mode: "nftables", nftables: { syncPeriod: 1000, minSyncPeriod: 5000 } })),
+    [`${ROOT}.SyncPeriod: Invalid value: 5s: must be greater than or equal to ${ROOT}.MinSyncPeriod`],
+  );
+  assertEquals(check({ nftables: { syncPeriod: 1000, minSyncPeriod: 5000 } }), []);
 });
 
 Deno.test("validateConfig() applies the ipvs and nftables sections' rules only in their modes", () => {
