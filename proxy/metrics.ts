@@ -149,6 +149,10 @@ export class ProxyMetrics {
   #rulesLast: client.Gauge<"table" | "ip_family">;
   #conntrackDuration: client.Histogram<"ip_family">;
   #conntrackDeleted: client.Counter<"ip_family">;
+  #nftablesFailures?: {
+    sync: client.Counter<"ip_family">;
+    cleanup: client.Counter<"ip_family">;
+  };
   #dnsRequests: client.Counter<"proto" | "type">;
   #dnsResponses: client.Counter<"proto" | "rcode">;
   #dnsDuration: client.Histogram<"proto">;
@@ -431,6 +435,42 @@ export class ProxyMetrics {
   observeConntrackCleanup(family: IPFamily, seconds: number, deleted: number): void {
     this.#conntrackDuration.observe({ ip_family: family }, seconds);
     if (deleted > 0) this.#conntrackDeleted.inc({ ip_family: family }, deleted);
+  }
+
+  /**
+   * Registers nftables mode's failure counters (upstream registers them only in that mode):
+   * `kubeproxy_sync_proxy_rules_nftables_sync_failures_total` and
+   * `..._nftables_cleanup_failures_total`, per `ip_family`. Calling it again changes nothing.
+   */
+  enableNftablesMetrics(): void {
+    if (this.#nftablesFailures !== undefined) return;
+    const counter = (name: string, help: string) =>
+      new client.Counter({
+        name,
+        help: ALPHA + help,
+        labelNames: ["ip_family"],
+        registers: [this.#registry],
+      });
+    this.#nftablesFailures = {
+      sync: counter(
+        "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+        "Cumulative proxy nftables sync failures",
+      ),
+      cleanup: counter(
+        "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total",
+        "Cumulative proxy nftables cleanup failures",
+      ),
+    };
+  }
+
+  /** Counts a failed nftables sync transaction (after {@linkcode enableNftablesMetrics}). */
+  incNftablesSyncFailures(family: IPFamily): void {
+    this.#nftablesFailures?.sync.inc({ ip_family: family });
+  }
+
+  /** Counts a failed stale-chain deletion (after {@linkcode enableNftablesMetrics}). */
+  incNftablesCleanupFailures(family: IPFamily): void {
+    this.#nftablesFailures?.cleanup.inc({ ip_family: family });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import {
@@ -253,4 +253,24 @@ Deno.test("MetricsServer.start() fails with upstream's prefix when the port is t
   } finally {
     taken.close();
   }
+});
+
+Deno.test("ProxyMetrics nftables failure counters exist only once enabled", async () => {
+  const m = new ProxyMetrics();
+  m.incNftablesSyncFailures("IPv4");
+  assert(!(await m.render()).includes("nftables"));
+  m.enableNftablesMetrics();
+  m.enableNftablesMetrics();
+  m.incNftablesSyncFailures("IPv4");
+  m.incNftablesSyncFailures("IPv4");
+  m.incNftablesCleanupFailures("IPv6");
+  const text = await m.render();
+  assertStringIncludes(
+    text,
+    'kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family="IPv4"} 2',
+  );
+  assertStringIncludes(
+    text,
+    'kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total{ip_family="IPv6"} 1',
+  );
 });
