@@ -28,6 +28,12 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   { kind: "Node", apiVersion: "v1", plural: "nodes", namespaced: false },
   { kind: "Namespace", apiVersion: "v1", plural: "namespaces", namespaced: false },
   { kind: "Pod", apiVersion: "v1", plural: "pods", namespaced: true },
+  {
+    kind: "ServiceCIDR",
+    apiVersion: "networking.k8s.io/v1",
+    plural: "servicecidrs",
+    namespaced: false,
+  },
   { kind: "Event", apiVersion: "v1", plural: "events", namespaced: true },
   { kind: "Event", apiVersion: "events.k8s.io/v1", plural: "events", namespaced: true },
 ];
