@@ -1,18 +1,10 @@
 import { assertEquals, assertRejects } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
-import { loadOptions } from "../config/options.ts";
+import { configOf } from "./test_fixtures.ts";
 import { createBackends, iptablesBackendOptions } from "./backends.ts";
 import type { CommandRunner } from "./exec.ts";
 
 configureLogging({ write: () => {} });
-
-async function configOf(...args: string[]) {
-  return await loadOptions(args, {
-    readTextFile: () => Promise.reject(new Deno.errors.NotFound("no file")),
-    hostname: () => "node-1",
-    configureLogging: () => {},
-  });
-}
 
 Deno.test("iptablesBackendOptions() carries the iptables settings and the node facts", async () => {
   const { config, dns } = await configOf("--masquerade-all", "--iptables-sync-period=10s");
@@ -39,28 +31,17 @@ const probes: CommandRunner = {
 
 Deno.test('createBackends() builds one iptables backend per usable family for mode iptables and ""', async () => {
   const { config, dns } = await configOf();
+  const inputs = {
+    config,
+    dns,
+    primary: "IPv4",
+    run: probes,
+    tcpBeLiberal: false,
+    iptablesBackend: "legacy",
+  } as const;
   for (const mode of ["", "iptables"]) {
-    const backends = await createBackends(mode, {
-      config,
-      dns,
-      primary: "IPv4",
-      run: probes,
-      tcpBeLiberal: false,
-      iptablesBackend: "legacy",
-    });
+    const backends = await createBackends(mode, inputs);
     assertEquals(backends.map((b) => b.family), ["IPv4", "IPv6"], mode);
   }
-  await assertRejects(
-    () =>
-      createBackends("kernelspace", {
-        config,
-        dns,
-        primary: "IPv4",
-        run: probes,
-        tcpBeLiberal: false,
-        iptablesBackend: "legacy",
-      }),
-    Error,
-    "not supported",
-  );
+  await assertRejects(() => createBackends("kernelspace", inputs), Error, "not supported");
 });

@@ -1,6 +1,6 @@
 import { assertEquals } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
-import { loadOptions } from "../config/options.ts";
+import { configOf } from "./test_fixtures.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "../config/types.ts";
 import {
   dnsInterceptFor,
@@ -10,15 +10,6 @@ import {
 } from "./proxier_options.ts";
 
 configureLogging({ write: () => {} });
-
-/** The configuration as loaded from these flags (no `--config`). */
-async function configOf(...args: string[]) {
-  return await loadOptions(args, {
-    readTextFile: () => Promise.reject(new Deno.errors.NotFound("no file")),
-    hostname: () => "node-1",
-    configureLogging: () => {},
-  });
-}
 
 function withConfig(
   config: KubeProxyConfiguration,
