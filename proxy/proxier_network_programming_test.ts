@@ -12,6 +12,7 @@ import { FakeIptables } from "./iptables/fake.ts";
 import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { slice, svc } from "./iptables/test_helpers.ts";
 import { FakeClock } from "./runner.ts";
+import { IptablesProxyBackend } from "./iptables/backend.ts";
 import { Proxier, type ProxierMetrics, type SyncRunner } from "./proxier.ts";
 
 const START = 1_000_000;
@@ -45,13 +46,15 @@ function setup() {
   const ipt = new FakeIptables("IPv4");
   const clock = new FakeClock(START);
   const metrics = new LatencyMetrics();
+  const backends = [
+    new IptablesProxyBackend("IPv4", { syncPeriodMs: 30_000 }, { iptables: ipt, clock }),
+  ];
   const proxier = new Proxier({
     nodeName: "test-node",
-    families: ["IPv4"],
     syncPeriodMs: 30_000,
     minSyncPeriodMs: 1_000,
     localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.0.0.0/8"] },
-  }, { iptables: { IPv4: ipt }, clock, createRunner: () => new NoRunner(), metrics });
+  }, { backends, clock, createRunner: () => new NoRunner(), metrics });
   return { proxier, ipt, clock, metrics };
 }
 

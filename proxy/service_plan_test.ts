@@ -1,6 +1,7 @@
 import { assertEquals } from "../tests/assert.ts";
 import { type PlanContext, planServicePort } from "./service_plan.ts";
-import type { EndpointInfo, ServicePortInfo } from "./types.ts";
+import type { ServicePortInfo } from "./types.ts";
+import { endpointInfo, servicePortInfo } from "./test_fixtures.ts";
 
 const CTX: PlanContext = {
   nodeName: "node-a",
@@ -10,42 +11,12 @@ const CTX: PlanContext = {
   masqueradeAll: false,
 };
 
+/** A service port `ns/svc:p80` on 172.30.0.1:80. */
 function port(change: Partial<ServicePortInfo> = {}): ServicePortInfo {
-  return {
-    portName: { namespace: "ns", name: "svc", port: "p80", protocol: "TCP" },
-    nameString: "ns/svc:p80",
-    serviceKey: "ns/svc",
-    protocol: "tcp",
-    family: "IPv4",
-    clusterIP: "172.30.0.1",
-    port: 80,
-    nodePort: 0,
-    externalIPs: [],
-    loadBalancerVIPs: [],
-    loadBalancerSourceRanges: [],
-    stickyMaxAgeSeconds: 0,
-    externalPolicyLocal: false,
-    internalPolicyLocal: false,
-    healthCheckNodePort: 0,
-    ...change,
-  };
+  return servicePortInfo({ clusterIP: "172.30.0.1", ...change });
 }
 
-function ep(ip: string, change: Partial<EndpointInfo> = {}): EndpointInfo {
-  return {
-    endpoint: `${ip}:80`,
-    ip,
-    port: 80,
-    isLocal: false,
-    ready: true,
-    serving: true,
-    terminating: false,
-    zoneHints: [],
-    nodeHints: [],
-    ...change,
-  };
-}
-
+const ep = endpointInfo;
 const REMOTE = ep("10.1.0.1");
 const LOCAL = ep("10.1.0.2", { isLocal: true });
 
