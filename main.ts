@@ -1,13 +1,14 @@
 /**
- * kube-proxy (iptables mode) with a built-in cluster DNS responder: the composition root.
+ * kube-proxy (iptables or nftables mode) with a built-in cluster DNS responder: the composition
+ * root.
  *
  * Nothing here decides how a rule looks or how a name resolves; it only wires the modules, in
  * upstream's start-up order (`cmd/kube-proxy/app/server.go`):
  * 1. command line + `--config` → validated options (`config/options.ts`); a `ConfigError` prints
  *    every problem, one `path: message` line each, and exits 2 before anything else happens;
  * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0;
- * 3. `--cleanup`: remove our rules in both families and both backends
- *    (`proxy/iptables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
+ * 3. `--cleanup`: remove our rules in both families, both iptables backends and nftables
+ *    (`proxy/iptables/cleanup.ts`, `proxy/nftables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
  *    rules`;
  * 4. the API client (`cache/client.ts`): a missing or broken kubeconfig exits 1 here, before
  *    anything on the node is read or written;
@@ -44,6 +45,7 @@ import { logStartup } from "./config/startup_log.ts";
 import { versionString } from "./config/version.ts";
 import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
+import { ServiceCIDRTracker } from "./cache/service_cidr.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
 import { recordNodeEvent } from "./cache/events.ts";
 import { Conntrack } from "./proxy/conntrack.ts";
@@ -61,6 +63,7 @@ import {
 import { createBackends } from "./proxy/backends.ts";
 import type { ProxyBackend } from "./proxy/backend.ts";
 import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
+import { cleanupNftables } from "./proxy/nftables/cleanup.ts";
 import { detectBackend } from "./proxy/iptables/iptables.ts";
 import { ClusterView } from "./dns/cluster_view.ts";
 import { DnsServer } from "./dns/server.ts";
@@ -185,7 +188,8 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
   if (options.cleanup) {
     logStartup(options, options.iptablesBackend);
     // cleanupAllBackends decides on KUBE-FIREWALL itself ("auto": only without kubelet).
-    const failed = await cleanupAllBackends({ run });
+    const iptablesFailed = await cleanupAllBackends({ run });
+    const failed = await cleanupNftables(run) || iptablesFailed;
     if (failed) {
       log.error("encountered an error while tearing down rules");
       return EXIT_FAILURE;
@@ -299,11 +303,12 @@ async function runProxy(
       }
     }
 
+    const proxierOptions = proxierOptionsFromConfig(config, options.nodeName);
     let healthz: ProxierHealthServer | undefined;
     if (config.healthzBindAddress !== "") {
       healthz = new ProxierHealthServer({
         bindAddress: config.healthzBindAddress,
-        healthTimeoutMs: 2 * config.iptables.syncPeriod,
+        healthTimeoutMs: 2 * proxierOptions.syncPeriodMs,
         metrics,
       });
     }
@@ -330,6 +335,9 @@ async function runProxy(
         dnsPort,
         iptablesBackend: backend,
         metrics,
+        nftablesMetrics: metrics,
+        watchServiceCIDRs: (onChange) =>
+          cache.addServiceCIDRHandler(new ServiceCIDRTracker(onChange)),
       });
     } catch (err) {
       throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
@@ -340,7 +348,7 @@ async function runProxy(
     } else {
       log.info("kube-proxy running in single-stack mode", { ipFamily: primary });
     }
-    const proxier = new Proxier(proxierOptionsFromConfig(config, options.nodeName), {
+    const proxier = new Proxier(proxierOptions, {
       backends,
       conntrack: new Conntrack(run),
       health: healthz,

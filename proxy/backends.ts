@@ -7,6 +7,7 @@
  */
 
 import type { IPFamily } from "../cache/objects.ts";
+import { log } from "../config/log.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "../config/types.ts";
 import type { Clock } from "../config/clock.ts";
 import type { ProxyBackend } from "./backend.ts";
@@ -19,6 +20,10 @@ import {
 } from "./iptables/backend.ts";
 import { createFamilies, supportsRandomFully } from "./iptables/families.ts";
 import type { IptablesBackend } from "./iptables/iptables.ts";
+import { cleanupAllBackends } from "./iptables/cleanup.ts";
+import { cleanupNftables } from "./nftables/cleanup.ts";
+import { createNftablesBackends } from "./nftables/factory.ts";
+import type { NftablesMetrics } from "./nftables/nftables_backend.ts";
 
 /** What start-up hands the backend factory. */
 export interface BackendInputs {
@@ -35,6 +40,10 @@ export interface BackendInputs {
   readonly iptablesBackend: IptablesBackend;
   /** Every mode's own metrics (`ProxyMetrics`). */
   readonly metrics?: IptablesMetrics;
+  /** nftables mode's metrics (`ProxyMetrics`; its nftables counters are registered then). */
+  readonly nftablesMetrics?: NftablesMetrics & { enableNftablesMetrics?(): void };
+  /** nftables mode: subscribes to the cluster's service CIDRs (a `ServiceCIDRTracker`). */
+  readonly watchServiceCIDRs?: (onChange: (cidrs: readonly string[] | undefined) => void) => void;
   readonly clock?: Clock;
 }
 
@@ -54,13 +63,16 @@ export async function createBackends(
     case "":
     case "iptables":
       return await iptablesBackends(inputs);
-    // case "nftables": the nftables backend (issue 11, part 2).
+    case "nftables":
+      return await nftablesBackends(inputs);
     default:
       throw new Error(`Proxy mode ${JSON.stringify(mode)} is not supported on this node`);
   }
 }
 
 async function iptablesBackends(inputs: BackendInputs): Promise<ProxyBackend[]> {
+  // Each mode removes the other's leftovers at start (upstream does the same).
+  await cleanupNftables(inputs.run);
   const iptables = await createFamilies(inputs.iptablesBackend, inputs.primary, inputs.run);
   const options = iptablesBackendOptions(inputs.config, inputs.dns, {
     tcpBeLiberal: inputs.tcpBeLiberal,
@@ -94,4 +106,22 @@ export function iptablesBackendOptions(
     randomFully: facts.randomFully,
     dnsIntercept: dnsInterceptFor(dns, facts.dnsPort),
   };
+}
+
+async function nftablesBackends(inputs: BackendInputs): Promise<ProxyBackend[]> {
+  const backends = await createNftablesBackends({
+    primary: inputs.primary,
+    run: inputs.run,
+    masqueradeBit: inputs.config.nftables.masqueradeBit,
+    masqueradeAll: inputs.config.nftables.masqueradeAll,
+    dnsIntercept: dnsInterceptFor(inputs.dns, inputs.dnsPort),
+    metrics: inputs.nftablesMetrics,
+    watchServiceCIDRs: inputs.watchServiceCIDRs,
+  });
+  // Each mode removes the other's leftovers at start (upstream does the same); KUBE-FIREWALL
+  // stays where kubelet manages it.
+  if (await cleanupAllBackends({ run: inputs.run })) {
+    log.error("Cannot remove all of iptables mode's rules; continuing in nftables mode");
+  }
+  return backends;
 }

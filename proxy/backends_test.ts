@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "../tests/assert.ts";
+import { assert, assertEquals, assertRejects } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
 import { configOf } from "./test_fixtures.ts";
 import { createBackends, iptablesBackendOptions } from "./backends.ts";
@@ -44,4 +44,27 @@ Deno.test('createBackends() builds one iptables backend per usable family for mo
     assertEquals(backends.map((b) => b.family), ["IPv4", "IPv6"], mode);
   }
   await assertRejects(() => createBackends("kernelspace", inputs), Error, "not supported");
+});
+
+Deno.test("createBackends() builds nftables backends for mode nftables, removing iptables mode's rules", async () => {
+  const { config, dns } = await configOf("--proxy-mode=nftables");
+  const calls: string[] = [];
+  const run: CommandRunner = {
+    run: (cmd, args) => {
+      calls.push([cmd, ...args].join(" "));
+      const stdout = cmd === "nft" && args[0] === "--version" ? "nftables v1.0.6" : "";
+      return Promise.resolve({ code: 0, stdout, stderr: "" });
+    },
+  };
+  const backends = await createBackends("nftables", {
+    config,
+    dns,
+    primary: "IPv4",
+    run,
+    tcpBeLiberal: false,
+    iptablesBackend: "nft",
+  });
+  assertEquals(backends.map((b) => b.family), ["IPv4", "IPv6"]);
+  assertEquals(backends[0].constructor.name, "NftablesBackend");
+  assert(calls.some((c) => c.includes("-t nat -L POSTROUTING")), "iptables mode's cleanup ran");
 });

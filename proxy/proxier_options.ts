@@ -31,11 +31,12 @@ export function proxierOptionsFromConfig(
     bridgeInterface: config.detectLocal.bridgeInterface,
     interfaceNamePrefix: config.detectLocal.interfaceNamePrefix,
   };
-  // NOTE: the iptables section's periods; the nftables mode (issue 11) reads its own section.
+  // Each mode reads its own section's periods (upstream's v1alpha1 conversion).
+  const periods = config.mode === "nftables" ? config.nftables : config.iptables;
   return {
     nodeName,
-    syncPeriodMs: config.iptables.syncPeriod,
-    minSyncPeriodMs: config.iptables.minSyncPeriod,
+    syncPeriodMs: periods.syncPeriod,
+    minSyncPeriodMs: periods.minSyncPeriod,
     localDetector,
     bindAddress: config.bindAddress,
     nodePortAddresses: config.nodePortAddresses ?? [],
@@ -66,7 +67,8 @@ export function dnsInterceptFor(
  * @param config The validated proxy configuration.
  */
 export function localhostNodePortsEffective(config: KubeProxyConfiguration): boolean {
-  return config.iptables.localhostNodePorts &&
+  // nftables mode has no localhost NodePorts (and never sets route_localnet).
+  return config.mode !== "nftables" && config.iptables.localhostNodePorts &&
     allowsLocalhostNodePorts(config.nodePortAddresses ?? []);
 }
 

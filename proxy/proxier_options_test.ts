@@ -86,3 +86,16 @@ Deno.test("primaryIPFamily() follows a specific bindAddress and defaults to IPv4
   assertEquals(primaryIPFamily(withConfig(config, { bindAddress: "::" })), "IPv4");
   assertEquals(primaryIPFamily(withConfig(config, { bindAddress: "fd00::1" })), "IPv6");
 });
+
+Deno.test("proxierOptionsFromConfig() reads the nftables section's periods in nftables mode", async () => {
+  const { configOf } = await import("./test_fixtures.ts");
+  const { config } = await configOf("--proxy-mode=nftables", "--iptables-min-sync-period=2s");
+  const opts = proxierOptionsFromConfig(config, "n");
+  assertEquals([opts.syncPeriodMs, opts.minSyncPeriodMs], [30_000, 2000]);
+  const { localhostNodePortsEffective } = await import("./proxier_options.ts");
+  assertEquals(
+    localhostNodePortsEffective(config),
+    false,
+    "no localhost NodePorts in nftables mode",
+  );
+});

@@ -41,12 +41,12 @@ import {
 } from "./rules.ts";
 import { type NftFamily, Transaction } from "./transaction.ts";
 
-/** The nftables-mode metrics (`kubeproxy_sync_proxy_rules_nftables_*`). */
+/** The nftables-mode metrics (`kubeproxy_sync_proxy_rules_nftables_*`, in `ProxyMetrics`). */
 export interface NftablesMetrics {
   /** Counts a failed main transaction. */
-  incSyncFailures(family: IPFamily): void;
+  incNftablesSyncFailures(family: IPFamily): void;
   /** Counts a failed stale-chain deletion. */
-  incCleanupFailures(family: IPFamily): void;
+  incNftablesCleanupFailures(family: IPFamily): void;
 }
 
 /** Settings of one family's backend. */
@@ -103,6 +103,8 @@ export class NftablesBackend implements ProxyBackend {
   #noLocal = { internal: 0, external: 0 };
   #loggedLoopback = false;
   #lastTransaction = "";
+  /** The proxier's sync request, from the last sync (for changes that come from elsewhere). */
+  #requestSync: (() => void) | undefined;
 
   /** @param opts the family's settings. */
   constructor(opts: NftablesBackendOptions) {
@@ -121,6 +123,7 @@ export class NftablesBackend implements ProxyBackend {
   setServiceCIDRs(cidrs: readonly string[] | undefined): void {
     const v6 = this.family === "IPv6";
     this.#serviceCIDRs = cidrs?.filter((c) => c.includes(":") === v6);
+    this.#requestSync?.();
   }
 
   /** The text of the last transaction applied (tests, debugging). */
@@ -136,6 +139,7 @@ export class NftablesBackend implements ProxyBackend {
   /** {@inheritDoc ProxyBackend.sync} */
   async sync(state: BackendSyncState): Promise<BackendSyncResult> {
     const start = this.#now();
+    this.#requestSync = state.requestSync;
     if (!await this.#deleteStaleChains(start)) this.#needFull = true;
     const staticOpts = this.#staticOptions(state.node);
     const builtWith = JSON.stringify([staticOpts, state.node.localDetector, state.node.nodeIP]);
@@ -301,7 +305,7 @@ export class NftablesBackend implements ProxyBackend {
       });
       return true;
     } catch (err) {
-      this.#opts.metrics?.incCleanupFailures(this.family);
+      this.#opts.metrics?.incNftablesCleanupFailures(this.family);
       this.#stale.clear();
       log.error("Cannot delete stale nftables chains", err, this.#errorFields(err));
       return false;
@@ -311,7 +315,7 @@ export class NftablesBackend implements ProxyBackend {
   #failed(err: unknown, full: boolean, tx: Transaction): void {
     this.#needFull = true;
     this.#stale.clear();
-    this.#opts.metrics?.incSyncFailures(this.family);
+    this.#opts.metrics?.incNftablesSyncFailures(this.family);
     log.error("nftables sync failed", err, { ...this.#errorFields(err), fullSync: full });
     log.v(4).info("Failed nftables transaction", { transaction: tx.render() });
   }

@@ -98,8 +98,8 @@ Deno.test("NftablesBackend reports a refused transaction with its line, then syn
     masqueradeBit: 14,
     masqueradeAll: false,
     metrics: {
-      incSyncFailures: (f) => failures.push(`sync ${f}`),
-      incCleanupFailures: (f) => failures.push(`cleanup ${f}`),
+      incNftablesSyncFailures: (f) => failures.push(`sync ${f}`),
+      incNftablesCleanupFailures: (f) => failures.push(`cleanup ${f}`),
     },
   });
   const { services, slices } = overallCluster();
