@@ -1,8 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
 import { makeEndpoint, makeEndpointSlice, makeService } from "../../tests/fixtures.ts";
-import { FakeNft } from "./fake.ts";
 import { NftError } from "./nft.ts";
-import { NftablesBackend } from "./nftables_backend.ts";
 import type { TableState } from "./ruleset.ts";
 import { overallCluster, slice80, syncStateOf, tcp, testBackend } from "./test_helpers.ts";
 import { traceNftPacket } from "./tracer.ts";
@@ -91,12 +89,7 @@ Deno.test("NftablesBackend keeps a chain that becomes active again before its de
 
 Deno.test("NftablesBackend reports a refused transaction with its line, then syncs in full", async () => {
   const failures: string[] = [];
-  const nft = new FakeNft();
-  const backend = new NftablesBackend({
-    family: "IPv4",
-    nft,
-    masqueradeBit: 14,
-    masqueradeAll: false,
+  const { nft, backend } = testBackend({
     metrics: {
       incNftablesSyncFailures: (f) => failures.push(`sync ${f}`),
       incNftablesCleanupFailures: (f) => failures.push(`cleanup ${f}`),

@@ -6,7 +6,6 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import type { EndpointSlice, IPFamily, Service } from "../../cache/objects.ts";
-import { DenoCommandRunner } from "../../proxy/exec.ts";
 import { FakeNft } from "../../proxy/nftables/fake.ts";
 import { parseTableListing } from "../../proxy/nftables/listing.ts";
 import { ExecNft, nftablesUnsupportedReason } from "../../proxy/nftables/nft.ts";
@@ -15,25 +14,7 @@ import type { TableState } from "../../proxy/nftables/ruleset.ts";
 import { overallCluster, syncStateOf, tcp } from "../../proxy/nftables/test_helpers.ts";
 import { traceNftPacket } from "../../proxy/nftables/tracer.ts";
 import { makeEndpoint, makeEndpointSlice, makeService } from "../fixtures.ts";
-
-const isRoot = Deno.uid() === 0;
-
-async function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-}
-
-async function withNetns(fn: (ns: string) => Promise<void>): Promise<void> {
-  const ns = `kpnft-${crypto.randomUUID().slice(0, 8)}`;
-  const add = await sh("ip", ["netns", "add", ns]);
-  assertEquals(add.code, 0, add.out);
-  try {
-    await fn(ns);
-  } finally {
-    await sh("ip", ["netns", "del", ns]);
-  }
-}
+import { isRoot, withScratchNetns } from "./runtime_netns.ts";
 
 /** The overall scenario plus dual stack, UDP/SCTP with affinity, and a hostile name. */
 function scenario(): { services: Service[]; slices: EndpointSlice[] } {
@@ -94,8 +75,7 @@ Deno.test({
   name: "nftables mode: real nft accepts the syncs and its listing parses into the fake's table",
   ignore: !isRoot,
   async fn() {
-    await withNetns(async (ns) => {
-      const runner = new DenoCommandRunner({ netns: ns });
+    await withScratchNetns(async ({ run: runner, sh }) => {
       assertEquals(await nftablesUnsupportedReason(runner, "6.1.0", false), undefined);
       const { services, slices } = scenario();
       for (const family of ["IPv4", "IPv6"] as IPFamily[]) {
@@ -150,7 +130,7 @@ Deno.test({
         assertEquals(backends[0].staleChains, []);
         await compare("stale chains deleted");
         assertEquals(await backends[0].checkFlushed(), false);
-        await sh("ip", ["netns", "exec", ns, "nft", "flush", "table", nftFamily, "kube-proxy"]);
+        await sh("nft", "flush", "table", nftFamily, "kube-proxy");
         assertEquals(await backends[0].checkFlushed(), true);
       }
       // The tracer reads the live table.
@@ -162,8 +142,8 @@ Deno.test({
         nodeIPs: ["192.168.0.2"],
       });
       assertEquals(r.output, "", "the table was flushed above");
-      const evil = await sh("ip", ["netns", "exec", ns, "nft", "list", "tables"]);
-      assert(!evil.out.includes("evil"), evil.out);
+      const tables = await sh("nft", "list", "tables");
+      assert(!tables.includes("evil"), tables);
     });
   },
 });
