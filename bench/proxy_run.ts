@@ -49,6 +49,8 @@ export interface ProxyRunResult {
   readonly pollMs: number;
   /** Sums and counts of the proxy's sync-duration histograms after the changes. */
   readonly syncMetrics?: Record<string, number>;
+  /** The proxy mode measured (`iptables` when unset). */
+  readonly mode?: string;
   readonly error?: string;
 }
 
@@ -70,6 +72,8 @@ export interface ProxyBenchOptions {
   readonly whatIf?: string;
   /** Run main.ts with `--cpu-prof` into this directory (written when it exits on SIGTERM). */
   readonly cpuProfDir?: string;
+  /** The proxy mode (`iptables` by default); nftables mode's kernel check reads its chains. */
+  readonly mode?: "iptables" | "nftables";
 }
 
 /** Runs one proxy benchmark in a fresh scratch namespace (root only). */
@@ -89,6 +93,7 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunRe
       `--min-sync-period=${opts.minSyncPeriod ?? "1s"}`,
       `--what-if=${opts.whatIf ?? ""}`,
       `--cpu-prof-dir=${opts.cpuProfDir ?? ""}`,
+      `--mode=${opts.mode ?? "iptables"}`,
     ]);
     const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
     if (!line) {
@@ -100,8 +105,13 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunRe
   }
 }
 
-function renderConfig(kubeconfig: string, minSyncPeriod: string): string {
+function renderConfig(
+  kubeconfig: string,
+  minSyncPeriod: string,
+  mode: "iptables" | "nftables",
+): string {
   return renderNodeConfig({
+    mode,
     kubeconfig,
     nodeName: "node-0",
     clusterCIDR: SYNTHETIC_CLUSTER_CIDR,
@@ -149,13 +159,30 @@ async function chainHasDnat(backend: string, chain: string, dest: string): Promi
   return false;
 }
 
+/**
+ * nftables mode's kernel check: whether the service chain of `ns/name` (port "") holds `text`,
+ * reading only that chain (`nft list chain ip kube-proxy <chain>`).
+ */
+async function nftServiceChainHas(ns: string, name: string, text: string): Promise<boolean> {
+  const { chainNameOf, PREFIX, servicePortBase } = await import("../proxy/nftables/names.ts");
+  const chain = chainNameOf(PREFIX.service, servicePortBase(ns, name, "tcp", ""));
+  const out = await new Deno.Command("nft", {
+    args: ["list", "chain", "ip", "kube-proxy", chain],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return out.code === 0 && new TextDecoder().decode(out.stdout).includes(text);
+}
+
 async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
   const { ApiServerFixture } = await import("../tests/apiserver/server.ts");
   const { servicePortEndpointChainName } = await import("../proxy/iptables/chains.ts");
   const services = flags.number("services", 1000);
   const m = flags.number("endpoints", 10);
   const backend = flags.string("backend", "nft");
+  const mode = flags.string("mode", "iptables") as "iptables" | "nftables";
   const base = {
+    mode,
     services,
     endpointsPerService: m,
     backend,
@@ -183,7 +210,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     await api.writeKubeconfig(kubeconfig);
     await Deno.writeTextFile(
       `${dir}/config.yaml`,
-      renderConfig(kubeconfig, flags.string("min-sync-period", "1s")),
+      renderConfig(kubeconfig, flags.string("min-sync-period", "1s"), mode),
     );
     const mainTs = new URL("../main.ts", import.meta.url).pathname;
     const logFile = await Deno.open(`${dir}/proxy.log`, { write: true, create: true });
@@ -235,7 +262,11 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     const timeout = flags.number("sync-timeout", 300_000);
     let exited = false;
     child.status.then(() => exited = true);
-    while (!(await chainHasDnat(backend, lastChain, "DNAT"))) {
+    const lastSynced = () =>
+      mode === "nftables"
+        ? nftServiceChainHas(syntheticNamespace(last), syntheticServiceName(last), "dnat")
+        : chainHasDnat(backend, lastChain, "DNAT");
+    while (!(await lastSynced())) {
       if (exited) throw new Error(`main.ts exited: ${await tail(`${dir}/proxy.log`)}`);
       if (performance.now() - start > timeout) {
         const st = await readStatus(child.pid);
@@ -270,7 +301,13 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
       api.apply(slice);
       for (;;) {
         const p0 = performance.now();
-        const ok = await chainHasDnat(backend, chain, dest);
+        const ok = mode === "nftables"
+          ? await nftServiceChainHas(
+            syntheticNamespace(j),
+            syntheticServiceName(j),
+            `${newIP} . 8080`,
+          )
+          : await chainHasDnat(backend, chain, dest);
         polls.push(performance.now() - p0);
         if (ok) break;
         if (performance.now() - written > 60_000) throw new Error(`change ${k} not seen in 60 s`);

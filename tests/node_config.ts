@@ -23,6 +23,8 @@ export interface NodeConfigOptions {
   readonly podRecords?: boolean;
   /** Cluster DNS service IPs to intercept; none when empty or unset. */
   readonly dnsServiceIPs?: readonly string[];
+  /** `mode`; `iptables` by default. nftables mode gets the same periods in its own section. */
+  readonly mode?: "iptables" | "nftables";
 }
 
 /**
@@ -39,13 +41,16 @@ export function renderNodeConfig(opts: NodeConfigOptions): string {
       ? ["clientConnection:", `  kubeconfig: ${opts.kubeconfig}`]
       : []),
     `hostnameOverride: ${opts.nodeName}`,
-    "mode: iptables",
+    `mode: ${opts.mode ?? "iptables"}`,
     `clusterCIDR: ${opts.clusterCIDR}`,
     `healthzBindAddress: ${opts.healthzBindAddress}`,
     `metricsBindAddress: ${opts.metricsBindAddress}`,
     "iptables:",
     `  minSyncPeriod: ${opts.minSyncPeriod}`,
     "  syncPeriod: 30s",
+    ...(opts.mode === "nftables"
+      ? ["nftables:", `  minSyncPeriod: ${opts.minSyncPeriod}`, "  syncPeriod: 30s"]
+      : []),
     "conntrack:",
     "  maxPerCore: 0",
     "  tcpEstablishedTimeout: 0s",

@@ -4,8 +4,10 @@
  * ({@linkcode servicePortObjects}). No clock, no I/O: same input, same text.
  *
  * Rules are written in the syntax `nft list table` prints back (`meta mark set meta mark |
- * 0x00004000`, one-element anonymous sets without braces, `, ` separators), so that a listing of
- * the kernel's table parses into exactly the rules written, and the tracer reads both.
+ * 0x00004000`, `numgen random mod 3 0`), so that a listing of the kernel's table parses into
+ * exactly the rules written, and the tracer reads both. No rule uses an anonymous set or map:
+ * the kernel names each one by scanning the table's sets (quadratic in their number) and nft
+ * dumps every anonymous set's elements before each transaction.
  *
  * @module
  */
@@ -136,15 +138,6 @@ export function markOf(bit: number): string {
   return "0x" + (2 ** bit).toString(16).padStart(8, "0");
 }
 
-/**
- * An anonymous set as `nft list` prints it: one element bare, several in `{ a, b }`.
- *
- * @param items the elements.
- */
-export function anonymousSet(items: readonly string[]): string {
-  return items.length === 1 ? items[0] : `{ ${items.join(", ")} }`;
-}
-
 /** The static sets and maps (always declared). */
 export function staticSets(w: FamilyWords): SetSpec[] {
   const svcKey = `${w.addr} . inet_proto . inet_service`;
@@ -240,12 +233,10 @@ export function writeStaticRules(tx: Transaction, opts: StaticOptions): void {
       nftComment("Reject traffic to invalid ports of ClusterIPs")
     }`,
   );
-  if (opts.serviceCIDRs !== undefined && opts.serviceCIDRs.length > 0) {
+  for (const cidr of opts.serviceCIDRs ?? []) {
     tx.addRule(
       CHAINS.clusterIPsCheck,
-      `${w.ip} daddr ${anonymousSet(opts.serviceCIDRs)} drop ${
-        nftComment("Drop traffic to unallocated ClusterIPs")
-      }`,
+      `${w.ip} daddr ${cidr} drop ${nftComment("Drop traffic to unallocated ClusterIPs")}`,
     );
   }
   tx.addRule(CHAINS.markForMasquerade, `meta mark set meta mark | ${mark}`);
@@ -339,8 +330,8 @@ function dnatTarget(ep: EndpointInfo, w: FamilyWords): string {
  * Chains: `service-` (cluster-wide endpoints), `local-` (this node's endpoints), `external-`
  * (external traffic's masquerade and short-circuits), `firewall-` (source ranges), and, with
  * ClientIP affinity only, one `endpoint-` chain per endpoint (which records the client in the
- * endpoint's `affinity-` set). Without affinity, the policy chain DNATs itself through a numgen
- * map, so the table grows no chain per endpoint.
+ * endpoint's `affinity-` set). Without affinity, the policy chain DNATs itself (one
+ * `numgen random mod k 0` rule per endpoint), so the table grows no chain per endpoint.
  *
  * @param plan the service port's plan.
  * @param opts the family's settings.
@@ -403,20 +394,20 @@ export function servicePortObjects(
         const set = chainNameOf(PREFIX.affinity, endpointBase(base, ep.ip, ep.port));
         rules.push(`${w.ip} saddr @${set} goto ${epChain}`);
       }
-      rules.push(
-        `numgen random mod ${endpoints.length} vmap { ${
-          endpoints.map((ep, i) => `${i} : goto ${endpointChains.get(ep)}`).join(", ")
-        } }`,
-      );
-    } else if (endpoints.length === 1) {
-      rules.push(`meta l4proto ${proto} dnat to ${dnatTarget(endpoints[0], w)}`);
-    } else {
-      rules.push(
-        `meta l4proto ${proto} dnat ${w.ip} to numgen random mod ${endpoints.length} map { ${
-          endpoints.map((ep, i) => `${i} : ${ep.ip} . ${ep.port}`).join(", ")
-        } }`,
-      );
     }
+    // Load balancing as a cascade, as iptables' statistic rules: rule i of n matches with
+    // probability 1/(n-i), the last always, so each endpoint gets 1/n. No anonymous map: the
+    // kernel names each one with a scan of the table's sets (quadratic at 10,000 services),
+    // and nft dumps every anonymous set's elements before each transaction.
+    endpoints.forEach((ep, i) => {
+      const left = endpoints.length - i;
+      const pick = left > 1 ? `numgen random mod ${left} 0 ` : "";
+      rules.push(
+        affinity
+          ? `${pick}goto ${endpointChains.get(ep)}`
+          : `${pick}meta l4proto ${proto} dnat to ${dnatTarget(ep, w)}`,
+      );
+    });
     return rules;
   };
   if (hasServiceChain) {
@@ -451,8 +442,9 @@ export function servicePortObjects(
   }
 
   if (plan.firewall !== undefined) {
+    // One `return` per allowed source, then drop (no anonymous set; see the load balancing).
     const allowed = [...plan.firewall.sourceRanges, ...plan.firewall.vipSources];
-    chains.push([firewallChain, [`${w.ip} saddr != ${anonymousSet(allowed)} drop`]]);
+    chains.push([firewallChain, [...allowed.map((a) => `${w.ip} saddr ${a} return`), "drop"]]);
     for (const vip of sp.loadBalancerVIPs) {
       elements.push({
         set: SETS.firewallIPs,

@@ -9,9 +9,10 @@
  * `filter-input` (a local destination), `filter-forward` or `filter-output`; then
  * `nat-postrouting` for masquerading.
  *
- * Load balancing is not random here: a numgen map is followed for every endpoint, and all are
- * reported (`"10.180.0.4:80, 10.180.0.5:80"`); the rest of the path uses the first. Affinity sets
- * are empty, as for a first packet.
+ * Load balancing is not random here: a `numgen random mod k 0` rule is followed and then the walk
+ * goes on, so every endpoint the packet could reach is reported (`"10.180.0.4:80,
+ * 10.180.0.5:80"`); the rest of the path uses the first. Affinity sets are empty, as for a first
+ * packet.
  *
  * NOTE: like upstream's nftables helpers_test, it understands only the rule shapes `rules.ts`
  * writes (regular expressions for each), and throws on anything else rather than guess.
@@ -202,6 +203,11 @@ function runRule(
   depth: number,
 ): Outcome | "return" {
   let rest = rule + " ";
+  // A load-balancing pick: taken here, and the walk goes on to the next rule afterwards.
+  const pick = /^numgen random mod \d+ 0 /.exec(rest);
+  if (pick !== null) rest = rest.slice(pick[0].length);
+  const maybe = (o: Outcome | "return"): Outcome | "return" =>
+    pick !== null && (o === "nat" || o === "return") ? "continue" : o;
   for (;;) {
     let matched = false;
     for (const [re, test] of MATCHERS) {
@@ -233,32 +239,10 @@ function runRule(
     hop(`${rule} -> ${key} : ${e.value}`);
     return verdict(table, e.value, w, depth);
   }
-  if ((m = /^numgen random mod (\d+) vmap \{ (.*) \}$/.exec(stmt)) !== null) {
-    hop(rule);
-    let out: Outcome | "return" = "continue";
-    for (const item of m[2].split(", ")) {
-      const v = /^\d+ : (.*)$/.exec(item);
-      if (v === null) throw new SyntaxError(`Cannot trace rule: ${rule}`);
-      out = verdict(table, v[1], w, depth);
-    }
-    return out;
-  }
-  if (
-    (m = /^dnat (?:ip6? )?to numgen random mod \d+ map \{ (.*) \}$/.exec(stmt))
-  ) {
-    for (const item of m[1].split(", ")) {
-      const v = /^\d+ : (\S+) \. (\d+)$/.exec(item);
-      if (v === null) throw new SyntaxError(`Cannot trace rule: ${rule}`);
-      const ep = v[1].includes(":") ? `[${v[1]}]:${v[2]}` : `${v[1]}:${v[2]}`;
-      w.outputs.push(ep);
-      hop(rule, ep);
-    }
-    return "nat";
-  }
   if ((m = /^dnat to (\S+)$/.exec(stmt)) !== null) {
     w.outputs.push(m[1]);
     hop(rule, m[1]);
-    return "nat";
+    return maybe("nat");
   }
   if ((m = /^redirect to :(\d+)$/.exec(stmt)) !== null) {
     w.outputs.push(`REDIRECT:${m[1]}`);
@@ -284,7 +268,7 @@ function runRule(
     return "nat";
   }
   hop(rule);
-  return verdict(table, stmt, w, depth);
+  return maybe(verdict(table, stmt, w, depth));
 }
 
 /** Applies a verdict (`jump X`, `goto X`, `drop`, `reject`, `return`, `accept`). */
