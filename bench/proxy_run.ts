@@ -305,7 +305,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
           ? await nftServiceChainHas(
             syntheticNamespace(j),
             syntheticServiceName(j),
-            `${newIP} . 8080`,
+            `${newIP}:8080`,
           )
           : await chainHasDnat(backend, chain, dest);
         polls.push(performance.now() - p0);

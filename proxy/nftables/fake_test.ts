@@ -88,3 +88,12 @@ Deno.test("NftError.fromStderr() reads nft's error format", () => {
   assertEquals(e.context.split("\n").length, 7);
   assertEquals(NftError.fromStderr(input, "boom\n").line, 0);
 });
+
+Deno.test("Transaction.chunks() yields the rendered text in pieces", () => {
+  const tx = base();
+  for (let i = 0; i < 500; i++) tx.addElement("cluster-ips", `10.0.${i >> 8}.${i & 255}`);
+  const chunks = [...tx.chunks(1000)];
+  assert(chunks.length > 10);
+  assertEquals(chunks.join(""), tx.render());
+  assertEquals([...new Transaction("ip").chunks()], []);
+});

@@ -61,6 +61,8 @@ export interface NftablesBackendOptions {
   readonly metrics?: NftablesMetrics;
   /** Milliseconds now (tests inject a clock). */
   readonly now?: () => number;
+  /** Keep the text of the last transaction applied (`lastTransaction`; tests, debugging). */
+  readonly keepLastTransaction?: boolean;
 }
 
 /** What one service port owns in the kernel, to undo it later. */
@@ -126,7 +128,7 @@ export class NftablesBackend implements ProxyBackend {
     this.#requestSync?.();
   }
 
-  /** The text of the last transaction applied (tests, debugging). */
+  /** The text of the last transaction applied, with `keepLastTransaction` ("" otherwise). */
   get lastTransaction(): string {
     return this.#lastTransaction;
   }
@@ -235,7 +237,7 @@ export class NftablesBackend implements ProxyBackend {
       this.#failed(err, full, tx);
       throw err;
     }
-    this.#lastTransaction = tx.render();
+    if (this.#opts.keepLastTransaction) this.#lastTransaction = tx.render();
     if (full) this.#builtWith = builtWith;
     this.#needFull = false;
     if (this.#stale.size > 0) {
@@ -330,6 +332,8 @@ export class NftablesBackend implements ProxyBackend {
   #staticOptions(node: NodeContext): StaticOptions {
     return {
       family: this.family,
+      masqueradeAll: this.#opts.masqueradeAll,
+      localDetector: node.localDetector,
       masqueradeBit: this.#opts.masqueradeBit,
       nodePortIPs: this.#nodePortIPs(node),
       serviceCIDRs: this.#serviceCIDRs,

@@ -62,6 +62,10 @@ export interface StaticOptions {
   /** The cluster's service CIDRs of this family; undefined when unknown (no drop rule). */
   readonly serviceCIDRs?: readonly string[];
   readonly dnsIntercept?: DnsIntercept;
+  /** `masqueradeAll`: masquerade all ClusterIP traffic. */
+  readonly masqueradeAll: boolean;
+  /** Tells traffic from local pods (not masqueraded to ClusterIPs) from other traffic. */
+  readonly localDetector: LocalDetector;
 }
 
 /** One base chain of the table (upstream's v1.34+ layout). */
@@ -201,6 +205,24 @@ export function writeStaticRules(tx: Transaction, opts: StaticOptions): void {
     }
   }
   const dispatch = "meta l4proto . th dport";
+  // ClusterIP traffic to masquerade, for every service at once (upstream >= 1.36 does the
+  // same): marking a packet that is then rejected or dropped for want of endpoints is harmless.
+  const notLocal = detectorMatches(opts.localDetector, w)?.[1];
+  if (opts.masqueradeAll) {
+    tx.addRule(
+      CHAINS.services,
+      `${w.ip} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade} ${
+        nftComment("masquerade all ClusterIP traffic")
+      }`,
+    );
+  } else if (notLocal !== undefined) {
+    tx.addRule(
+      CHAINS.services,
+      `${w.ip} daddr @${SETS.clusterIPs} ${notLocal} jump ${CHAINS.markForMasquerade} ${
+        nftComment("masquerade ClusterIP traffic not from a local pod")
+      }`,
+    );
+  }
   tx.addRule(CHAINS.services, `${w.ip} daddr . ${dispatch} vmap @${SETS.serviceIPs}`);
   if (opts.nodePortIPs === undefined) {
     tx.addRule(
@@ -379,15 +401,9 @@ export function servicePortObjects(
     }
   }
 
-  const policyRules = (chain: string, endpoints: readonly EndpointInfo[]): string[] => {
+  const policyRules = (endpoints: readonly EndpointInfo[]): string[] => {
+    // (ClusterIP masquerading is one static rule in `services`, see writeStaticRules.)
     const rules: string[] = [];
-    if (chain === internalChain && plan.internal.refuse === undefined) {
-      if (plan.internalMasquerade === "all") {
-        rules.push(`${w.ip} daddr ${sp.clusterIP} jump ${CHAINS.markForMasquerade}`);
-      } else if (plan.internalMasquerade === "notLocal" && detector !== undefined) {
-        rules.push(`${w.ip} daddr ${sp.clusterIP} ${detector[1]} jump ${CHAINS.markForMasquerade}`);
-      }
-    }
     if (affinity) {
       for (const ep of endpoints) {
         const epChain = endpointChains.get(ep)!;
@@ -411,9 +427,9 @@ export function servicePortObjects(
     return rules;
   };
   if (hasServiceChain) {
-    chains.push([serviceChain, policyRules(serviceChain, plan.clusterEndpoints)]);
+    chains.push([serviceChain, policyRules(plan.clusterEndpoints)]);
   }
-  if (hasLocalChain) chains.push([localChain, policyRules(localChain, plan.localEndpoints)]);
+  if (hasLocalChain) chains.push([localChain, policyRules(plan.localEndpoints)]);
 
   if (plan.externalStage) {
     const rules: string[] = [];

@@ -81,6 +81,7 @@ export function testBackend(
     nft,
     masqueradeBit: 14,
     masqueradeAll: false,
+    keepLastTransaction: true,
     ...opts,
   });
   return { nft, backend };

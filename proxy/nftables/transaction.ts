@@ -79,6 +79,27 @@ export class Transaction {
     return this.#lines.length === 0 ? "" : this.#lines.join("\n") + "\n";
   }
 
+  /**
+   * The same text as {@linkcode Transaction.render}, in chunks of about `size` characters, so
+   * that a large transaction is written to `nft` without ever being one string.
+   *
+   * @param size the chunk size in characters.
+   */
+  *chunks(size = 64 * 1024): Generator<string> {
+    let batch: string[] = [];
+    let length = 0;
+    for (const line of this.#lines) {
+      batch.push(line);
+      length += line.length + 1;
+      if (length >= size) {
+        yield batch.join("\n") + "\n";
+        batch = [];
+        length = 0;
+      }
+    }
+    if (batch.length > 0) yield batch.join("\n") + "\n";
+  }
+
   /** Adds the table (no-op when it exists). */
   addTable(): this {
     return this.#push(`add table ${this.#prefix}`);
