@@ -22,6 +22,7 @@
 import { renderNodeConfig } from "../tests/node_config.ts";
 import { ScratchNetns } from "./netns.ts";
 import { BenchFlags } from "./flags.ts";
+import { NftRuleMonitor } from "./nft_monitor.ts";
 import {
   generateSyntheticCluster,
   type RawObject,
@@ -159,19 +160,12 @@ async function chainHasDnat(backend: string, chain: string, dest: string): Promi
   return false;
 }
 
-/**
- * nftables mode's kernel check: whether the service chain of `ns/name` (port "") holds `text`,
- * reading only that chain (`nft list chain ip kube-proxy <chain>`).
- */
-async function nftServiceChainHas(ns: string, name: string, text: string): Promise<boolean> {
+/** nftables mode: the `add rule` line prefix of the service chain of `ns/name` (port ""). */
+async function nftServiceRule(ns: string, name: string): Promise<string> {
   const { chainNameOf, PREFIX, servicePortBase } = await import("../proxy/nftables/names.ts");
-  const chain = chainNameOf(PREFIX.service, servicePortBase(ns, name, "tcp", ""));
-  const out = await new Deno.Command("nft", {
-    args: ["list", "chain", "ip", "kube-proxy", chain],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return out.code === 0 && new TextDecoder().decode(out.stdout).includes(text);
+  return `add rule ip kube-proxy ${
+    chainNameOf(PREFIX.service, servicePortBase(ns, name, "tcp", ""))
+  } `;
 }
 
 async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
@@ -198,6 +192,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
   const api = await ApiServerFixture.start({ listen: ["127.0.0.1:0"] });
   const dir = await Deno.makeTempDir({ prefix: "kpbench-proxy-" });
   let child: Deno.ChildProcess | undefined;
+  let stopMonitor: () => Promise<void> | undefined = () => undefined;
   try {
     const cluster = generateSyntheticCluster({ services, endpointsPerService: m });
     const t0 = performance.now();
@@ -227,6 +222,9 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
       env.KPBENCH_WHAT_IF = whatIf;
       env.KPBENCH_STATE_DIR = `${dir}/restore-state`;
     }
+    // nftables mode's kernel check: `nft monitor rules`, started while the table is empty.
+    const monitor = mode === "nftables" ? NftRuleMonitor.start() : undefined;
+    stopMonitor = () => monitor?.stop();
     const start = performance.now();
     child = new Deno.Command(Deno.execPath(), {
       env,
@@ -262,9 +260,10 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     const timeout = flags.number("sync-timeout", 300_000);
     let exited = false;
     child.status.then(() => exited = true);
+    const lastRule = await nftServiceRule(syntheticNamespace(last), syntheticServiceName(last));
     const lastSynced = () =>
-      mode === "nftables"
-        ? nftServiceChainHas(syntheticNamespace(last), syntheticServiceName(last), "dnat")
+      monitor !== undefined
+        ? monitor.waitFor([lastRule, " dnat to "], 0, 100)
         : chainHasDnat(backend, lastChain, "DNAT");
     while (!(await lastSynced())) {
       if (exited) throw new Error(`main.ts exited: ${await tail(`${dir}/proxy.log`)}`);
@@ -297,18 +296,16 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
         `${newIP}:8080`,
       );
       const dest = `--to-destination ${newIP}:8080`;
+      const rule = await nftServiceRule(syntheticNamespace(j), syntheticServiceName(j));
+      const from = monitor?.mark ?? 0;
       const written = performance.now();
       api.apply(slice);
       for (;;) {
         const p0 = performance.now();
-        const ok = mode === "nftables"
-          ? await nftServiceChainHas(
-            syntheticNamespace(j),
-            syntheticServiceName(j),
-            `${newIP}:8080`,
-          )
+        const ok = monitor !== undefined
+          ? await monitor.waitFor([rule, `dnat to ${newIP}:8080`], from, 60_000)
           : await chainHasDnat(backend, chain, dest);
-        polls.push(performance.now() - p0);
+        if (monitor === undefined) polls.push(performance.now() - p0);
         if (ok) break;
         if (performance.now() - written > 60_000) throw new Error(`change ${k} not seen in 60 s`);
       }
@@ -331,6 +328,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
         child.kill("SIGKILL");
       } catch { /* exited */ }
     }
+    await stopMonitor();
     await api.close();
     if (!flags.has("keep")) await Deno.remove(dir, { recursive: true }).catch(() => undefined);
   }
