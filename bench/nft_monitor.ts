@@ -29,6 +29,26 @@ export class NftRuleMonitor {
     return new NftRuleMonitor(child);
   }
 
+  /**
+   * Starts the monitor and waits until it reports rules: it reads the whole ruleset first
+   * (seconds on a large table), so a probe rule in a scratch table marks it ready.
+   */
+  static async startReady(): Promise<NftRuleMonitor> {
+    const m = NftRuleMonitor.start();
+    for (let i = 0; i < 60; i++) {
+      const from = m.mark;
+      await nft(
+        "add table ip kpbench-probe\nadd chain ip kpbench-probe c\n" +
+          `add rule ip kpbench-probe c counter comment "probe-${i}"\n`,
+      );
+      const seen = await m.waitFor([`probe-${i}`], from, 1000);
+      await nft("delete table ip kpbench-probe\n");
+      if (seen) return m;
+    }
+    await m.stop();
+    throw new Error("nft monitor never reported a rule");
+  }
+
   async #read(): Promise<void> {
     let buffered = "";
     const decoder = new TextDecoder();
@@ -83,4 +103,13 @@ export class NftRuleMonitor {
     await this.#child.status;
     await this.#done.catch(() => undefined);
   }
+}
+
+async function nft(input: string): Promise<void> {
+  const child = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "null" })
+    .spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(input));
+  await w.close();
+  await child.status;
 }
