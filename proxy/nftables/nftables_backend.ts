@@ -124,7 +124,9 @@ export class NftablesBackend implements ProxyBackend {
    */
   setServiceCIDRs(cidrs: readonly string[] | undefined): void {
     const v6 = this.family === "IPv6";
-    this.#serviceCIDRs = cidrs?.filter((c) => c.includes(":") === v6);
+    const mine = cidrs?.filter((c) => c.includes(":") === v6);
+    // No CIDR of this family is the same as unknown: no drop rule either way.
+    this.#serviceCIDRs = mine === undefined || mine.length === 0 ? undefined : mine;
     this.#requestSync?.();
   }
 
