@@ -91,9 +91,9 @@ Deno.test("NftError.fromStderr() reads nft's error format", () => {
 
 Deno.test("Transaction.chunks() yields the rendered text in pieces", () => {
   const tx = base();
-  for (let i = 0; i < 500; i++) tx.addElement("cluster-ips", `10.0.${i >> 8}.${i & 255}`);
-  const chunks = [...tx.chunks(1000)];
-  assert(chunks.length > 10);
+  for (let i = 0; i < 5000; i++) tx.addElement("cluster-ips", `10.0.${i >> 8}.${i & 255}`);
+  const chunks = [...tx.chunks()];
+  assert(chunks.length > 2, `${chunks.length} chunks`);
   assertEquals(chunks.join(""), tx.render());
   assertEquals([...new Transaction("ip").chunks()], []);
 });
