@@ -110,7 +110,8 @@ Deno.test("nftables mode masquerades per masqueradeAll and every detectLocalMode
     s.clusterIPs = ["172.30.0.41"];
     s.ports = [tcp(80)];
   })];
-  const slices = [slice80("ns1", "svc1", ["10.180.0.1"])];
+  // The endpoint is on this node: a pod reaching itself (hairpin) is one of the flows.
+  const slices = [slice80("ns1", "svc1", [["10.180.0.1", LOCAL]])];
   const flow = (sourceIP: string, masq: boolean, inInterface?: string) =>
     row(
       `${sourceIP} via ${inInterface ?? "-"}`,

@@ -229,7 +229,8 @@ export function overallCluster(): { services: Service[]; slices: EndpointSlice[]
       at("ns6", "svc6", "172.30.0.46"),
     ],
     slices: [
-      slice80("ns1", "svc1", ["10.180.0.1"]),
+      // On this node: the flows include a pod reaching itself through svc1 (hairpin).
+      slice80("ns1", "svc1", [["10.180.0.1", TEST_NODE.name]]),
       slice80("ns2", "svc2", ["10.180.0.2"]),
       slice80("ns3", "svc3", ["10.180.0.3"]),
       slice80("ns4", "svc4", ["10.180.0.4", ["10.180.0.5", TEST_NODE.name]]),
