@@ -309,7 +309,11 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
         )!,
       );
       const newIP = `10.250.${(k >> 8) & 255}.${k & 255}`;
-      ((slice.endpoints as RawObject[])[0] as RawObject).addresses = [newIP];
+      const changed = (slice.endpoints as RawObject[])[0] as RawObject;
+      changed.addresses = [newIP];
+      // nftables mode: the new endpoint is on this node, so that its `hairpin-ips` element
+      // (local endpoints only) marks the transaction in the kernel for `nftHasElement`.
+      if (mode === "nftables") changed.nodeName = "node-0";
       const chain = servicePortEndpointChainName(
         `${syntheticNamespace(j)}/${syntheticServiceName(j)}`,
         "tcp",
