@@ -1,6 +1,5 @@
 /**
- * kube-proxy (iptables or nftables mode) with a built-in cluster DNS responder: the composition
- * root.
+ * kube-proxy with a built-in cluster DNS responder: the composition root.
  *
  * Nothing here decides how a rule looks or how a name resolves; it only wires the modules, in
  * upstream's start-up order (`cmd/kube-proxy/app/server.go`):

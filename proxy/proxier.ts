@@ -42,7 +42,7 @@ import {
   type ServiceUpdateResult,
 } from "./service_change_tracker.ts";
 import { BoundedFrequencyRunner } from "./runner.ts";
-import { canonicalIP, cidrContains, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
+import { canonicalIP, cidrContains, cidrFamily, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
 import type { FlowDestinations } from "./conntrack.ts";
 import { ZONE_LABEL } from "./topology.ts";
 import type { EndpointsMap, ServicePortMap } from "./types.ts";
@@ -757,7 +757,7 @@ function nodePortCIDRs(nodePortAddresses: readonly string[], family: IPFamily): 
   const out: string[] = [];
   for (const raw of nodePortAddresses) {
     const cidr = parseCIDRSloppy(raw);
-    if (cidr === undefined || cidr.family !== family) continue;
+    if (cidr === undefined || cidrFamily(cidr) !== family) continue;
     if (cidr.prefix === 0) return [];
     out.push(raw.trim());
   }

@@ -12,8 +12,9 @@ import { FakeIptables } from "./iptables/fake.ts";
 import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { slice, svc } from "./iptables/test_helpers.ts";
 import { FakeClock } from "./runner.ts";
+import { NoProxierMetrics } from "./test_fixtures.ts";
 import { IptablesProxyBackend } from "./iptables/backend.ts";
-import { Proxier, type ProxierMetrics, type SyncRunner } from "./proxier.ts";
+import { Proxier, type SyncRunner } from "./proxier.ts";
 
 const START = 1_000_000;
 
@@ -24,22 +25,11 @@ class NoRunner implements SyncRunner {
 }
 
 /** Records only the latency observations, as `<family> <seconds>`. */
-class LatencyMetrics implements ProxierMetrics {
+class LatencyMetrics extends NoProxierMetrics {
   observed: string[] = [];
-  observeNetworkProgrammingLatency(family: IPFamily, seconds: number): void {
+  override observeNetworkProgrammingLatency(family: IPFamily, seconds: number): void {
     this.observed.push(`${family} ${seconds}`);
   }
-  observeSyncDuration(): void {}
-  setLastSyncTimestamp(): void {}
-  setLastQueuedTimestamp(): void {}
-  setEndpointChangesPending(): void {}
-  incEndpointChanges(): void {}
-  setServiceChangesPending(): void {}
-  incServiceChanges(): void {}
-  setNoLocalEndpoints(): void {}
-  incRestoreFailures(): void {}
-  setIptablesRules(): void {}
-  observeConntrackCleanup(): void {}
 }
 
 function setup() {

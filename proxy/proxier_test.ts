@@ -6,6 +6,7 @@ import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { tracePacket } from "./iptables/tracer.ts";
 import { slice, svc, tcpPort } from "./iptables/test_helpers.ts";
 import { FakeClock } from "./runner.ts";
+import { NoProxierMetrics } from "./test_fixtures.ts";
 import { createIptablesBackends, type IptablesBackendOptions } from "./iptables/backend.ts";
 import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "../tests/fixtures.ts";
 import {
@@ -82,19 +83,12 @@ class RecordingHealth implements ProxierHealth, ServiceHealthSync {
   }
 }
 
-class RecordingMetrics implements ProxierMetrics {
+class RecordingMetrics extends NoProxierMetrics {
   calls: string[] = [];
   rules = new Map<string, { total: number; last: number }>();
-  observeSyncDuration(family: IPFamily, _s: number, opts: { full: boolean }): void {
+  override observeSyncDuration(family: IPFamily, _s: number, opts: { full: boolean }): void {
     this.calls.push(`sync ${family} full=${opts.full}`);
   }
-  setLastSyncTimestamp(): void {}
-  setLastQueuedTimestamp(): void {}
-  setEndpointChangesPending(): void {}
-  incEndpointChanges(): void {}
-  setServiceChangesPending(): void {}
-  incServiceChanges(): void {}
-  setNoLocalEndpoints(): void {}
   incRestoreFailures(family: IPFamily, opts: { partial: boolean }): void {
     this.calls.push(`restoreFailure ${family} partial=${opts.partial}`);
   }
@@ -105,7 +99,7 @@ class RecordingMetrics implements ProxierMetrics {
   ): void {
     this.rules.set(`${family} ${table}`, counts);
   }
-  observeConntrackCleanup(family: IPFamily, _s: number, deleted: number): void {
+  override observeConntrackCleanup(family: IPFamily, _s: number, deleted: number): void {
     this.calls.push(`conntrack ${family} ${deleted}`);
   }
 }
@@ -578,17 +572,9 @@ Deno.test("Proxier looks for stale chains of a large cluster in the background a
   assert(!ipt.IPv4.chains("nat").includes("KUBE-SVC-STALESTALESTALE"));
 });
 
-Deno.test("Proxier runs conntrack cleanups several at a time and waits for all of them", async () => {
-  const { proxier, conntrack, metrics } = setup();
-  let inFlight = 0, most = 0;
-  conntrack.clearEntriesForIP = async (ip: string, protocol: Protocol) => {
-    most = Math.max(most, ++inFlight);
-    await new Promise((r) => setTimeout(r, 1));
-    inFlight--;
-    conntrack.calls.push(`ip ${ip} ${protocol}`);
-    return 1;
-  };
-  for (let i = 0; i < 20; i++) {
+/** Adds `n` UDP services `ns/dns<i>` (172.30.1.<i>:53, one endpoint each) and syncs. */
+async function syncUDPServices(proxier: Proxier, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
     proxier.onServiceAdd(makeService("ns", `dns${i}`, (s) => {
       s.clusterIPs = [`172.30.1.${i}`];
       s.ports = [{ name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 0 }];
@@ -601,6 +587,19 @@ Deno.test("Proxier runs conntrack cleanups several at a time and waits for all o
   proxier.onServicesSynced();
   proxier.onEndpointSlicesSynced();
   await proxier.syncProxyRules();
+}
+
+Deno.test("Proxier runs conntrack cleanups several at a time and waits for all of them", async () => {
+  const { proxier, conntrack, metrics } = setup();
+  let inFlight = 0, most = 0;
+  conntrack.clearEntriesForIP = async (ip: string, protocol: Protocol) => {
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, 1));
+    inFlight--;
+    conntrack.calls.push(`ip ${ip} ${protocol}`);
+    return 1;
+  };
+  await syncUDPServices(proxier, 20);
   assertEquals(conntrack.calls.length, 20, "every newly active UDP service is cleared");
   assert(most > 1 && most <= 8, `${most} at once`);
   assertEquals(metrics.calls.filter((c) => c.startsWith("conntrack")), ["conntrack IPv4 20"]);
@@ -615,19 +614,7 @@ Deno.test("Proxier lists the conntrack table once before many cleanups and runs 
       return Promise.resolve({ ips: new Set(["172.30.1.3", "10.9.9.9"]), ports: new Set([53]) });
     },
   });
-  for (let i = 0; i < 20; i++) {
-    proxier.onServiceAdd(makeService("ns", `dns${i}`, (s) => {
-      s.clusterIPs = [`172.30.1.${i}`];
-      s.ports = [{ name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 0 }];
-    }));
-    proxier.onEndpointSliceAdd(makeEndpointSlice("ns", `dns${i}`, 1, (s) => {
-      s.ports = [{ name: "dns", protocol: "UDP", port: 53 }];
-      s.endpoints = [makeEndpoint(`10.180.1.${i}`)];
-    }));
-  }
-  proxier.onServicesSynced();
-  proxier.onEndpointSlicesSynced();
-  await proxier.syncProxyRules();
+  await syncUDPServices(proxier, 20);
   assertEquals(listed, ["IPv4 UDP"]);
   assertEquals(conntrack.calls, ["ip 172.30.1.3 UDP"]);
 });

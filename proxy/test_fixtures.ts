@@ -6,6 +6,8 @@
  */
 
 import { loadOptions, type Options } from "../config/options.ts";
+import type { IPFamily } from "../cache/objects.ts";
+import type { ProxierMetrics } from "./proxier.ts";
 import type { EndpointInfo, ServicePortInfo } from "./types.ts";
 
 /**
@@ -66,4 +68,28 @@ export async function configOf(...args: string[]): Promise<Options> {
     hostname: () => "node-1",
     configureLogging: () => {},
   });
+}
+
+/** {@linkcode ProxierMetrics} that record nothing: tests extend it with what they observe. */
+export class NoProxierMetrics implements ProxierMetrics {
+  /** @inheritdoc */
+  observeSyncDuration(_family: IPFamily, _seconds: number, _opts: { full: boolean }): void {}
+  /** @inheritdoc */
+  setLastSyncTimestamp(_family: IPFamily, _ms?: number): void {}
+  /** @inheritdoc */
+  setLastQueuedTimestamp(_family: IPFamily, _ms?: number): void {}
+  /** @inheritdoc */
+  setEndpointChangesPending(_n: number): void {}
+  /** @inheritdoc */
+  incEndpointChanges(_n?: number): void {}
+  /** @inheritdoc */
+  setServiceChangesPending(_n: number): void {}
+  /** @inheritdoc */
+  incServiceChanges(_n?: number): void {}
+  /** @inheritdoc */
+  setNoLocalEndpoints(_family: IPFamily, _policy: "internal" | "external", _n: number): void {}
+  /** @inheritdoc */
+  observeConntrackCleanup(_family: IPFamily, _seconds: number, _deleted: number): void {}
+  /** @inheritdoc */
+  observeNetworkProgrammingLatency(_family: IPFamily, _seconds: number): void {}
 }
