@@ -120,6 +120,24 @@ Deno.test({
       ]);
       const backends = [b0, b1, b2];
       const backendNames = backends.map((p) => p.name);
+      /** Routes `cidr` from the underlay client via node1, then asks `target` twice. */
+      const answersViaNode1 = async (cidr: string, target: string): Promise<string[]> => {
+        const route = await sb.exec(sb.clientNetns, [
+          "ip",
+          "route",
+          "add",
+          cidr,
+          "via",
+          sb.node("node1").ip,
+        ]);
+        assertEquals(route.code, 0, route.stderr);
+        return names(
+          await eventually(`${target} answers`, async () => {
+            const r = await cluster.request(sb.clientNetns, "tcp", target, 2);
+            return r.every((x) => x.ok) ? r : undefined;
+          }, 10_000),
+        );
+      };
       const waitNft = async (key: string) => {
         for (const p of proxies) {
           await p.waitFor("nftables", new RegExp(key.replaceAll(".", "\\.")), `element ${key}`);
@@ -231,20 +249,7 @@ Deno.test({
             ports: [{ port: 80, targetPort: 8080 }],
           }, [b1]);
           await waitNft("10.200.0.7 . tcp . 80");
-          const route = await sb.exec(sb.clientNetns, [
-            "ip",
-            "route",
-            "add",
-            "10.200.0.0/24",
-            "via",
-            sb.node("node1").ip,
-          ]);
-          assertEquals(route.code, 0, route.stderr);
-          const rs = await eventually("external IP answers", async () => {
-            const r = await cluster.request(sb.clientNetns, "tcp", "10.200.0.7:80", 2);
-            return r.every((x) => x.ok) ? r : undefined;
-          }, 10_000);
-          assertEquals(names(rs), ["b-1", "b-1"]);
+          assertEquals(await answersViaNode1("10.200.0.0/24", "10.200.0.7:80"), ["b-1", "b-1"]);
         },
       );
 
@@ -261,20 +266,7 @@ Deno.test({
           await cluster.api.apply(svc);
           await cluster.api.apply(makeEndpointSlice(svc, [b1]));
           await waitNft("10.201.0.8 . tcp . 80 : goto firewall-");
-          const route = await sb.exec(sb.clientNetns, [
-            "ip",
-            "route",
-            "add",
-            "10.201.0.0/24",
-            "via",
-            sb.node("node1").ip,
-          ]);
-          assertEquals(route.code, 0, route.stderr);
-          const rs = await eventually("LB IP answers the allowed client", async () => {
-            const r = await cluster.request(sb.clientNetns, "tcp", "10.201.0.8:80", 2);
-            return r.every((x) => x.ok) ? r : undefined;
-          }, 10_000);
-          assertEquals(names(rs), ["b-1", "b-1"]);
+          assertEquals(await answersViaNode1("10.201.0.0/24", "10.201.0.8:80"), ["b-1", "b-1"]);
           svc.spec.loadBalancerSourceRanges = ["192.0.2.0/24"];
           await cluster.api.apply(svc);
           await waitNft("192.0.2.0/24");
