@@ -149,7 +149,10 @@ const BAD_INPUTS: BadInput[] = [
   {
     name: "--proxy-mode=ipvs",
     args: ["--proxy-mode=ipvs"],
-    messages: ['Invalid value: "ipvs"', "this build implements only the iptables proxy mode"],
+    messages: [
+      'Invalid value: "ipvs"',
+      "this build implements the iptables and nftables proxy modes",
+    ],
   },
   {
     name: "--proxy-mode=userspace",
