@@ -29,6 +29,11 @@ export const BENCHMARKS: readonly {
     quick: ["--seconds=2", "--latency-seconds=1", "--rounds=1"],
   },
   {
+    name: "nft_mode",
+    full: ["--sizes=1000,10000", "--changes=9"],
+    quick: ["--sizes=1000", "--changes=5"],
+  },
+  {
     name: "latency",
     full: ["--sizes=10000,2000", "--changes=9", "--sync-timeout=120000"],
     quick: ["--sizes=1000", "--changes=5", "--sync-timeout=60000"],
