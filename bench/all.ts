@@ -4,7 +4,7 @@
  * 2-core machine. Each benchmark also runs alone (see its file). Benchmarks that need root or a
  * missing Debian tool say so and are skipped. Figures land in bench/out/, plots in bench/plots/.
  *
- *     deno task bench [--quick] [--only=iptables_restore,dns_perf,latency,sync_memory,rss]
+ *     deno task bench [--quick] [--only=iptables_restore,dns_perf,nft_mode,latency,sync_memory,rss]
  *
  * @module
  */
