@@ -20,6 +20,7 @@ import type {
   BackendSyncResult,
   BackendSyncState,
   DnsIntercept,
+  LocalDetector,
   NodeContext,
   ProxyBackend,
 } from "../backend.ts";
@@ -72,6 +73,20 @@ interface ServicePortRecord {
   readonly affinitySets: readonly AffinitySet[];
   readonly elements: readonly Element[];
   readonly noLocal: { readonly internal: boolean; readonly external: boolean };
+}
+
+/** What one sync is building. */
+interface SyncPass {
+  readonly tx: Transaction;
+  readonly full: boolean;
+  readonly ctx: PlanContext;
+  readonly ruleOpts: { readonly family: IPFamily; readonly localDetector: LocalDetector };
+  /** Chains the written service ports use. */
+  readonly activeChains: Set<string>;
+  /** Chains service ports stopped using (flushed now, deleted later unless active again). */
+  readonly unusedChains: string[];
+  /** Affinity sets service ports stopped using (deleted now, after their chains' flush). */
+  readonly unusedSets: AffinitySet[];
 }
 
 /** How long a flushed chain waits before it is deleted. */
@@ -158,80 +173,51 @@ export class NftablesBackend implements ProxyBackend {
       this.#stale.clear();
       this.#noLocal = { internal: 0, external: 0 };
     }
-    const ctx: PlanContext = {
-      nodeName: state.node.name,
-      nodeLabels: state.node.labels,
-      nodeIP: state.node.nodeIP,
-      hasLocalDetector: detectorMatches(state.node.localDetector, familyWords(this.family)) !==
-        undefined,
-      masqueradeAll: this.#opts.masqueradeAll,
+    const pass: SyncPass = {
+      tx,
+      full,
+      ctx: {
+        nodeName: state.node.name,
+        nodeLabels: state.node.labels,
+        nodeIP: state.node.nodeIP,
+        hasLocalDetector: detectorMatches(state.node.localDetector, familyWords(this.family)) !==
+          undefined,
+        masqueradeAll: this.#opts.masqueradeAll,
+      },
+      ruleOpts: { family: this.family, localDetector: state.node.localDetector },
+      activeChains: new Set(),
+      unusedChains: [],
+      unusedSets: [],
     };
-    const ruleOpts = { family: this.family, localDetector: state.node.localDetector };
-    const staleSets: AffinitySet[] = [];
-    const newStale: string[] = [];
-
     // Services that changed (all of them on a full sync), in key order.
     const keys: string[] = [];
     for (const [key, sp] of state.services) {
       if (full || state.updatedServices.has(sp.serviceKey)) keys.push(key);
     }
     keys.sort();
-    const activeChains = new Set<string>();
     for (const key of keys) {
-      const sp = state.services.get(key)!;
-      const plan = planServicePort(sp, state.endpoints.get(key) ?? EMPTY, ctx);
-      const objs = servicePortObjects(plan, ruleOpts);
-      const old = this.#records.get(key);
-      if (!full && old !== undefined && !sameTimeouts(old.affinitySets, objs.affinitySets)) {
+      if (!this.#writeServicePort(pass, key, state)) {
         // An affinity set's timeout cannot change in place: rebuild the table.
         return this.sync({ ...state, full: true });
       }
-      for (const set of objs.affinitySets) {
-        tx.addSet({
-          name: set.name,
-          type: familyWords(this.family).addr,
-          flags: ["dynamic", "timeout"],
-          timeoutSeconds: set.timeoutSeconds,
-        });
-      }
-      for (const [chain] of objs.chains) {
-        tx.addChain(chain);
-        activeChains.add(chain);
-      }
-      for (const [chain, rules] of objs.chains) {
-        if (!full) tx.flushChain(chain);
-        for (const rule of rules) tx.addRule(chain, rule);
-      }
-      this.#forget(key, old, activeChains, newStale, staleSets, objs.affinitySets);
-      for (const e of objs.elements) this.#book.add(key, e);
-      const noLocal = plan.noLocalEndpoints;
-      this.#records.set(key, {
-        serviceKey: sp.serviceKey,
-        chains: objs.chains.map(([c]) => c),
-        affinitySets: objs.affinitySets,
-        elements: objs.elements,
-        noLocal,
-      });
-      if (noLocal.internal) this.#noLocal.internal++;
-      if (noLocal.external) this.#noLocal.external++;
     }
-    // Service ports that are gone.
     if (!full) {
+      // Service ports that are gone.
       for (const [key, rec] of this.#records) {
         if (state.updatedServices.has(rec.serviceKey) && !state.services.has(key)) {
-          this.#forget(key, rec, activeChains, newStale, staleSets, []);
+          this.#forget(pass, key, rec, []);
           this.#records.delete(key);
         }
       }
     }
     this.#book.writeChanges(tx);
-    for (const chain of newStale) {
-      if (activeChains.has(chain)) continue;
+    for (const chain of pass.unusedChains) {
+      if (pass.activeChains.has(chain)) continue;
       tx.flushChain(chain);
       this.#stale.set(chain, start);
     }
-    for (const chain of activeChains) this.#stale.delete(chain);
-    for (const set of staleSets) tx.deleteSet(set.name, false);
+    for (const chain of pass.activeChains) this.#stale.delete(chain);
+    for (const set of pass.unusedSets) tx.deleteSet(set.name, false);
 
     try {
       await this.#opts.nft.run(tx);
@@ -274,20 +260,63 @@ export class NftablesBackend implements ProxyBackend {
     }
   }
 
-  /** Undoes what `old` owned and `next` no longer uses (chains -> stale, elements, sets). */
+  /**
+   * Writes one service port's chains, affinity sets and elements into the pass's transaction
+   * and records what it owns; false when an affinity timeout changed (only a full sync can).
+   */
+  #writeServicePort(pass: SyncPass, key: string, state: BackendSyncState): boolean {
+    const sp = state.services.get(key)!;
+    const plan = planServicePort(sp, state.endpoints.get(key) ?? EMPTY, pass.ctx);
+    const objs = servicePortObjects(plan, pass.ruleOpts);
+    const old = this.#records.get(key);
+    if (!pass.full && old !== undefined && !sameTimeouts(old.affinitySets, objs.affinitySets)) {
+      return false;
+    }
+    const tx = pass.tx;
+    for (const set of objs.affinitySets) {
+      tx.addSet({
+        name: set.name,
+        type: familyWords(this.family).addr,
+        flags: ["dynamic", "timeout"],
+        timeoutSeconds: set.timeoutSeconds,
+      });
+    }
+    // Every chain exists before any rule jumps to it.
+    for (const [chain] of objs.chains) {
+      tx.addChain(chain);
+      pass.activeChains.add(chain);
+    }
+    for (const [chain, rules] of objs.chains) {
+      if (!pass.full) tx.flushChain(chain);
+      for (const rule of rules) tx.addRule(chain, rule);
+    }
+    this.#forget(pass, key, old, objs.affinitySets);
+    for (const e of objs.elements) this.#book.add(key, e);
+    const noLocal = plan.noLocalEndpoints;
+    this.#records.set(key, {
+      serviceKey: sp.serviceKey,
+      chains: objs.chains.map(([c]) => c),
+      affinitySets: objs.affinitySets,
+      elements: objs.elements,
+      noLocal,
+    });
+    if (noLocal.internal) this.#noLocal.internal++;
+    if (noLocal.external) this.#noLocal.external++;
+    return true;
+  }
+
+  /** Undoes what `old` owned and the service port no longer uses (chains, elements, sets). */
   #forget(
+    pass: SyncPass,
     key: string,
     old: ServicePortRecord | undefined,
-    active: ReadonlySet<string>,
-    stale: string[],
-    staleSets: AffinitySet[],
     nextSets: readonly AffinitySet[],
   ): void {
     if (old === undefined) return;
     for (const e of old.elements) this.#book.remove(key, e);
-    for (const c of old.chains) if (!active.has(c)) stale.push(c);
+    for (const c of old.chains) if (!pass.activeChains.has(c)) pass.unusedChains.push(c);
     for (const s of old.affinitySets) {
-      if (!nextSets.some((n) => n.name === s.name)) staleSets.push(s);
+      if (!nextSets.some((n) => n.name === s.name)) pass.unusedSets.push(s);
     }
     if (old.noLocal.internal) this.#noLocal.internal--;
     if (old.noLocal.external) this.#noLocal.external--;
