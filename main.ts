@@ -289,7 +289,13 @@ async function runProxy(
   try {
     // Cluster DNS first: the interception rules need the port it really listens on.
     let dnsPort: number | undefined;
-    if (dns.enabled) {
+    if (!dns.enabled) {
+      log.info(
+        "Cluster DNS responder disabled, no DNS port opened; to turn it on, add a document " +
+          "'apiVersion: dns.kubeproxy.config/v1alpha1, kind: ClusterDNSConfiguration' to the " +
+          "--config file (see config/README.md)",
+      );
+    } else {
       const view = new ClusterView();
       cache.addServiceHandler(view);
       cache.addEndpointSliceHandler(view);

@@ -424,9 +424,18 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     config: finishKubeProxy(found[KUBE_PROXY_KIND]),
-    dns: (found[CLUSTER_DNS_KIND] ??
-      decodeEmpty(CLUSTER_DNS_FIELDS)) as unknown as ClusterDNSConfiguration,
+    dns: found[CLUSTER_DNS_KIND] !== undefined
+      ? found[CLUSTER_DNS_KIND] as unknown as ClusterDNSConfiguration
+      : absentDns(),
   };
+}
+
+/** The DNS document of a file without one: every default, but off (port 53 only when asked). */
+function absentDns(): ClusterDNSConfiguration {
+  return {
+    ...decodeEmpty(CLUSTER_DNS_FIELDS),
+    enabled: false,
+  } as unknown as ClusterDNSConfiguration;
 }
 
 /** Decodes one non-empty document into `found[kind]`, recording problems on the decoder. */
@@ -495,7 +504,7 @@ function decodeEmpty(fields: readonly FieldSpec[]): Json {
 
 /**
  * Upstream's defaulted `KubeProxyConfiguration` (the result of defaulting an empty document)
- * and the DNS defaults.
+ * and the DNS defaults of a file without the DNS document (disabled).
  *
  * @returns Fresh default documents.
  */
@@ -503,7 +512,7 @@ export function defaultConfig(): LoadedConfig {
   const raw = decodeEmpty(KUBE_PROXY_FIELDS);
   return {
     config: finishKubeProxy(raw),
-    dns: decodeEmpty(CLUSTER_DNS_FIELDS) as unknown as ClusterDNSConfiguration,
+    dns: absentDns(),
   };
 }
 
@@ -559,15 +568,19 @@ function renderDocument(apiVersion: string, kind: string, body: Json): string {
  * Renders both documents as the YAML `--write-config-to` writes: fully defaulted, keys in
  * upstream's (sorted) order, durations as Go strings. Loading the result gives the same values.
  *
+ * The DNS document is written only when DNS is enabled: without it the file is one upstream
+ * kube-proxy reads too, and loading it gives DNS disabled again.
+ *
  * @param config The kube-proxy document.
  * @param dns The DNS document.
- * @returns The file's text: the kube-proxy document, `---`, the DNS document.
+ * @returns The file's text: the kube-proxy document, then `---` and the DNS document if enabled.
  */
 export function renderConfig(config: KubeProxyConfiguration, dns: ClusterDNSConfiguration): string {
   const kubeProxy = encodeObject(config as unknown as Json, KUBE_PROXY_FIELDS);
+  const text = renderDocument(KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, kubeProxy);
+  if (!dns.enabled) return text;
   const clusterDns = encodeObject(dns as unknown as Json, CLUSTER_DNS_FIELDS);
-  return renderDocument(KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, kubeProxy) + "---\n" +
-    renderDocument(CLUSTER_DNS_API_VERSION, CLUSTER_DNS_KIND, clusterDns);
+  return text + "---\n" + renderDocument(CLUSTER_DNS_API_VERSION, CLUSTER_DNS_KIND, clusterDns);
 }
 
 /**

@@ -51,7 +51,7 @@ Deno.test("loadConfig() applies upstream's defaults to a minimal document", () =
   assertEquals(config.featureGates, {});
   assertEquals(config.mode, "");
   assertEquals(dns, {
-    enabled: true,
+    enabled: false,
     bindAddress: "0.0.0.0",
     port: 53,
     clusterDomain: "cluster.local",
@@ -59,10 +59,18 @@ Deno.test("loadConfig() applies upstream's defaults to a minimal document", () =
     upstreamServers: [],
     forwardTimeout: 2_000,
     maxConcurrentForwards: 1000,
-    tcpIdleTimeout: 10_000,
+    tcpIdleTimeout: 5_000,
     podRecords: "insecure",
     serviceIPs: [],
+    allowedClients: [],
   });
+});
+
+Deno.test("loadConfig() enables DNS when the file has the DNS document, even an empty one", () => {
+  assertEquals(loadConfig(HEADER + DNS_HEADER).dns.enabled, true);
+  assertEquals(loadConfig(HEADER + DNS_HEADER + "enabled: false\n").dns.enabled, false);
+  const { dns } = loadConfig(HEADER + DNS_HEADER + "allowedClients: [192.0.2.0/24]\n");
+  assertEquals(dns.allowedClients, ["192.0.2.0/24"]);
 });
 
 Deno.test("loadConfig() re-defaults zero values of non-pointer fields but keeps pointer zeros", () => {
@@ -325,11 +333,14 @@ Deno.test("renderConfig() writes upstream's defaulted example back unchanged", a
   const text = await Deno.readTextFile(FIXTURE);
   const { config, dns } = loadConfig(text);
   const rendered = renderConfig(config, dns);
-  const [kubeProxy, clusterDns] = rendered.split("---\n");
-  assertEquals(kubeProxy, text);
+  // No DNS document in the file: DNS is off and none is written, so upstream reads it too.
+  assertEquals(rendered, text);
   assertEquals(config, defaultConfig().config);
+  const [kubeProxy, clusterDns] = renderConfig(config, { ...dns, enabled: true }).split("---\n");
+  assertEquals(kubeProxy, text);
   assertStringIncludes(clusterDns, "kind: ClusterDNSConfiguration\n");
   assertStringIncludes(clusterDns, "forwardTimeout: 2s\n");
+  assertStringIncludes(clusterDns, "enabled: true\n");
 });
 
 Deno.test("renderConfig() output loads back to the same configuration", () => {

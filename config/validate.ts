@@ -373,6 +373,11 @@ function validateDns(dns: ClusterDNSConfiguration, p: Problems): void {
     }
     seen.add(ip);
   });
+  dns.allowedClients.forEach((cidr, i) => {
+    if (!parseCIDR(cidr)) {
+      p.invalid(`${DNS_ROOT}.allowedClients[${i}]`, q(cidr), "must be a valid CIDR");
+    }
+  });
 }
 
 /**
