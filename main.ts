@@ -63,6 +63,7 @@ import {
 import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
 import { createFamilies, supportsRandomFully } from "./proxy/iptables/families.ts";
 import { detectBackend, type Iptables } from "./proxy/iptables/iptables.ts";
+import { ClientFilter } from "./dns/client_filter.ts";
 import { ClusterView } from "./dns/cluster_view.ts";
 import { DnsServer } from "./dns/server.ts";
 
@@ -300,6 +301,13 @@ async function runProxy(
       cache.addServiceHandler(view);
       cache.addEndpointSliceHandler(view);
       cache.addNamespaceHandler(view);
+      // Only this cluster's clients are answered: pod CIDRs (the Node's follow its events),
+      // node addresses, loopback and `allowedClients`.
+      const clients = new ClientFilter({
+        clusterCIDRs: config.clusterCIDR.split(",").filter((c) => c.trim() !== ""),
+        allowedClients: dns.allowedClients,
+      });
+      cache.addNodeHandler(clients);
       const server = new DnsServer(view, {
         bindAddress: dns.bindAddress,
         port: dns.port,
@@ -312,6 +320,7 @@ async function runProxy(
         tcpIdleTimeoutMs: dns.tcpIdleTimeout,
         nsAddresses: dns.serviceIPs.length > 0 ? dns.serviceIPs : undefined,
         metrics: metrics.dns,
+        clients,
       });
       try {
         await server.start();

@@ -114,6 +114,8 @@ export interface DnsMetrics {
   ): void;
   /** Counts one upstream (forwarded) query by its rcode and records its latency. */
   observeForward(labels: { rcode: string }, seconds: number): void;
+  /** Counts one query refused because its client is not one of the cluster's. */
+  observeBlocked(labels: { proto: "udp" | "tcp" }): void;
 }
 
 const ALPHA = "[ALPHA] ";
@@ -155,6 +157,7 @@ export class ProxyMetrics {
   #dnsSize: client.Histogram<"proto">;
   #dnsForward: client.Counter<"rcode">;
   #dnsForwardDuration: client.Histogram<"rcode">;
+  #dnsBlocked: client.Counter<"proto">;
 
   /** The DNS responder's view of these metrics. */
   readonly dns: DnsMetrics;
@@ -317,6 +320,14 @@ export class ProxyMetrics {
       registers,
     });
 
+    this.#dnsBlocked = new client.Counter({
+      name: "clusterdns_acl_blocked_requests_total",
+      help: "Counter of requests refused because the client is not one of the cluster's.",
+      labelNames: ["proto"],
+      registers,
+    });
+
+    const blocked = this.#dnsBlocked;
     const requests = this.#dnsRequests;
     const responses = this.#dnsResponses;
     const duration = this.#dnsDuration;
@@ -335,6 +346,9 @@ export class ProxyMetrics {
       observeForward(labels, seconds) {
         forward.inc({ rcode: labels.rcode });
         forwardDuration.observe({ rcode: labels.rcode }, seconds);
+      },
+      observeBlocked(labels) {
+        blocked.inc({ proto: labels.proto });
       },
     };
   }
