@@ -1,7 +1,6 @@
 import { assert, assertEquals } from "../tests/assert.ts";
-import { decodeMessage, encodeQuery, encodeReply, parseQuery } from "./codec.ts";
+import { decodeMessage, encodeQuery } from "./codec.ts";
 import { Forwarder, parseResolvConf, parseUpstream } from "./forward.ts";
-import { RRType } from "./message.ts";
 import {
   exchangeTcp,
   exchangeUdp,
@@ -10,122 +9,9 @@ import {
   TEST_SERVER_OPTIONS,
   withDnsServer,
 } from "./testing.ts";
-
-type Behaviour = "answer" | "truncate-udp" | "silent" | "wrong-question";
-
-/**
- * A tiny upstream on loopback (UDP and TCP on one port) answering every A question with
- * 192.0.2.1 (its own marker), or truncating over UDP, or never answering.
- */
-class FakeUpstream {
-  readonly udp: Deno.DatagramConn;
-  readonly tcp: Deno.TcpListener;
-  readonly port: number;
-  udpQueries = 0;
-  tcpQueries = 0;
-  #loops: Promise<void>[] = [];
-
-  constructor(public behaviour: Behaviour, public address = "192.0.2.1") {
-    for (;;) {
-      const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-      try {
-        this.tcp = Deno.listen({ hostname: "127.0.0.1", port: (udp.addr as Deno.NetAddr).port });
-        this.udp = udp;
-        break;
-      } catch {
-        udp.close();
-      }
-    }
-    this.port = (this.udp.addr as Deno.NetAddr).port;
-    this.#loops.push(this.#serveUdp(), this.#serveTcp());
-  }
-
-  get hostPort(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  #reply(packet: Uint8Array, truncate: boolean): Uint8Array | undefined {
-    const q = parseQuery(packet);
-    if (q === undefined || q.error !== undefined) return undefined;
-    const answers = q.type === RRType.A
-      ? [{ name: q.name, type: RRType.A as 1, ttl: 60, data: this.address }]
-      : [];
-    const bytes = encodeReply(q, packet, {
-      rcode: "NOERROR",
-      answers: truncate ? [] : answers,
-      authority: [],
-      additionals: [],
-      authoritative: false,
-    }, 65535);
-    if (truncate) bytes[2] |= 0x02;
-    return bytes;
-  }
-
-  async #serveUdp(): Promise<void> {
-    for (;;) {
-      let packet: Uint8Array, addr: Deno.Addr;
-      try {
-        [packet, addr] = await this.udp.receive();
-      } catch {
-        return;
-      }
-      this.udpQueries++;
-      if (this.behaviour === "silent") continue;
-      if (this.behaviour === "wrong-question") {
-        // A reply with the right ID from the right address, for another name (a spoof).
-        const other = encodeQuery({
-          id: (packet[0] << 8) | packet[1],
-          name: "evil.example",
-          type: "A",
-        });
-        const out = this.#reply(other, false);
-        if (out) await this.udp.send(out, addr).catch(() => 0);
-        continue;
-      }
-      const out = this.#reply(packet, this.behaviour === "truncate-udp");
-      if (out) await this.udp.send(out, addr).catch(() => 0);
-    }
-  }
-
-  async #serveTcp(): Promise<void> {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.tcp.accept();
-      } catch {
-        return;
-      }
-      this.tcpQueries++;
-      (async () => {
-        try {
-          const len = new Uint8Array(2);
-          if ((await conn.read(len)) !== 2) return;
-          const msg = new Uint8Array((len[0] << 8) | len[1]);
-          for (let off = 0; off < msg.length;) {
-            const n = await conn.read(msg.subarray(off));
-            if (n === null) return;
-            off += n;
-          }
-          if (this.behaviour === "silent") return;
-          const out = this.#reply(msg, false)!;
-          await conn.write(new Uint8Array([out.length >> 8, out.length & 0xff, ...out]));
-        } catch {
-          // client went away
-        } finally {
-          try {
-            conn.close();
-          } catch { /* closed */ }
-        }
-      })();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.udp.close();
-    this.tcp.close();
-    await Promise.allSettled(this.#loops);
-  }
-}
+import { ClientFilter } from "./client_filter.ts";
+import { FakeUpstream, LARGE_ANSWER_RECORDS } from "./fake_upstream.ts";
+import { noopDnsMetrics } from "./metrics.ts";
 
 const OPTS = { timeoutMs: 300, maxConcurrent: 10 };
 
@@ -393,5 +279,102 @@ Deno.test("DnsServer answers pipelined TCP queries as they complete, not in orde
     });
   } finally {
     await silent.close();
+  }
+});
+
+Deno.test("DnsServer caps forwarded UDP replies at the client's limit with TC; TCP gets them whole", async () => {
+  const large = new FakeUpstream("large");
+  const options = { ...TEST_SERVER_OPTIONS, upstreamServers: [large.hostPort] };
+  try {
+    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
+      const { hostname, udpPort, tcpPort } = server.address;
+      // The upstream sends about 4,000 bytes over UDP; the client asked for 4,096 with EDNS.
+      const udp = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 11, name: "big.example.org", type: "A", ednsUdpSize: 4096 }),
+      );
+      assert(udp !== undefined && udp.length <= 1232, `UDP reply of ${udp?.length} bytes`);
+      assertEquals(decodeMessage(udp)!.truncated, true);
+      assertEquals(decodeMessage(udp)!.id, 11);
+      // Without EDNS the limit is 512 (the forward cache now holds the reply: same cap).
+      const classic = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 12, name: "big.example.org", type: "A" }),
+      );
+      assert(classic !== undefined && classic.length <= 512, `${classic?.length} bytes`);
+      assertEquals(decodeMessage(classic)!.truncated, true);
+      const [tcp] = await exchangeTcp(hostname, tcpPort, [
+        encodeQuery({ id: 13, name: "big.example.org", type: "A" }),
+      ]);
+      assert(tcp.length > 4000, `TCP reply of ${tcp.length} bytes`);
+      assertEquals(decodeMessage(tcp)!.truncated, false);
+      assertEquals(answersOf(tcp).length, LARGE_ANSWER_RECORDS);
+    });
+  } finally {
+    await large.close();
+  }
+});
+
+Deno.test("DnsServer answers ANY over UDP minimally (RFC 8482) without forwarding; TCP forwards", async () => {
+  const up = new FakeUpstream("answer");
+  const options = { ...TEST_SERVER_OPTIONS, upstreamServers: [up.hostPort] };
+  try {
+    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
+      const { hostname, udpPort, tcpPort } = server.address;
+      const udp = await exchangeUdp(
+        hostname,
+        udpPort,
+        encodeQuery({ id: 21, name: "www.example.org", type: "ANY" }),
+      );
+      const msg = decodeMessage(udp!)!;
+      assertEquals([msg.rcode, msg.answers.length], ["NOERROR", 1]);
+      assert(
+        / IN HINFO /.test(msg.answers[0]) && msg.answers[0].includes("RFC8482"),
+        msg.answers[0],
+      );
+      assertEquals(up.udpQueries + up.tcpQueries, 0);
+      await exchangeTcp(hostname, tcpPort, [
+        encodeQuery({ id: 22, name: "www.example.org", type: "ANY" }),
+      ]);
+      assertEquals(up.tcpQueries, 1);
+    });
+  } finally {
+    await up.close();
+  }
+});
+
+Deno.test("DnsServer refuses clients outside the cluster without forwarding and counts them", async () => {
+  const up = new FakeUpstream("answer");
+  const blocked: string[] = [];
+  const options = {
+    ...TEST_SERVER_OPTIONS,
+    upstreamServers: [up.hostPort],
+    clients: new ClientFilter({ clusterCIDRs: ["10.244.0.0/16"], allowedClients: [] }),
+    metrics: { ...noopDnsMetrics, observeBlocked: (l: { proto: string }) => blocked.push(l.proto) },
+  };
+  try {
+    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
+      const outside = encodeQuery({ id: 31, name: "www.example.org", type: "A" });
+      const cluster = encodeQuery({ id: 32, name: "svc1.testns.svc.cluster.local", type: "A" });
+      for (const [packet, proto] of [[outside, "udp"], [cluster, "tcp"]] as const) {
+        const reply = await server.handle(packet, proto, "192.0.2.50");
+        const msg = decodeMessage(reply!)!;
+        assertEquals([msg.id, msg.rcode, msg.answers.length], [packet[1], "REFUSED", 0]);
+        assert(reply!.length <= packet.length, "a refusal is no larger than the query");
+      }
+      assertEquals(blocked, ["udp", "tcp"]);
+      assertEquals(up.udpQueries + up.tcpQueries, 0);
+      // A pod of the cluster and loopback are answered (over the real socket: 127.0.0.1).
+      const pod = decodeMessage((await server.handle(outside, "udp", "10.244.3.7"))!)!;
+      assertEquals(pod.answers, ["www.example.org. 60 IN A 192.0.2.1"]);
+      const { hostname, udpPort } = server.address;
+      const local = decodeMessage((await exchangeUdp(hostname, udpPort, cluster))!)!;
+      assertEquals(local.rcode, "NOERROR");
+      assertEquals(up.udpQueries, 1);
+    });
+  } finally {
+    await up.close();
   }
 });

@@ -142,7 +142,7 @@ export class DnsServer {
   #tcp: Deno.TcpListener | undefined;
   #tcpConns = new Set<Deno.Conn>();
   #tcpSlots: TcpSlots;
-  #loops: Promise<void>[] = [];
+  #loops = new Set<Promise<void>>();
   #stopped = false;
   #cache = new Map<number, Map<string, Uint8Array>>();
   #cached = 0;
@@ -209,7 +209,7 @@ export class DnsServer {
         bindAddress: hostname,
         port: tcpPort,
         scanIntervalMs: this.#opts.addressScanIntervalMs ?? 5000,
-        onSocket: (conn) => this.#loops.push(this.#udpLoop(conn)),
+        onSocket: (conn) => this.#track(this.#udpLoop(conn)),
         onAddresses: (addresses) => this.#opts.clients?.setLocalAddresses?.(addresses),
       });
       try {
@@ -235,7 +235,7 @@ export class DnsServer {
         ...this.#resolveOpts.nsAddresses.map((ip) => ({ hostname: ip, port: 53 })),
       ],
     });
-    this.#loops.push(this.#tcpLoop(this.#tcp));
+    this.#track(this.#tcpLoop(this.#tcp));
     log.info("Cluster DNS listening", {
       address: hostname,
       port: tcpPort,
@@ -243,6 +243,12 @@ export class DnsServer {
       zone: this.#resolveOpts.zone,
       upstreams: this.#forwarder.upstreams.map((u) => `${u.hostname}:${u.port}`).join(","),
     });
+  }
+
+  /** Keeps a serving loop until it ends (sockets of vanished addresses end theirs). */
+  #track(loop: Promise<void>): void {
+    this.#loops.add(loop);
+    loop.finally(() => this.#loops.delete(loop));
   }
 
   /** Closes the listeners, open TCP connections and the Forwarder. */
