@@ -185,6 +185,8 @@ bindAddress: 0.0.0.0
 port: 53
 upstreamServers: [${API_IP}]
 serviceIPs: [${DNS_SERVICE_IP}]
+# The API server's namespace plays a pod off the node, outside clusterCIDR: allow it.
+allowedClients: [${API_IP}/32]
 `;
 }
 
@@ -413,6 +415,34 @@ Deno.test({
         } ms`,
       );
       assertMatch(await saveRules(nodeNs), new RegExp(`-A KUBE-SERVICES -d ${SERVICE_IP}/32 `));
+
+      // Upstream's file (no ClusterDNSConfiguration document): no DNS port is opened, and one
+      // line says how to turn it on.
+      const upstreamConfig = `${dir}/upstream.yaml`;
+      await Deno.writeTextFile(upstreamConfig, nodeConfig(kubeconfig).split("---\n")[0]);
+      const plain = new NsProcess(nodeNs, mainArgv.map((a) => a === config ? upstreamConfig : a));
+      processes.push(plain);
+      const plainContext = () => `kube-proxy without DNS:\n${plain.tail()}`;
+      await eventually("/healthz 200 without DNS", async () => {
+        const r = await inNs(
+          nodeNs,
+          "curl",
+          "-s",
+          "-w",
+          "\n%{http_code}",
+          "http://127.0.0.1:10256/healthz",
+        );
+        return r.stdout.endsWith("\n200") || undefined;
+      }, plainContext);
+      const listening = (await must("ip", ["netns", "exec", nodeNs, "ss", "-Hlun"])) +
+        (await must("ip", ["netns", "exec", nodeNs, "ss", "-Hltn"]));
+      assertStringIncludes(listening, "127.0.0.1:10256", "ss sees the healthz listener");
+      assert(!/:53\s/.test(listening), `a DNS port is open:\n${listening}`);
+      assert(
+        plain.lines.some((l) => l.includes("Cluster DNS responder disabled")),
+        plainContext(),
+      );
+      await plain.stop();
 
       // --cleanup removes every KUBE- chain and rule, and a second run is harmless.
       for (let i = 0; i < 2; i++) {
