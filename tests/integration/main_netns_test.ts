@@ -320,7 +320,7 @@ Deno.test({
       // Cluster DNS, asked at the DNS service IP from the other namespace (as a pod would:
       // REDIRECTed in nat PREROUTING) and from the node namespace itself (as the node or a
       // hostNetwork pod would: REDIRECTed in nat OUTPUT to 127.0.0.1, answered by the
-      // responder's loopback socket so that conntrack can un-NAT the reply).
+      // responder's 127.0.0.1 socket so that conntrack can un-NAT the reply).
       for (const [who, ns] of [["a pod", apiNs], ["the node", nodeNs]]) {
         let lastDig = "";
         const dig = await eventually(
