@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../tests/assert.ts";
-import { decodeMessage, encodeQuery } from "./codec.ts";
+import { decodeMessage, encodeQuery, type QueryOptions } from "./codec.ts";
 import { Forwarder, parseResolvConf, parseUpstream } from "./forward.ts";
 import {
   exchangeTcp,
@@ -10,8 +10,9 @@ import {
   withDnsServer,
 } from "./testing.ts";
 import { ClientFilter } from "./client_filter.ts";
-import { FakeUpstream, LARGE_ANSWER_RECORDS } from "./fake_upstream.ts";
+import { type Behaviour, FakeUpstream, LARGE_ANSWER_RECORDS } from "./fake_upstream.ts";
 import { noopDnsMetrics } from "./metrics.ts";
+import type { DnsServer, DnsServerOptions } from "./server.ts";
 
 const OPTS = { timeoutMs: 300, maxConcurrent: 10 };
 
@@ -282,99 +283,88 @@ Deno.test("DnsServer answers pipelined TCP queries as they complete, not in orde
   }
 });
 
-Deno.test("DnsServer caps forwarded UDP replies at the client's limit with TC; TCP gets them whole", async () => {
-  const large = new FakeUpstream("large");
-  const options = { ...TEST_SERVER_OPTIONS, upstreamServers: [large.hostPort] };
+/** Runs `fn` with a DnsServer (TEST_SERVER_OPTIONS plus `extra`) forwarding to a FakeUpstream. */
+async function withForwarding(
+  behaviour: Behaviour,
+  extra: Partial<DnsServerOptions>,
+  fn: (server: DnsServer, up: FakeUpstream) => Promise<void>,
+): Promise<void> {
+  const up = new FakeUpstream(behaviour);
+  const options = { ...TEST_SERVER_OPTIONS, upstreamServers: [up.hostPort], ...extra };
   try {
-    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
-      const { hostname, udpPort, tcpPort } = server.address;
-      // The upstream sends about 4,000 bytes over UDP; the client asked for 4,096 with EDNS.
-      const udp = await exchangeUdp(
-        hostname,
-        udpPort,
-        encodeQuery({ id: 11, name: "big.example.org", type: "A", ednsUdpSize: 4096 }),
-      );
-      assert(udp !== undefined && udp.length <= 1232, `UDP reply of ${udp?.length} bytes`);
-      assertEquals(decodeMessage(udp)!.truncated, true);
-      assertEquals(decodeMessage(udp)!.id, 11);
-      // Without EDNS the limit is 512 (the forward cache now holds the reply: same cap).
-      const classic = await exchangeUdp(
-        hostname,
-        udpPort,
-        encodeQuery({ id: 12, name: "big.example.org", type: "A" }),
-      );
-      assert(classic !== undefined && classic.length <= 512, `${classic?.length} bytes`);
-      assertEquals(decodeMessage(classic)!.truncated, true);
-      const [tcp] = await exchangeTcp(hostname, tcpPort, [
-        encodeQuery({ id: 13, name: "big.example.org", type: "A" }),
-      ]);
-      assert(tcp.length > 4000, `TCP reply of ${tcp.length} bytes`);
-      assertEquals(decodeMessage(tcp)!.truncated, false);
-      assertEquals(answersOf(tcp).length, LARGE_ANSWER_RECORDS);
-    });
+    await withDnsServer(makeClusterView(makeFixture()), options, (server) => fn(server, up));
   } finally {
-    await large.close();
+    await up.close();
   }
+}
+
+/** One query over UDP to the server; the decoded reply and its size. */
+async function askUdp(server: DnsServer, query: QueryOptions) {
+  const { hostname, udpPort } = server.address;
+  const bytes = await exchangeUdp(hostname, udpPort, encodeQuery(query));
+  assert(bytes !== undefined, `no UDP reply to ${query.name}`);
+  return { size: bytes.length, msg: decodeMessage(bytes)! };
+}
+
+Deno.test("DnsServer caps forwarded UDP replies at the client's limit with TC; TCP gets them whole", async () => {
+  await withForwarding("large", {}, async (server) => {
+    // The upstream sends about 4,000 bytes over UDP; the client asked for 4,096 with EDNS.
+    const name = "big.example.org";
+    const udp = await askUdp(server, { id: 11, name, type: "A", ednsUdpSize: 4096 });
+    assert(udp.size <= 1232, `UDP reply of ${udp.size} bytes`);
+    assertEquals([udp.msg.id, udp.msg.truncated], [11, true]);
+    // Without EDNS the limit is 512 (the forward cache now holds the reply: same cap).
+    const classic = await askUdp(server, { id: 12, name, type: "A" });
+    assert(classic.size <= 512, `UDP reply of ${classic.size} bytes`);
+    assertEquals(classic.msg.truncated, true);
+    const { hostname, tcpPort } = server.address;
+    const [tcp] = await exchangeTcp(hostname, tcpPort, [encodeQuery({ id: 13, name, type: "A" })]);
+    assert(tcp.length > 4000, `TCP reply of ${tcp.length} bytes`);
+    assertEquals(decodeMessage(tcp)!.truncated, false);
+    assertEquals(answersOf(tcp).length, LARGE_ANSWER_RECORDS);
+  });
 });
 
 Deno.test("DnsServer answers ANY over UDP minimally (RFC 8482) without forwarding; TCP forwards", async () => {
-  const up = new FakeUpstream("answer");
-  const options = { ...TEST_SERVER_OPTIONS, upstreamServers: [up.hostPort] };
-  try {
-    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
-      const { hostname, udpPort, tcpPort } = server.address;
-      const udp = await exchangeUdp(
-        hostname,
-        udpPort,
-        encodeQuery({ id: 21, name: "www.example.org", type: "ANY" }),
-      );
-      const msg = decodeMessage(udp!)!;
-      assertEquals([msg.rcode, msg.answers.length], ["NOERROR", 1]);
-      assert(
-        / IN HINFO /.test(msg.answers[0]) && msg.answers[0].includes("RFC8482"),
-        msg.answers[0],
-      );
-      assertEquals(up.udpQueries + up.tcpQueries, 0);
-      await exchangeTcp(hostname, tcpPort, [
-        encodeQuery({ id: 22, name: "www.example.org", type: "ANY" }),
-      ]);
-      assertEquals(up.tcpQueries, 1);
-    });
-  } finally {
-    await up.close();
-  }
+  await withForwarding("answer", {}, async (server, up) => {
+    const { msg } = await askUdp(server, { id: 21, name: "www.example.org", type: "ANY" });
+    assertEquals([msg.rcode, msg.answers.length], ["NOERROR", 1]);
+    assert(/ IN HINFO /.test(msg.answers[0]) && msg.answers[0].includes("RFC8482"), msg.answers[0]);
+    assertEquals(up.udpQueries + up.tcpQueries, 0);
+    const { hostname, tcpPort } = server.address;
+    await exchangeTcp(hostname, tcpPort, [
+      encodeQuery({ id: 22, name: "www.example.org", type: "ANY" }),
+    ]);
+    assertEquals(up.tcpQueries, 1);
+  });
 });
 
 Deno.test("DnsServer refuses clients outside the cluster without forwarding and counts them", async () => {
-  const up = new FakeUpstream("answer");
   const blocked: string[] = [];
-  const options = {
-    ...TEST_SERVER_OPTIONS,
-    upstreamServers: [up.hostPort],
+  const extra = {
     clients: new ClientFilter({ clusterCIDRs: ["10.244.0.0/16"], allowedClients: [] }),
     metrics: { ...noopDnsMetrics, observeBlocked: (l: { proto: string }) => blocked.push(l.proto) },
   };
-  try {
-    await withDnsServer(makeClusterView(makeFixture()), options, async (server) => {
-      const outside = encodeQuery({ id: 31, name: "www.example.org", type: "A" });
-      const cluster = encodeQuery({ id: 32, name: "svc1.testns.svc.cluster.local", type: "A" });
-      for (const [packet, proto] of [[outside, "udp"], [cluster, "tcp"]] as const) {
-        const reply = await server.handle(packet, proto, "192.0.2.50");
-        const msg = decodeMessage(reply!)!;
-        assertEquals([msg.id, msg.rcode, msg.answers.length], [packet[1], "REFUSED", 0]);
-        assert(reply!.length <= packet.length, "a refusal is no larger than the query");
-      }
-      assertEquals(blocked, ["udp", "tcp"]);
-      assertEquals(up.udpQueries + up.tcpQueries, 0);
-      // A pod of the cluster and loopback are answered (over the real socket: 127.0.0.1).
-      const pod = decodeMessage((await server.handle(outside, "udp", "10.244.3.7"))!)!;
-      assertEquals(pod.answers, ["www.example.org. 60 IN A 192.0.2.1"]);
-      const { hostname, udpPort } = server.address;
-      const local = decodeMessage((await exchangeUdp(hostname, udpPort, cluster))!)!;
-      assertEquals(local.rcode, "NOERROR");
-      assertEquals(up.udpQueries, 1);
+  await withForwarding("answer", extra, async (server, up) => {
+    const outside = encodeQuery({ id: 31, name: "www.example.org", type: "A" });
+    const cluster = encodeQuery({ id: 32, name: "svc1.testns.svc.cluster.local", type: "A" });
+    for (const [packet, proto] of [[outside, "udp"], [cluster, "tcp"]] as const) {
+      const reply = await server.handle(packet, proto, "192.0.2.50");
+      const msg = decodeMessage(reply!)!;
+      assertEquals([msg.id, msg.rcode, msg.answers.length], [packet[1], "REFUSED", 0]);
+      assert(reply!.length <= packet.length, "a refusal is no larger than the query");
+    }
+    assertEquals(blocked, ["udp", "tcp"]);
+    assertEquals(up.udpQueries + up.tcpQueries, 0);
+    // A pod of the cluster and loopback are answered (over the real socket: 127.0.0.1).
+    const pod = decodeMessage((await server.handle(outside, "udp", "10.244.3.7"))!)!;
+    assertEquals(pod.answers, ["www.example.org. 60 IN A 192.0.2.1"]);
+    const local = await askUdp(server, {
+      id: 33,
+      name: "svc1.testns.svc.cluster.local",
+      type: "A",
     });
-  } finally {
-    await up.close();
-  }
+    assertEquals(local.msg.rcode, "NOERROR");
+    assertEquals(up.udpQueries, 1);
+  });
 });

@@ -110,6 +110,11 @@ async function eventually<T>(
   }
 }
 
+/** GET /healthz inside `ns`: the body, a newline, the status code. */
+function healthzOf(ns: string): Promise<Output> {
+  return inNs(ns, "curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:10256/healthz");
+}
+
 /** `iptables-save` of both backends, nft first. */
 async function saveRules(ns: string): Promise<string> {
   const nft = await inNs(ns, "iptables-nft-save");
@@ -286,14 +291,7 @@ Deno.test({
 
       // /healthz turns 200 once the first sync is done.
       const healthz = await eventually("/healthz 200", async () => {
-        const r = await inNs(
-          nodeNs,
-          "curl",
-          "-s",
-          "-w",
-          "\n%{http_code}",
-          "http://127.0.0.1:10256/healthz",
-        );
+        const r = await healthzOf(nodeNs);
         return r.stdout.endsWith("\n200") ? r.stdout : undefined;
       }, context);
       assertStringIncludes(healthz, '"lastUpdated"');
@@ -424,14 +422,7 @@ Deno.test({
       processes.push(plain);
       const plainContext = () => `kube-proxy without DNS:\n${plain.tail()}`;
       await eventually("/healthz 200 without DNS", async () => {
-        const r = await inNs(
-          nodeNs,
-          "curl",
-          "-s",
-          "-w",
-          "\n%{http_code}",
-          "http://127.0.0.1:10256/healthz",
-        );
+        const r = await healthzOf(nodeNs);
         return r.stdout.endsWith("\n200") || undefined;
       }, plainContext);
       const listening = (await must("ip", ["netns", "exec", nodeNs, "ss", "-Hlun"])) +
