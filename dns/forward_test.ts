@@ -307,13 +307,16 @@ async function askUdp(server: DnsServer, query: QueryOptions) {
 }
 
 Deno.test("DnsServer caps forwarded UDP replies at the client's limit with TC; TCP gets them whole", async () => {
-  await withForwarding("large", {}, async (server) => {
+  await withForwarding("large", {}, async (server, up) => {
     // The upstream sends about 4,000 bytes over UDP; the client asked for 4,096 with EDNS.
     const name = "big.example.org";
     const udp = await askUdp(server, { id: 11, name, type: "A", ednsUdpSize: 4096 });
     assert(udp.size <= 1232, `UDP reply of ${udp.size} bytes`);
     assertEquals([udp.msg.id, udp.msg.truncated], [11, true]);
-    // Without EDNS the limit is 512 (the forward cache now holds the reply: same cap).
+    // The forward cache holds the reply now: the same cap, and no second upstream query.
+    const again = await askUdp(server, { id: 14, name, type: "A", ednsUdpSize: 4096 });
+    assertEquals([again.size <= 1232, again.msg.truncated, up.udpQueries], [true, true, 1]);
+    // Without EDNS the limit is 512.
     const classic = await askUdp(server, { id: 12, name, type: "A" });
     assert(classic.size <= 512, `UDP reply of ${classic.size} bytes`);
     assertEquals(classic.msg.truncated, true);

@@ -392,7 +392,7 @@ export class DnsServer {
         authoritative: false,
       }, replySizeLimit(query, proto));
     }
-    return this.#cachedForward(query, proto) ?? this.#forward(query, packet, proto);
+    return this.#cachedForward(query, packet, proto) ?? this.#forward(query, packet, proto);
   }
 
   #clearCache(): void {
@@ -425,11 +425,16 @@ export class DnsServer {
     return result.packet;
   }
 
-  /** A cached forwarded reply that fits the client, if any. */
-  #cachedForward(query: ParsedQuery, proto: DnsProto): Uint8Array | undefined {
+  /** A cached forwarded reply, or an empty TC reply when it does not fit the client; if any. */
+  #cachedForward(
+    query: ParsedQuery,
+    packet: Uint8Array,
+    proto: DnsProto,
+  ): Uint8Array | undefined {
     if (this.#forwardCache === undefined) return undefined;
     const hit = this.#forwardCache.get(forwardKey(query), query.id, query.flags);
-    return hit !== undefined && hit.length <= replySizeLimit(query, proto) ? hit : undefined;
+    if (hit === undefined) return undefined;
+    return hit.length <= replySizeLimit(query, proto) ? hit : encodeTruncated(query, packet);
   }
 
   /** ExternalName outside the zone: the CNAME, then the target's records from upstream. */
