@@ -308,6 +308,12 @@ async function runProxy(
         allowedClients: dns.allowedClients,
       });
       cache.addNodeHandler(clients);
+      if (config.clusterCIDR === "" && dns.allowedClients.length === 0) {
+        log.warn(
+          "Cluster DNS answers only this Node's podCIDRs, its addresses and loopback: set " +
+            "clusterCIDR or the DNS document's allowedClients if pods get addresses elsewhere",
+        );
+      }
       const server = new DnsServer(view, {
         bindAddress: dns.bindAddress,
         port: dns.port,
