@@ -40,7 +40,7 @@ import {
   writeConfigFile,
 } from "./config/options.ts";
 import { renderConfigz } from "./config/configz.ts";
-import { logStartup } from "./config/startup_log.ts";
+import { logCacheSync, logProxier, logStartup } from "./config/startup_log.ts";
 import { versionString } from "./config/version.ts";
 import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
@@ -231,6 +231,7 @@ async function runProxy(
     ? await detectBackend(run)
     : options.iptablesBackend;
   logStartup(options, backend);
+  logProxier(options);
 
   const localhostNodePorts = localhostNodePortsEffective(config);
   // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
@@ -378,6 +379,7 @@ async function runProxy(
       stoppables.push({ name: "metrics", stop: () => metricsServer.stop() });
     }
 
+    logCacheSync(cache.synced);
     await cache.start();
     stoppables.unshift({ name: "cluster cache", stop: () => cache.stop() });
     proxier.start();
