@@ -278,7 +278,13 @@ async function runProxy(
     const watch = configWatch = watchConfigFile(options.configFile);
     stoppables.push({ name: "configuration file watch", stop: () => watch.close() });
   }
-  const metrics = new ProxyMetrics();
+  const metrics = new ProxyMetrics({
+    families,
+    featureGates: config.featureGates,
+    apiServerHost: new URL(clientConfig.server).host,
+    dns: dns.enabled,
+  });
+  clientConfig = { ...clientConfig, onRequest: (r) => metrics.observeRestRequest(r) };
   const cache = new ClusterCache(clientConfig, options.nodeName);
 
   // Node IPs and `nodePortAddresses: [primary]` follow the Node object; registered before the
