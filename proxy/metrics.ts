@@ -28,35 +28,8 @@ import type { IPFamily } from "../cache/objects.ts";
 import { featureStates } from "../config/feature_gates.ts";
 import { log } from "../config/log.ts";
 import { KUBERNETES_MAJOR, KUBERNETES_MINOR, PROXY_VERSION } from "../config/version.ts";
+import { type HttpListeners, serveHttp } from "./listen.ts";
 import { type ProcessStats, readProcessStats } from "./process_stats.ts";
-
-/** An `IP:port` listen address split into its parts. */
-export interface HostPort {
-  /** The IP, without brackets (`0.0.0.0`, `::1`). */
-  hostname: string;
-  /** The port; 0 asks for an ephemeral port. */
-  port: number;
-}
-
-/**
- * Splits an `IP:port` bind address (`127.0.0.1:10249`, `[::1]:10249`, `0.0.0.0:0`).
- *
- * @param address The configured address.
- * @returns The hostname and port.
- * @throws {TypeError} When the address is not `IP:port` with a port in [0, 65535].
- * @example
- * ```ts
- * splitHostPort("[::]:10256"); // { hostname: "::", port: 10256 }
- * ```
- */
-export function splitHostPort(address: string): HostPort {
-  const m = address.match(/^\[([^\]]+)\]:(\d+)$/) ?? address.match(/^([^:\[\]]+):(\d+)$/);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`Cannot parse bind address ${JSON.stringify(address)}: must be IP:port`);
-  }
-  return { hostname: m[1], port };
-}
 
 /** `ExponentialBuckets(0.001, 2, 15)`: 1 ms … 16.384 s, upstream's sync-duration buckets. */
 export const SYNC_DURATION_BUCKETS: readonly number[] = exponentialBuckets(0.001, 2, 15);
@@ -698,7 +671,7 @@ const TEXT_HEADERS = {
  */
 export class MetricsServer {
   #opts: MetricsServerOptions;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #server: HttpListeners | undefined;
   #port = 0;
 
   /** @param opts Address, metrics and configuration. */
@@ -719,17 +692,15 @@ export class MetricsServer {
   start(): Promise<void> {
     if (this.#server) return Promise.resolve();
     try {
-      const { hostname, port } = splitHostPort(this.#opts.bindAddress);
-      this.#server = Deno.serve({
-        hostname,
-        port,
-        onListen: () => {},
+      this.#server = serveHttp({
+        bindAddress: this.#opts.bindAddress,
+        handler: (req) => this.#handle(req),
         onError: (err) => {
           log.error("Metrics server request failed", err);
           return new Response("internal error", { status: 500 });
         },
-      }, (req) => this.#handle(req));
-      this.#port = this.#server.addr.port;
+      });
+      this.#port = this.#server.port;
       log.info("Serving metrics", { address: this.#opts.bindAddress, port: this.#port });
       return Promise.resolve();
     } catch (err) {

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { assert, assertEquals } from "../tests/assert.ts";
 import { ApiClient } from "../cache/client.ts";
 import { configureLogging } from "../config/log.ts";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
@@ -9,7 +9,6 @@ import {
   NETWORK_PROGRAMMING_BUCKETS,
   ProxyMetrics,
   REST_CLIENT_DURATION_BUCKETS,
-  splitHostPort,
   SYNC_DURATION_BUCKETS,
 } from "./metrics.ts";
 
@@ -188,14 +187,6 @@ Deno.test("ProxyMetrics histograms use upstream's and CoreDNS's buckets", async 
   const les = Object.keys(f?.metrics[0].buckets ?? {});
   assertEquals(les.slice(0, 3), ["0.001", "0.002", "0.004"]);
   assertEquals(les.length, 16, "15 buckets and +Inf");
-});
-
-Deno.test("splitHostPort() reads IPv4 and bracketed IPv6 addresses", () => {
-  assertEquals(splitHostPort("127.0.0.1:10249"), { hostname: "127.0.0.1", port: 10249 });
-  assertEquals(splitHostPort("[::1]:0"), { hostname: "::1", port: 0 });
-  assertThrows(() => splitHostPort("::1:80"), TypeError, "must be IP:port");
-  assertThrows(() => splitHostPort("127.0.0.1"), TypeError);
-  assertThrows(() => splitHostPort("127.0.0.1:70000"), TypeError);
 });
 
 Deno.test("MetricsServer serves /metrics, /healthz, /proxyMode and /configz over HTTP", async () => {
