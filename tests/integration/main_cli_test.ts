@@ -10,6 +10,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../assert.ts";
+import { CHILD_ENV } from "../sandbox/command.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -35,7 +36,7 @@ async function runMain(args: string[], config?: string | Uint8Array): Promise<Ma
       stdout: "piped",
       stderr: "piped",
       // No in-cluster fallback from the test runner's environment.
-      env: { KUBERNETES_SERVICE_HOST: "", KUBERNETES_SERVICE_PORT: "", DENO_NO_UPDATE_CHECK: "1" },
+      env: { ...CHILD_ENV, KUBERNETES_SERVICE_HOST: "", KUBERNETES_SERVICE_PORT: "" },
     }).output();
     const d = new TextDecoder();
     return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
@@ -295,6 +296,7 @@ Deno.test("main.ts exits 1 when its --config file is updated while it runs", asy
     }));
   `;
   const child = new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: [
       "eval",
       "--config",
@@ -344,6 +346,7 @@ Deno.test("installCrashGuards() keeps the process alive after a throw in a timer
     setTimeout(() => { console.log("still serving"); Deno.exit(0); }, 50);
   `;
   const out = await new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, script],
     stdin: "null",
     stdout: "piped",
