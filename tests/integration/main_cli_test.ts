@@ -336,6 +336,87 @@ Deno.test("main.ts exits 1 when its --config file is updated while it runs", asy
   }
 });
 
+Deno.test("main.ts --logging-format=json: ts in milliseconds, upstream's start-up lines, a refused API server named as client-go does", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpmain-cli-" });
+  const config = `${dir}/config.yaml`;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  await Deno.writeTextFile(
+    config,
+    HEADER + `healthzBindAddress: 127.0.0.1:${port}\nmetricsBindAddress: 127.0.0.1:${port + 1}\n` +
+      "---\n" + DNS_HEADER + "enabled: false\n",
+  );
+  // A loopback port nothing listens on: the API server refuses every connection.
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const apiPort = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  const script = `
+    import { runKubeProxy } from ${JSON.stringify(new URL("../../main.ts", import.meta.url).href)};
+    import { FakeCommandRunner } from ${
+    JSON.stringify(new URL("../../proxy/exec.ts", import.meta.url).href)
+  };
+    Deno.exit(await runKubeProxy(Deno.args, { run: new FakeCommandRunner() }));
+  `;
+  const before = Date.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
+    args: [
+      "eval",
+      "--config",
+      new URL("../../deno.json", import.meta.url).pathname,
+      script,
+      "--config",
+      config,
+      `--master=http://127.0.0.1:${apiPort}`,
+      "--hostname-override=node1",
+      "--logging-format=json",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const kill = setTimeout(() => child.kill("SIGKILL"), 60_000); // only if the line never comes
+  const records: Record<string, unknown>[] = [];
+  try {
+    const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    const isListFailure = (r: Record<string, unknown>) =>
+      String(r.msg).startsWith("Failed to list");
+    while (!records.some(isListFailure)) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      buffered += value;
+      const parts = buffered.split("\n");
+      buffered = parts.pop()!;
+      for (const line of parts.filter((l) => l !== "")) records.push(JSON.parse(line));
+    }
+    child.kill("SIGTERM");
+    await lines.cancel();
+    await child.status;
+    const after = Date.now();
+    for (const r of records) {
+      assert(
+        typeof r.ts === "number" && r.ts >= before - 1000 && r.ts <= after + 1000,
+        `ts ${r.ts} is milliseconds since the epoch`,
+      );
+    }
+    const messages = records.map((r) => r.msg);
+    for (const msg of ["Using iptables Proxier", "Waiting for caches to sync"]) {
+      assert(messages.includes(msg), `${msg} in ${messages.join(" | ")}`);
+    }
+    const refused = records.find(isListFailure);
+    assert(refused !== undefined, JSON.stringify(records));
+    assertStringIncludes(String(refused.err), `Get "http://127.0.0.1:${apiPort}/ap`);
+    assertStringIncludes(
+      String(refused.err),
+      `dial tcp 127.0.0.1:${apiPort}: connect: connection refused`,
+    );
+    assert(!records.some((r) => /fetch failed/i.test(JSON.stringify(r))), "no bare fetch failed");
+  } finally {
+    clearTimeout(kill);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("installCrashGuards() keeps the process alive after a throw in a timer or a stray rejection", async () => {
   const main = new URL("../../main.ts", import.meta.url).href;
   const script = `
