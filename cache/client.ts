@@ -435,7 +435,7 @@ export class ApiClient {
     } catch (err) {
       report("<error>");
       if (init.signal?.aborted) throw err;
-      throw new ApiConnectionError(describeFetchError(err, init.method, url), { cause: err });
+      throw new ApiConnectionError(describeFetchError(err, init.method, url), err);
     }
     report(String(res.status));
     return res;

@@ -13,15 +13,23 @@
 
 import { errorText } from "../config/log.ts";
 
-/** A request that did not get an HTTP answer; the message says why, as client-go's would. */
+/**
+ * A request that did not get an HTTP answer; the message says why, as client-go's would. The
+ * error `fetch` threw is kept as `original`, not as `cause`: the message already sums up its
+ * chain, and a logger that prints causes would only repeat it in Deno's words.
+ */
 export class ApiConnectionError extends Error {
+  /** What `fetch` rejected with. */
+  readonly original: unknown;
+
   /**
    * @param message The Go-style description.
-   * @param options The original error, as `cause`.
+   * @param original What `fetch` rejected with.
    */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, original: unknown) {
+    super(message);
     this.name = "ApiConnectionError";
+    this.original = original;
   }
 
   /** The message alone: log lines that use `String(err)` read as client-go's. */

@@ -1,5 +1,6 @@
 import { assertEquals, assertMatch } from "../tests/assert.ts";
 import { generateCertificates } from "../tests/apiserver/certs.ts";
+import { errorText } from "../config/log.ts";
 import { ApiConnectionError } from "./fetch_error.ts";
 import { ApiClient, type ClientConfig, type RequestRecord } from "./client.ts";
 
@@ -41,6 +42,8 @@ Deno.test("a refused connection is described as client-go does, naming address a
     new ApiClient(clientConfig(`http://127.0.0.1:${port}`, undefined, records)),
   );
   assertEquals(err instanceof ApiConnectionError, true);
+  // Logged with its cause chain, it still reads as one client-go line.
+  assertEquals(errorText(err), String(err));
   assertEquals(
     String(err),
     `Get "http://127.0.0.1:${port}/api/v1/services": dial tcp 127.0.0.1:${port}: connect: connection refused`,
