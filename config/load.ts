@@ -71,6 +71,23 @@ export interface LoadedConfig {
 const EXCERPT_MAX = 48;
 
 /**
+ * Text made safe for a message: every character outside printable ASCII escaped (`\u001b`) as
+ * in a JSON string, and cut after `max` characters of the escaped text.
+ */
+function escapeText(value: string, max: number): { text: string; cut: boolean } {
+  let text = "";
+  for (const c of value) {
+    const escaped = JSON.stringify(c).slice(1, -1).replace(
+      /[^\x20-\x7e]/g,
+      (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+    if (text.length + escaped.length > max) return { text, cut: true };
+    text += escaped;
+  }
+  return { text, cut: false };
+}
+
+/**
  * A value as a message quotes it: JSON-quoted, every character outside printable ASCII escaped
  * (`\u001b`), and cut after 48 characters of that with the full length said, so that binary
  * garbage cannot reach a terminal or flood a log.
@@ -79,18 +96,14 @@ const EXCERPT_MAX = 48;
  * @returns e.g. `"ipvs"`, or `"\u0000\u00ff..." (3000 characters)`.
  */
 export function excerpt(value: string): string {
-  let shown = "";
-  for (const c of value) {
-    const escaped = JSON.stringify(c).slice(1, -1).replace(
-      /[^\x20-\x7e]/g,
-      (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, "0")}`,
-    );
-    if (shown.length + escaped.length > EXCERPT_MAX) {
-      return `"${shown}..." (${[...value].length} characters)`;
-    }
-    shown += escaped;
-  }
-  return `"${shown}"`;
+  const { text, cut } = escapeText(value, EXCERPT_MAX);
+  return cut ? `"${text}..." (${[...value].length} characters)` : `"${text}"`;
+}
+
+/** Text shown unquoted in a message (a parser's message, an unknown kind), escaped and cut. */
+function unquoted(value: string, max = EXCERPT_MAX): string {
+  const { text, cut } = escapeText(value, max);
+  return cut ? `${text}...` : text;
 }
 
 /**
@@ -497,7 +510,7 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
         const first = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
         problems.push({
           path: source,
-          message: `invalid YAML${where}: ${excerpt(first).slice(1, -1)}`,
+          message: `invalid YAML${where}: ${unquoted(first, 160)}`,
         });
       }
       seen++;
@@ -559,8 +572,7 @@ function decodeDocument(
   if (!entry) {
     decoder.problem(
       `${excerptKey(kind)}.kind`,
-      `got unexpected config type: ${excerpt(apiVersion).slice(1, -1)}, ` +
-        `Kind=${excerpt(kind).slice(1, -1)}; ` +
+      `got unexpected config type: ${unquoted(apiVersion)}, Kind=${unquoted(kind)}; ` +
         `expected ${KUBE_PROXY_KIND} or ${CLUSTER_DNS_KIND}`,
       root.get("kind", true),
     );

@@ -450,3 +450,11 @@ Deno.test("parseYamlDocuments() reads every document with the YAML 1.2 core sche
     assertThrows(() => parseYamlDocuments(bad), SyntaxError);
   }
 });
+
+Deno.test("loadConfig() cuts and escapes an unknown kind and apiVersion in its message", () => {
+  const long = "\u001b[31m" + "K".repeat(200);
+  const problem = onlyProblem(`apiVersion: "${long}"\nkind: "${long}"\n`);
+  assertMatch(problem.message, /^got unexpected config type: \\u001b\[31mK+\.\.\., Kind=\\u001b/);
+  assertMatch(problem.message, /^[\x20-\x7e]*$/);
+  assert(problem.message.length < 250, problem.message);
+});
