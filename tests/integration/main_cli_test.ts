@@ -275,16 +275,12 @@ Deno.test("main.ts without kubeconfig, master or in-cluster environment exits 1"
   assertStringIncludes(r.stderr, "Cannot load in-cluster configuration");
 });
 
-Deno.test("main.ts exits 1 when its --config file is updated while it runs", async () => {
-  // The whole start-up runs, but every command (sysctls, iptables) goes to a FakeCommandRunner
-  // and the API server is an unreachable --master: nothing on the node is touched. A
-  // subprocess, so that the OOM score it sets is its own.
-  const dir = await Deno.makeTempDir({ prefix: "kpmain-cli-" });
-  const config = `${dir}/config.yaml`;
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const text = HEADER + `healthzBindAddress: 127.0.0.1:${port}\n` +
-    `metricsBindAddress: 127.0.0.1:${port + 1}\n---\n` + DNS_HEADER + "enabled: false\n";
-  await Deno.writeTextFile(config, text);
+/**
+ * Runs main.ts's `runKubeProxy(args)` in a child whose every command (sysctls, iptables) goes to a
+ * FakeCommandRunner, so nothing on the node is touched; it runs until it exits on its own or is
+ * killed (no stop signal). A subprocess, so that the OOM score it sets is its own.
+ */
+function spawnWithFakeRunner(args: string[], stdout: "null" | "piped"): Deno.ChildProcess {
   const script = `
     import { runKubeProxy } from ${JSON.stringify(new URL("../../main.ts", import.meta.url).href)};
     import { FakeCommandRunner } from ${
@@ -295,22 +291,30 @@ Deno.test("main.ts exits 1 when its --config file is updated while it runs", asy
       stopSignal: new Promise(() => {}),
     }));
   `;
-  const child = new Deno.Command(Deno.execPath(), {
+  const deno = new URL("../../deno.json", import.meta.url).pathname;
+  return new Deno.Command(Deno.execPath(), {
     env: CHILD_ENV,
-    args: [
-      "eval",
-      "--config",
-      new URL("../../deno.json", import.meta.url).pathname,
-      script,
-      "--config",
-      config,
-      "--master=http://127.0.0.1:1",
-      "--hostname-override=node1",
-    ],
+    args: ["eval", "--config", deno, script, ...args],
     stdin: "null",
-    stdout: "piped",
+    stdout,
     stderr: "piped",
   }).spawn();
+}
+
+Deno.test("main.ts exits 1 when its --config file is updated while it runs", async () => {
+  // The whole start-up runs, but every command (sysctls, iptables) goes to a FakeCommandRunner
+  // and the API server is an unreachable --master: nothing on the node is touched. A
+  // subprocess, so that the OOM score it sets is its own.
+  const dir = await Deno.makeTempDir({ prefix: "kpmain-cli-" });
+  const config = `${dir}/config.yaml`;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const text = HEADER + `healthzBindAddress: 127.0.0.1:${port}\n` +
+    `metricsBindAddress: 127.0.0.1:${port + 1}\n---\n` + DNS_HEADER + "enabled: false\n";
+  await Deno.writeTextFile(config, text);
+  const child = spawnWithFakeRunner(
+    ["--config", config, "--master=http://127.0.0.1:1", "--hostname-override=node1"],
+    "piped",
+  );
   const kill = setTimeout(() => child.kill("SIGKILL"), 60_000); // only if it never exits
   try {
     // Once the metrics server answers, start-up is over and the file watch is in place.
@@ -349,31 +353,14 @@ Deno.test("main.ts --logging-format=json: ts in milliseconds, upstream's start-u
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const apiPort = (closed.addr as Deno.NetAddr).port;
   closed.close();
-  const script = `
-    import { runKubeProxy } from ${JSON.stringify(new URL("../../main.ts", import.meta.url).href)};
-    import { FakeCommandRunner } from ${
-    JSON.stringify(new URL("../../proxy/exec.ts", import.meta.url).href)
-  };
-    Deno.exit(await runKubeProxy(Deno.args, { run: new FakeCommandRunner() }));
-  `;
   const before = Date.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    env: CHILD_ENV,
-    args: [
-      "eval",
-      "--config",
-      new URL("../../deno.json", import.meta.url).pathname,
-      script,
-      "--config",
-      config,
-      `--master=http://127.0.0.1:${apiPort}`,
-      "--hostname-override=node1",
-      "--logging-format=json",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnWithFakeRunner([
+    "--config",
+    config,
+    `--master=http://127.0.0.1:${apiPort}`,
+    "--hostname-override=node1",
+    "--logging-format=json",
+  ], "null");
   const kill = setTimeout(() => child.kill("SIGKILL"), 60_000); // only if the line never comes
   const records: Record<string, unknown>[] = [];
   try {
@@ -389,7 +376,7 @@ Deno.test("main.ts --logging-format=json: ts in milliseconds, upstream's start-u
       buffered = parts.pop()!;
       for (const line of parts.filter((l) => l !== "")) records.push(JSON.parse(line));
     }
-    child.kill("SIGTERM");
+    child.kill("SIGKILL");
     await lines.cancel();
     await child.status;
     const after = Date.now();
