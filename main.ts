@@ -40,7 +40,7 @@ import {
   writeConfigFile,
 } from "./config/options.ts";
 import { renderConfigz } from "./config/configz.ts";
-import { logStartup } from "./config/startup_log.ts";
+import { logCacheSync, logProxier, logStartup } from "./config/startup_log.ts";
 import { versionString } from "./config/version.ts";
 import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
@@ -232,6 +232,7 @@ async function runProxy(
     ? await detectBackend(run)
     : options.iptablesBackend;
   logStartup(options, backend);
+  logProxier(options);
 
   const localhostNodePorts = localhostNodePortsEffective(config);
   // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
@@ -278,7 +279,13 @@ async function runProxy(
     const watch = configWatch = watchConfigFile(options.configFile);
     stoppables.push({ name: "configuration file watch", stop: () => watch.close() });
   }
-  const metrics = new ProxyMetrics();
+  const metrics = new ProxyMetrics({
+    families,
+    featureGates: config.featureGates,
+    apiServerHost: new URL(clientConfig.server).host,
+    dns: dns.enabled,
+  });
+  clientConfig = { ...clientConfig, onRequest: (r) => metrics.observeRestRequest(r) };
   const cache = new ClusterCache(clientConfig, options.nodeName);
 
   // Node IPs and `nodePortAddresses: [primary]` follow the Node object; registered before the
@@ -399,6 +406,7 @@ async function runProxy(
       stoppables.push({ name: "metrics", stop: () => metricsServer.stop() });
     }
 
+    logCacheSync(cache.synced);
     await cache.start();
     stoppables.unshift({ name: "cluster cache", stop: () => cache.stop() });
     proxier.start();

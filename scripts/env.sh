@@ -4,6 +4,9 @@
 set -euo pipefail
 
 DENO_VERSION="2.9.6"
+# No call home: `deno run`/`test`/`task` otherwise ask Deno's update server for a newer release
+# at every start, from wherever they run (a node's network namespace included).
+export DENO_NO_UPDATE_CHECK=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 

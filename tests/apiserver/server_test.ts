@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { ApiServerFixture, type RawObject } from "./server.ts";
+import { CHILD_ENV } from "../sandbox/command.ts";
 
 function service(name: string, ns = "default", port = 80): RawObject {
   return {
@@ -303,6 +304,7 @@ Deno.test("tests/apiserver/main.ts starts from one command and answers the stdin
     "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\nspec: {ports: [{port: 80}]}\n",
   );
   const child = new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: [
       "run",
       "-A",

@@ -6,6 +6,7 @@ import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { runCommand } from "../sandbox/command.ts";
 import { listSandboxNamespaces } from "../sandbox/sandbox_state.ts";
 import { repoPath } from "../sandbox/sandbox.ts";
+import { CHILD_ENV } from "../sandbox/command.ts";
 
 const root = Deno.uid() === 0;
 
@@ -50,6 +51,7 @@ Deno.test({
  */
 async function copyDemoForAnyUser(): Promise<{ dir: string; demo: string }> {
   const info = await new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: ["info", "--json", "--no-config", repoPath("tests/sandbox/demo.ts")],
     stdin: "null",
     stdout: "piped",

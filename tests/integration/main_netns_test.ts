@@ -302,6 +302,17 @@ Deno.test({
         metrics.stdout,
         /^kubeproxy_sync_proxy_rules_last_timestamp_seconds\{ip_family="IPv4"\} [1-9]/m,
       );
+      // Upstream's standard metrics, the API requests counted through the client's hook.
+      assertMatch(
+        metrics.stdout,
+        /^rest_client_requests_total\{code="200",host="[^"]+",method="GET"\} [1-9]/m,
+      );
+      assertMatch(
+        metrics.stdout,
+        /^rest_client_request_duration_seconds_count\{host="[^"]+",verb="GET"\} [1-9]/m,
+      );
+      assertMatch(metrics.stdout, /^process_resident_memory_bytes [1-9]/m);
+      assertMatch(metrics.stdout, /^kubernetes_build_info\{.*gitVersion="v1\.\d+\.\d+/m);
       const configz = await inNs(nodeNs, "curl", "-sf", "http://127.0.0.1:10249/configz");
       assertStringIncludes(configz.stdout, '"clusterCIDR":"10.244.0.0/16"');
       assertStringIncludes(configz.stdout, '"syncPeriod":"30s"');
