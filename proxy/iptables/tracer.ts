@@ -1,100 +1,173 @@
 /**
- * A test helper that follows a packet through the rules held by a {@linkcode FakeIptables} and
- * reports where it goes, as upstream's packet-flow tests do.
+ * Follows a packet through iptables rules and reports where it goes, hop by hop. The same code
+ * serves the packet-flow tests (over a `FakeIptables` (`fake.ts`) holding the restore input the
+ * proxier wrote) and `kube-proxy trace` (over the `iptables-save` output of a live node, loaded
+ * into a FakeIptables, which parses restore syntax).
  *
- * It runs nat KUBE-SERVICES (where PREROUTING and OUTPUT jump), applies the DNAT it finds, then
- * the filter chains KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS and KUBE-PROXY-FIREWALL
- * (which of them the kernel runs depends on the packet's direction, which the tracer does not
- * know; the rules are written so that running all of them is equivalent).
+ * The walk follows the kernel's order for the first packet of a connection:
  *
- * Load balancing is not random here: a `-m statistic` rule is followed and then the walk goes on,
- * so every endpoint the packet could reach is reported (`"10.180.0.4:80, 10.180.0.5:80"`). A
- * `-m recent --rcheck` rule (session affinity) never matches, as for a first packet.
+ * 1. nat PREROUTING (a packet from a pod or from outside the node) or nat OUTPUT (a packet from
+ *    the node itself: its source is a node address or loopback); a DNAT or REDIRECT ends nat;
+ * 2. routing: filter INPUT when the (new) destination is the node, else FORWARD; filter OUTPUT for
+ *    a packet from the node;
+ * 3. nat POSTROUTING, where KUBE-POSTROUTING masquerades packets marked by KUBE-MARK-MASQ.
  *
- * NOTE: like upstream's nftables tracer, it understands only the rule shapes `rules.ts` writes,
- * and throws on anything else rather than guess.
+ * It models what kube-proxy's rules look at: addresses, protocol, destination port, input
+ * interface, `addrtype LOCAL` (the node's addresses and loopback), the packet mark, and the
+ * conntrack state of a first packet (`NEW`, plus `DNAT` once DNATed). In a built-in chain it
+ * follows only the rules that jump into `KUBE-` chains (other programs' rules are not kube-proxy's
+ * business). A `-m statistic --mode random` rule forks the walk: one branch takes the rule with
+ * its probability, one skips it with the rest, so every endpoint is reported with its share of new
+ * connections. A `-m recent --rcheck` rule (ClientIP affinity) never matches a first packet; the
+ * affinity timeout is reported instead.
+ *
+ * NOTE: like upstream's nftables test tracer, it understands only the rule shapes kube-proxy
+ * writes (this proxy's and upstream's, as written and as `iptables-save` prints them) and never
+ * guesses: a rule it cannot read in a `KUBE-` chain is reported as an "unknown rule shape" hop,
+ * treated as not matching, and makes the outcome "uncertain".
  *
  * @module
  */
 
-import type { FakeIptables } from "./fake.ts";
-import { KUBE_MARK_MASQ } from "./chains.ts";
+import { formatRuleArgs } from "./fake.ts";
+import { iptablesJumpChains, jumpRuleArgs, KUBE_MARK_MASQ, type Table } from "./chains.ts";
 import { cidrContains, isLoopback } from "../net.ts";
-import type { Table } from "./chains.ts";
+import {
+  type BranchVerdict,
+  endpointSharesOf,
+  type MasqueradeDecision,
+  outcomeOf,
+  type TraceBranch,
+  type TraceHook,
+  type TraceHop,
+  type TracePacket,
+  type TraceResult,
+} from "../trace/trace_result.ts";
 
-/** The packet to trace. */
-export interface TracedPacket {
-  readonly sourceIP: string;
-  readonly destIP: string;
-  readonly destPort: number;
-  /** `tcp` (default), `udp` or `sctp`. */
-  readonly protocol?: string;
-  /** Addresses of the node (for `-m addrtype --src-type/--dst-type LOCAL`); loopback always is. */
-  readonly nodeIPs?: readonly string[];
-  /** Input interface, for the interface-based local detectors. */
-  readonly inInterface?: string;
+/** Read access to rules by table and chain (a `FakeIptables` (`fake.ts`) is one). */
+export interface RuleTables {
+  /** The rule lines (`-A CHAIN ...`) of a chain; undefined when the chain does not exist. */
+  rules(table: Table, chain: string): readonly string[] | undefined;
 }
 
-/** Where the packet went. */
-export interface TraceResult {
+/** Options of {@linkcode traceRules}. */
+export interface TraceRulesOptions {
+  /** Addresses of the node (for `-m addrtype LOCAL`); loopback always is local. */
+  readonly nodeIPs: readonly string[];
+  /** Names the rules' origin in the result (`iptables-nft`, …). */
+  readonly ruleSource: string;
   /**
-   * Comma-separated DNAT destinations (`10.180.0.1:80`), `REDIRECT:<port>`, `REJECT`, `DROP`,
-   * `ACCEPT` (health-check node ports), or "" when no rule handled the packet.
+   * When a built-in chain has no jump into kube-proxy's chains, use the jumps kube-proxy ensures
+   * ({@linkcode iptablesJumpChains}). Tests need it: the proxier ensures those jumps outside its
+   * restore input. On a live node a missing jump is reported instead.
    */
-  readonly output: string;
-  /** Whether KUBE-MARK-MASQ was reached (the packet will be masqueraded). */
-  readonly masq: boolean;
-  /** Every rule line that matched, in order. */
-  readonly matched: string[];
+  readonly assumeKubeJumps?: boolean;
 }
+
+/** A walk may not fork into more branches than this (a runaway guard, far above real rules). */
+const MAX_BRANCHES = 4096;
+const MAX_DEPTH = 32;
+
+type Cond = (p: Walk) => boolean;
 
 interface ParsedRule {
   readonly line: string;
-  readonly conds: ((p: PacketState) => boolean)[];
-  readonly statistic: boolean;
-  readonly target: string | undefined;
-  readonly toDestination: string | undefined;
-  readonly toPorts: string | undefined;
+  readonly chain: string;
+  readonly conds: readonly Cond[];
+  /** The first argument the tracer does not understand. */
+  readonly unknown?: string;
+  readonly target?: string;
+  readonly goto: boolean;
+  readonly toDestination?: string;
+  readonly toPorts?: string;
+  /** MARK as `--set-xmark value/mask`: mark = (mark & ~mask) ^ value. */
+  readonly setXmark?: { readonly value: number; readonly mask: number };
+  readonly probability?: number;
+  readonly affinitySeconds?: number;
+  readonly comment?: string;
 }
 
-interface PacketState {
-  sourceIP: string;
+/** One branch of the walk: the packet's state and what happened to it so far. */
+interface Walk {
+  probability: number;
+  hops: TraceHop[];
+  readonly sourceIP: string;
   destIP: string;
   destPort: number;
-  protocol: string;
-  nodeIPs: readonly string[];
-  inInterface: string;
+  readonly protocol: string;
+  readonly inInterface: string;
+  /** The node's addresses (for `addrtype LOCAL`). */
+  readonly nodeIPs: readonly string[];
+  mark: number;
+  dnat?: { destination: string; hop: TraceHop };
+  redirect?: { destination: string; hop: TraceHop };
+  filter?: { verdict: "accept" | "drop" | "reject"; hop: TraceHop };
+  masqMarkedBy?: TraceHop;
+  masqueradedBy?: TraceHop;
 }
 
-const TERMINAL = new Set(["DNAT", "REDIRECT", "DROP", "REJECT", "ACCEPT"]);
+interface WalkEnd {
+  readonly walk: Walk;
+  /** A terminal target ended the built-in chain's traversal. */
+  readonly terminal: boolean;
+}
+
+const KNOWN_MODULES = new Set([
+  "comment",
+  "tcp",
+  "udp",
+  "sctp",
+  "addrtype",
+  "statistic",
+  "recent",
+  "mark",
+  "conntrack",
+  "nfacct",
+]);
 
 /**
  * Splits a rule line into arguments, keeping double-quoted strings together.
  *
  * @param line a rule line.
  * @returns its arguments, quotes removed.
+ * @example
+ * ```ts
+ * splitRuleArgs(`-m comment --comment "a b" -j X`); // ["-m", "comment", "--comment", "a b", "-j", "X"]
+ * ```
  */
 export function splitRuleArgs(line: string): string[] {
   const out: string[] = [];
-  const re = /"([^"]*)"|(\S+)/g;
-  for (const m of line.matchAll(re)) out.push(m[1] ?? m[2]);
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (const m of line.matchAll(re)) out.push(m[1] !== undefined ? m[1] : m[2]);
   return out;
 }
 
-function isLocal(ip: string, p: PacketState): boolean {
-  return isLoopback(ip) || p.nodeIPs.includes(ip);
+function parseMark(text: string): { value: number; mask: number } | undefined {
+  const [v, m] = text.split("/");
+  const value = Number(v);
+  const mask = m === undefined ? 0xffffffff : Number(m);
+  if (!Number.isInteger(value) || !Number.isInteger(mask)) return undefined;
+  return { value, mask };
 }
+
+const ALL_ONES = new Set(["255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]);
 
 function parseRule(line: string): ParsedRule {
   const args = splitRuleArgs(line);
-  const conds: ((p: PacketState) => boolean)[] = [];
-  let statistic = false;
-  let target: string | undefined, toDestination: string | undefined, toPorts: string | undefined;
+  const chain = args[1] ?? "";
+  const conds: Cond[] = [];
+  let unknown: string | undefined;
+  let target: string | undefined, goto = false;
+  let toDestination: string | undefined, toPorts: string | undefined;
+  let setXmark: { value: number; mask: number } | undefined;
+  let probability: number | undefined, affinitySeconds: number | undefined;
+  let comment: string | undefined;
+  let recentCheck = false;
+  let unknownModule: string | undefined;
   let i = 2; // skip "-A CHAIN"
-  const next = () => {
-    const v = args[i++];
-    if (v === undefined) throw new Error(`Cannot trace rule: truncated: ${line}`);
-    return v;
+  const next = () => args[i++] ?? "";
+  const fail = (what: string) => {
+    unknown ??= what;
   };
   while (i < args.length) {
     let a = next();
@@ -103,18 +176,18 @@ function parseRule(line: string): ParsedRule {
       negate = true;
       a = next();
     }
-    const add = (f: (p: PacketState) => boolean) => conds.push(negate ? (p) => !f(p) : f);
+    const add = (f: Cond) => conds.push(negate ? (p) => !f(p) : f);
     switch (a) {
       case "-m": {
         const mod = next();
-        if (mod === "statistic") statistic = true;
+        if (!KNOWN_MODULES.has(mod)) unknownModule ??= mod;
         break;
       }
       case "--comment":
-      case "--mode":
-      case "--probability":
+        comment = next();
+        break;
       case "--nfacct-name":
-        next();
+        next(); // accounting only: always matches
         break;
       case "-p": {
         const proto = next();
@@ -133,17 +206,18 @@ function parseRule(line: string): ParsedRule {
       }
       case "--dport": {
         const port = Number(next());
+        if (!Number.isInteger(port)) fail(`--dport ${args[i - 1]}`);
         add((p) => p.destPort === port);
         break;
       }
       case "--dst-type":
-        if (next() !== "LOCAL") throw new Error(`Cannot trace rule: ${line}`);
-        add((p) => isLocal(p.destIP, p));
+      case "--src-type": {
+        const type = next();
+        if (type !== "LOCAL") fail(`${a} ${type}`);
+        const field = a === "--dst-type" ? "destIP" : "sourceIP";
+        add((p) => isLocalAddress(p[field], p.nodeIPs));
         break;
-      case "--src-type":
-        if (next() !== "LOCAL") throw new Error(`Cannot trace rule: ${line}`);
-        add((p) => isLocal(p.sourceIP, p));
-        break;
+      }
       case "-i": {
         const iface = next();
         add((p) =>
@@ -153,21 +227,50 @@ function parseRule(line: string): ParsedRule {
         );
         break;
       }
-      case "--name":
-        next();
+      case "--mode":
+        if (next() !== "random") fail(`statistic --mode ${args[i - 1]}`);
+        break;
+      case "--probability":
+        probability = Number(next());
+        if (!(probability >= 0 && probability <= 1)) fail(`--probability ${args[i - 1]}`);
         break;
       case "--rcheck":
-        // No affinity state: a first packet never matches a recent check.
+        recentCheck = true;
+        // No affinity state: the first packet of a client never matches a recent check.
         add(() => false);
         break;
       case "--seconds":
+        affinitySeconds = Number(next());
+        break;
+      case "--name":
         next();
+        break;
+      case "--mask":
+        if (!ALL_ONES.has(next())) fail(`recent --mask ${args[i - 1]}`);
         break;
       case "--reap":
       case "--set":
+      case "--rsource":
         break;
+      case "--mark": {
+        const m = parseMark(next());
+        if (m === undefined) fail(`--mark ${args[i - 1]}`);
+        else add((p) => ((p.mark & m.mask) >>> 0) === (m.value >>> 0));
+        break;
+      }
+      case "--ctstate": {
+        const states = next().split(",");
+        // The first packet of a connection: NEW, and DNAT once a nat rule changed its destination.
+        add((p) =>
+          states.includes("NEW") ||
+          (states.includes("DNAT") && (p.dnat !== undefined || p.redirect !== undefined))
+        );
+        break;
+      }
       case "-j":
+      case "-g":
         target = next();
+        goto = a === "-g";
         break;
       case "--to-destination":
         toDestination = next();
@@ -175,91 +278,617 @@ function parseRule(line: string): ParsedRule {
       case "--to-ports":
         toPorts = next();
         break;
+      case "--or-mark": {
+        const v = Number(next());
+        setXmark = { value: v, mask: v };
+        break;
+      }
+      case "--xor-mark":
+        setXmark = { value: Number(next()), mask: 0 };
+        break;
+      case "--set-xmark":
+      case "--set-mark": {
+        const m = parseMark(next());
+        if (m === undefined) fail(`${a} ${args[i - 1]}`);
+        else setXmark = a === "--set-xmark" ? m : { value: m.value, mask: m.mask | m.value };
+        break;
+      }
+      case "--reject-with":
+        next();
+        break;
+      case "--random-fully":
+      case "--random":
+        break;
       default:
-        throw new Error(`Cannot trace rule: unknown argument ${a}: ${line}`);
+        fail(`unknown argument ${a}`);
     }
   }
-  return { line, conds, statistic, target, toDestination, toPorts };
+  // A match module that takes no argument, unknown: its arguments were all understood.
+  if (unknownModule !== undefined) fail(`unknown match ${unknownModule}`);
+  // Only a `--rcheck` rule states the affinity timeout the trace reports.
+  if (!recentCheck) affinitySeconds = undefined;
+  return {
+    line,
+    chain,
+    conds,
+    unknown,
+    target,
+    goto,
+    toDestination,
+    toPorts,
+    setXmark,
+    probability,
+    affinitySeconds,
+    comment,
+  };
 }
 
-class Tracer {
-  #fake: FakeIptables;
-  #parsed = new Map<string, ParsedRule>();
-  outputs: string[] = [];
-  masq = false;
-  matched: string[] = [];
+function isLocalAddress(ip: string, nodeIPs: readonly string[]): boolean {
+  return isLoopback(ip) || nodeIPs.includes(ip);
+}
 
-  constructor(fake: FakeIptables) {
-    this.#fake = fake;
+function cloneWalk(w: Walk, probability: number): Walk {
+  return { ...w, probability, hops: [...w.hops] };
+}
+
+const SERVICE_IN_COMMENT =
+  /(?:^|\s)([a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*(?::[-a-z0-9]+)?)(?=\s|$)/;
+
+/**
+ * The service port (`ns/name:port`) and endpoint a kube-proxy rule comment names, if any.
+ *
+ * @param comment a rule comment: `ns1/svc1:p80 cluster IP`, `ns1/svc1:p80 -> 10.180.0.1:80`.
+ * @returns what it names.
+ * @example
+ * ```ts
+ * commentSubjects("ns1/svc1:p80 -> 10.180.0.1:80"); // { service: "ns1/svc1:p80", endpoint: "10.180.0.1:80" }
+ * ```
+ */
+export function commentSubjects(comment: string): { service?: string; endpoint?: string } {
+  const service = comment.match(SERVICE_IN_COMMENT)?.[1];
+  const endpoint = comment.match(/-> (\S+)$/)?.[1];
+  return { ...(service ? { service } : {}), ...(endpoint ? { endpoint } : {}) };
+}
+
+function hopOf(table: Table, rule: ParsedRule, action: string, extra: Partial<TraceHop> = {}) {
+  const hop: TraceHop = {
+    table,
+    chain: rule.chain,
+    rule: rule.line,
+    action,
+    ...(rule.comment !== undefined
+      ? { comment: rule.comment, ...commentSubjects(rule.comment) }
+      : {}),
+    ...extra,
+  };
+  return hop;
+}
+
+function isKubeChain(name: string | undefined): boolean {
+  return name !== undefined && name.startsWith("KUBE-");
+}
+
+const BUILTIN_CHAINS = new Set(["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]);
+
+class RuleWalker {
+  readonly #tables: RuleTables;
+  readonly #assumeKubeJumps: boolean;
+  readonly #parsed = new Map<string, ParsedRule>();
+  readonly warnings: string[] = [];
+  uncertain = false;
+  affinitySeconds: number | undefined;
+
+  constructor(tables: RuleTables, assumeKubeJumps: boolean) {
+    this.#tables = tables;
+    this.#assumeKubeJumps = assumeKubeJumps;
   }
 
-  /** Runs a chain; returns true when a terminal target ended the walk. */
-  run(table: Table, chain: string, p: PacketState, depth = 0): boolean {
-    if (depth > 20) throw new Error(`Cannot trace: jump loop at ${chain}`);
-    const rules = this.#fake.rules(table, chain);
-    if (rules === undefined) return false;
-    for (const line of rules) {
-      let rule = this.#parsed.get(line);
-      if (rule === undefined) this.#parsed.set(line, rule = parseRule(line));
-      if (!rule.conds.every((c) => c(p))) continue;
-      this.matched.push(line);
-      const t = rule.target;
-      if (t === undefined) continue;
-      if (t === KUBE_MARK_MASQ) {
-        this.masq = true;
+  #warn(message: string): void {
+    if (!this.warnings.includes(message)) this.warnings.push(message);
+  }
+
+  #rule(line: string): ParsedRule {
+    let rule = this.#parsed.get(line);
+    if (rule === undefined) this.#parsed.set(line, rule = parseRule(line));
+    return rule;
+  }
+
+  /** The lines of a built-in chain, or kube-proxy's own jumps when assumed and none is there. */
+  #builtinLines(table: Table, chain: string): readonly string[] {
+    const lines = this.#tables.rules(table, chain) ?? [];
+    if (lines.some((l) => isKubeChain(this.#rule(l).target))) return lines;
+    if (this.#assumeKubeJumps) {
+      // Ensured with "insert at position 1": the last one ensured comes first.
+      return iptablesJumpChains.filter((j) => j.table === table && j.srcChain === chain)
+        .map((j) => `-A ${chain} ${formatRuleArgs(jumpRuleArgs(j))}`).reverse();
+    }
+    if (table === "nat" && chain !== "POSTROUTING") {
+      this.#warn(
+        `${table} ${chain} has no jump into kube-proxy's chains: its rules are not reached`,
+      );
+    }
+    return lines;
+  }
+
+  /** Runs a built-in chain from its first rule. */
+  runBuiltin(table: Table, chain: string, w: Walk): WalkEnd[] {
+    return this.#runLines(table, chain, this.#builtinLines(table, chain), 0, w, 0, true);
+  }
+
+  #runChain(table: Table, chain: string, w: Walk, depth: number): WalkEnd[] {
+    if (depth > MAX_DEPTH) {
+      this.#warn(`jump depth over ${MAX_DEPTH} at ${chain}: stopped following`);
+      this.uncertain = true;
+      return [{ walk: w, terminal: false }];
+    }
+    const lines = this.#tables.rules(table, chain);
+    if (lines === undefined) {
+      this.#warn(`${table} chain ${chain} is jumped to but does not exist`);
+      return [{ walk: w, terminal: false }];
+    }
+    return this.#runLines(table, chain, lines, 0, w, depth, false);
+  }
+
+  #runLines(
+    table: Table,
+    chain: string,
+    lines: readonly string[],
+    start: number,
+    w: Walk,
+    depth: number,
+    builtin: boolean,
+  ): WalkEnd[] {
+    for (let i = start; i < lines.length; i++) {
+      const rule = this.#rule(lines[i]);
+      // In a built-in chain only kube-proxy's jumps are followed; the rest is other programs'.
+      if (builtin && !isKubeChain(rule.target)) continue;
+      if (rule.unknown !== undefined) {
+        this.uncertain = true;
+        this.#warn(`unknown rule shape (${rule.unknown}) in ${table} ${chain}: ${rule.line}`);
+        w.hops.push(hopOf(table, rule, `unknown rule shape (${rule.unknown}): not evaluated`, {
+          unknown: true,
+        }));
         continue;
       }
-      if (t === "RETURN") return false;
-      if (TERMINAL.has(t)) {
-        if (t === "DNAT") this.outputs.push(rule.toDestination ?? "");
-        else if (t === "REDIRECT") this.outputs.push(`REDIRECT:${rule.toPorts ?? ""}`);
-        else this.outputs.push(t);
-        return true;
+      if (!rule.conds.every((c) => c(w))) continue;
+      if (rule.affinitySeconds !== undefined) this.affinitySeconds = rule.affinitySeconds;
+      const target = rule.target;
+      if (target === undefined) {
+        w.hops.push(hopOf(table, rule, "no target (counts only)"));
+        continue;
       }
-      const done = this.run(table, t, p, depth + 1);
-      // A random-probability rule would stop here only sometimes: keep walking to find every
-      // endpoint.
-      if (done && !rule.statistic) return true;
+      if (rule.probability !== undefined && rule.probability < 1) {
+        return this.#fork(table, chain, lines, i, w, depth, builtin, rule);
+      }
+      const ends = this.#apply(table, rule, w, depth);
+      if (ends === "continue") continue;
+      if (ends === "return") return [{ walk: w, terminal: false }];
+      if (ends === "terminal") return [{ walk: w, terminal: true }];
+      // A jump into a chain: each way out of it continues here (or ends).
+      const out: WalkEnd[] = [];
+      for (const end of ends) {
+        if (end.terminal) out.push(end);
+        else if (rule.goto) out.push(end);
+        else out.push(...this.#runLines(table, chain, lines, i + 1, end.walk, depth, builtin));
+      }
+      return out;
     }
-    return false;
+    return [{ walk: w, terminal: false }];
+  }
+
+  /** A random-balancing rule: one branch takes it, one goes on with the next rule. */
+  #fork(
+    table: Table,
+    chain: string,
+    lines: readonly string[],
+    i: number,
+    w: Walk,
+    depth: number,
+    builtin: boolean,
+    rule: ParsedRule,
+  ): WalkEnd[] {
+    const p = rule.probability!;
+    const taken = cloneWalk(w, w.probability * p);
+    const skipped = cloneWalk(w, w.probability * (1 - p));
+    const out: WalkEnd[] = [];
+    const ends = this.#apply(table, rule, taken, depth, p);
+    if (ends === "terminal") out.push({ walk: taken, terminal: true });
+    else if (ends === "continue") {
+      out.push(...this.#runLines(table, chain, lines, i + 1, taken, depth, builtin));
+    } else if (ends === "return") out.push({ walk: taken, terminal: false });
+    else {
+      for (const end of ends) {
+        if (end.terminal || rule.goto) out.push(end);
+        else out.push(...this.#runLines(table, chain, lines, i + 1, end.walk, depth, builtin));
+      }
+    }
+    if (out.length > MAX_BRANCHES) {
+      this.#warn(`more than ${MAX_BRANCHES} branches: stopped following`);
+      this.uncertain = true;
+      return out;
+    }
+    out.push(...this.#runLines(table, chain, lines, i + 1, skipped, depth, builtin));
+    return out;
+  }
+
+  /**
+   * Applies a matching rule's target to the walk.
+   *
+   * @returns "continue" (non-terminal target), "return", "terminal", or the ways out of the
+   *   chain jumped to.
+   */
+  #apply(
+    table: Table,
+    rule: ParsedRule,
+    w: Walk,
+    depth: number,
+    probability?: number,
+  ): "continue" | "return" | "terminal" | WalkEnd[] {
+    const target = rule.target!;
+    const extra = probability !== undefined ? { probability } : {};
+    switch (target) {
+      case "RETURN":
+        w.hops.push(hopOf(table, rule, "return", extra));
+        return "return";
+      case "MARK":
+        w.mark = rule.setXmark === undefined
+          ? w.mark
+          : (((w.mark & ~rule.setXmark.mask) ^ rule.setXmark.value) >>> 0);
+        w.hops.push(hopOf(table, rule, `set mark 0x${w.mark.toString(16)}`, extra));
+        return "continue";
+      case "DNAT": {
+        const destination = rule.toDestination ?? "";
+        const hop = hopOf(table, rule, `DNAT to ${destination}`, extra);
+        w.hops.push(hop);
+        w.dnat = { destination, hop };
+        return "terminal";
+      }
+      case "REDIRECT": {
+        const destination = `:${rule.toPorts ?? String(w.destPort)}`;
+        const hop = hopOf(
+          table,
+          rule,
+          `REDIRECT to this node's port ${destination.slice(1)}`,
+          extra,
+        );
+        w.hops.push(hop);
+        w.redirect = { destination, hop };
+        return "terminal";
+      }
+      case "MASQUERADE": {
+        const hop = hopOf(table, rule, "MASQUERADE (source NAT to the node's address)", extra);
+        w.hops.push(hop);
+        w.masqueradedBy = hop;
+        return "terminal";
+      }
+      case "ACCEPT":
+      case "DROP":
+      case "REJECT": {
+        const hop = hopOf(table, rule, target, extra);
+        w.hops.push(hop);
+        w.filter ??= {
+          verdict: target === "ACCEPT" ? "accept" : target === "DROP" ? "drop" : "reject",
+          hop,
+        };
+        return "terminal";
+      }
+    }
+    if (!isKubeChain(target) && !this.#tables.rules(table, target)) {
+      this.uncertain = true;
+      this.#warn(`unknown target ${target} in ${table} ${rule.chain}: ${rule.line}`);
+      w.hops.push(hopOf(table, rule, `unknown target ${target}: not followed`, { unknown: true }));
+      return "continue";
+    }
+    const hop = hopOf(table, rule, `${rule.goto ? "goto" : "jump"} ${target}`, extra);
+    w.hops.push(hop);
+    if (target === KUBE_MARK_MASQ) w.masqMarkedBy ??= hop;
+    if (BUILTIN_CHAINS.has(target)) return "continue";
+    return this.#runChain(table, target, w, depth + 1);
+  }
+}
+
+function ipOfDestination(destination: string): { ip: string; port?: number } {
+  if (destination.startsWith("[")) {
+    const end = destination.indexOf("]");
+    const port = destination.slice(end + 2);
+    return { ip: destination.slice(1, end), ...(port ? { port: Number(port) } : {}) };
+  }
+  const [ip, port] = destination.split(":");
+  return { ip, ...(port ? { port: Number(port) } : {}) };
+}
+
+/** In words, why the rule that jumped to KUBE-MARK-MASQ did. */
+function markReason(hop: TraceHop): string {
+  const args = splitRuleArgs(hop.rule);
+  const src = args.indexOf("-s");
+  const negated = src > 0 && args[src - 1] === "!";
+  const iface = args.indexOf("-i");
+  if (hop.chain.startsWith("KUBE-SEP-")) {
+    return "hairpin: the endpoint is the client itself, so its reply must come back through " +
+      "the node (KUBE-SEP rule)";
+  }
+  if (hop.chain.startsWith("KUBE-EXT-")) {
+    if (hop.comment?.includes("LOCAL traffic")) {
+      return "externalTrafficPolicy Local, but the packet comes from the node itself";
+    }
+    return "externalTrafficPolicy Cluster: external traffic may be sent to another node, so it " +
+      "is masqueraded for the reply to come back";
+  }
+  if (hop.comment?.includes("cluster IP") || hop.chain.startsWith("KUBE-SVC-")) {
+    if (negated) {
+      return `cluster IP traffic from outside the pod network (! -s ${
+        args[src + 1]
+      }: detectLocalMode)`;
+    }
+    if (iface > 0 && args[iface - 1] === "!") {
+      return `cluster IP traffic not from a pod interface (! -i ${
+        args[iface + 1]
+      }: detectLocalMode)`;
+    }
+    return "masqueradeAll: every packet to the cluster IP is masqueraded";
+  }
+  return `marked for masquerade by ${hop.chain}`;
+}
+
+function masqueradeOf(w: Walk, verdict: BranchVerdict): MasqueradeDecision {
+  if (w.masqueradedBy !== undefined) {
+    return {
+      masqueraded: true,
+      reason: w.masqMarkedBy !== undefined
+        ? markReason(w.masqMarkedBy)
+        : `masqueraded by ${w.masqueradedBy.chain}`,
+      ...(w.masqMarkedBy !== undefined ? { markedBy: w.masqMarkedBy } : {}),
+    };
+  }
+  if (verdict === "drop" || verdict === "reject") {
+    return { masqueraded: false, reason: `the packet does not get that far (${verdict})` };
+  }
+  if (w.masqMarkedBy !== undefined) {
+    return {
+      masqueraded: false,
+      reason: "marked for masquerade, but no rule in nat POSTROUTING masquerades it",
+      markedBy: w.masqMarkedBy,
+    };
+  }
+  if (verdict === "none") return { masqueraded: false, reason: "no kube-proxy rule applies" };
+  const chains = w.hops.map((h) => h.chain);
+  if (chains.some((c) => c.startsWith("KUBE-SVL-"))) {
+    return {
+      masqueraded: false,
+      reason: "traffic policy Local: the client's source IP is kept (only local endpoints)",
+    };
+  }
+  if (chains.some((c) => c.startsWith("KUBE-EXT-"))) {
+    return {
+      masqueraded: false,
+      reason: "external traffic from the pod network: the endpoint replies through this node",
+    };
+  }
+  return {
+    masqueraded: false,
+    reason: "the source is in the local pod network (detectLocalMode): the reply comes back " +
+      "through this node",
+  };
+}
+
+function branchOf(w: Walk): TraceBranch {
+  let verdict: BranchVerdict;
+  let destination: string | undefined;
+  let decidedBy: TraceHop | undefined;
+  if (w.filter !== undefined && w.filter.verdict !== "accept") {
+    verdict = w.filter.verdict;
+    decidedBy = w.filter.hop;
+  } else if (w.dnat !== undefined) {
+    verdict = "dnat";
+    destination = w.dnat.destination;
+    decidedBy = w.dnat.hop;
+  } else if (w.redirect !== undefined) {
+    verdict = "redirect";
+    destination = w.redirect.destination;
+    decidedBy = w.redirect.hop;
+  } else if (w.filter !== undefined && isKubeChain(w.filter.hop.chain)) {
+    verdict = "accept";
+    decidedBy = w.filter.hop;
+  } else {
+    verdict = "none";
+  }
+  // The service: the decisive rule's, else the last one a rule on the path named.
+  const service = decidedBy?.service ??
+    [...w.hops].reverse().find((h) => h.service !== undefined)?.service;
+  return {
+    probability: w.probability,
+    hops: w.hops,
+    verdict,
+    ...(destination !== undefined ? { destination } : {}),
+    ...(service !== undefined ? { service } : {}),
+    ...(decidedBy !== undefined ? { decidedBy } : {}),
+    masquerade: masqueradeOf(w, verdict),
+  };
+}
+
+/**
+ * Follows the first packet of a connection through the rules, as the kernel would (module
+ * comment), without touching anything.
+ *
+ * @param tables the rules (a FakeIptables loaded from a restore input or an iptables-save).
+ * @param packet the packet.
+ * @param opts the node's addresses, the rules' origin, and whether to assume kube-proxy's jumps.
+ * @returns the hops, verdict and masquerade decision of every branch, merged endpoint shares,
+ *   and warnings.
+ * @example
+ * ```ts
+ * const r = traceRules(fake, {
+ *   sourceIP: "10.0.0.2", destIP: "172.30.0.41", destPort: 80, protocol: "tcp", inInterface: "",
+ * }, { nodeIPs: ["192.168.0.2"], ruleSource: "iptables-nft" });
+ * r.outcome; // "delivered"
+ * ```
+ */
+export function traceRules(
+  tables: RuleTables,
+  packet: TracePacket,
+  opts: TraceRulesOptions,
+): TraceResult {
+  const walker = new RuleWalker(tables, opts.assumeKubeJumps ?? false);
+  const fromNode = isLocalAddress(packet.sourceIP, opts.nodeIPs);
+  const hook: TraceHook = fromNode ? "OUTPUT" : "PREROUTING";
+  const start: Walk = {
+    probability: 1,
+    hops: [],
+    sourceIP: packet.sourceIP,
+    destIP: packet.destIP,
+    destPort: packet.destPort,
+    protocol: packet.protocol,
+    inInterface: fromNode ? "" : packet.inInterface,
+    nodeIPs: opts.nodeIPs,
+    mark: 0,
+  };
+  const done: Walk[] = [];
+  for (const natEnd of walker.runBuiltin("nat", hook, start)) {
+    const w = natEnd.walk;
+    const to = w.dnat?.destination ?? w.redirect?.destination;
+    if (w.redirect !== undefined) {
+      // REDIRECT is a DNAT to the node: loopback from the node, else the incoming interface's
+      // address (a node address of the family stands for it).
+      const v6 = packet.destIP.includes(":");
+      w.destIP = (fromNode ? undefined : opts.nodeIPs.find((ip) => ip.includes(":") === v6)) ??
+        (v6 ? "::1" : "127.0.0.1");
+      w.destPort = Number(w.redirect.destination.slice(1));
+    } else if (to !== undefined) {
+      const d = ipOfDestination(to);
+      w.destIP = d.ip;
+      if (d.port !== undefined) w.destPort = d.port;
+    }
+    if (w.filter !== undefined && w.filter.verdict !== "accept") {
+      done.push(w);
+      continue;
+    }
+    const filterChain = fromNode
+      ? "OUTPUT"
+      : isLocalAddress(w.destIP, opts.nodeIPs)
+      ? "INPUT"
+      : "FORWARD";
+    for (const filterEnd of walker.runBuiltin("filter", filterChain, w)) {
+      const fw = filterEnd.walk;
+      if (fw.filter !== undefined && fw.filter.verdict !== "accept") {
+        done.push(fw);
+        continue;
+      }
+      for (const postEnd of walker.runBuiltin("nat", "POSTROUTING", fw)) done.push(postEnd.walk);
+    }
+  }
+  const branches = done.map(branchOf);
+  const services: string[] = [];
+  for (const b of branches) {
+    for (const h of b.hops) {
+      if (h.service !== undefined && !services.includes(h.service)) services.push(h.service);
+    }
+  }
+  return {
+    packet,
+    hook,
+    ruleSource: opts.ruleSource,
+    outcome: outcomeOf(branches, walker.uncertain),
+    branches,
+    endpoints: endpointSharesOf(branches),
+    ...(walker.affinitySeconds !== undefined ? { affinitySeconds: walker.affinitySeconds } : {}),
+    services,
+    warnings: walker.warnings,
+  };
+}
+
+/** The packet of a packet-flow test row. */
+export interface TracedPacket {
+  readonly sourceIP: string;
+  readonly destIP: string;
+  readonly destPort: number;
+  /** `tcp` (default), `udp` or `sctp`. */
+  readonly protocol?: string;
+  /** Addresses of the node (for `-m addrtype --src-type/--dst-type LOCAL`); loopback always is. */
+  readonly nodeIPs?: readonly string[];
+  /** Input interface, for the interface-based local detectors. */
+  readonly inInterface?: string;
+}
+
+/** Where the packet of a packet-flow test row went, in the rows' terms. */
+export interface PacketFlowResult {
+  /**
+   * Comma-separated DNAT destinations (`10.180.0.1:80`), `REDIRECT:<port>`, `REJECT`, `DROP`,
+   * `ACCEPT` (health-check node ports), or "" when no rule handled the packet.
+   */
+  readonly output: string;
+  /** Whether the packet is masqueraded on any branch. */
+  readonly masq: boolean;
+  /** Every rule line that matched, in order, over all branches. */
+  readonly matched: string[];
+}
+
+function flowOutput(b: TraceBranch): string {
+  switch (b.verdict) {
+    case "dnat":
+      return b.destination ?? "";
+    case "redirect":
+      return `REDIRECT${b.destination ?? ""}`;
+    case "accept":
+      return "ACCEPT";
+    case "reject":
+      return "REJECT";
+    case "drop":
+      return "DROP";
+    case "none":
+      return "";
   }
 }
 
 /**
- * Follows a packet through the fake's nat and filter rules.
+ * Follows a packet through a fake's rules in the terms of upstream's packet-flow test rows:
+ * {@linkcode traceRules} with kube-proxy's jumps assumed (the proxier ensures them outside its
+ * restore input).
  *
  * @param fake the iptables holding the rules (after a restore).
  * @param packet the packet.
  * @returns where it goes and whether it is masqueraded.
- * @throws {Error} On a rule shape the tracer does not understand.
+ * @throws {Error} On a rule shape the tracer does not understand (a test must not guess).
  * @example
  * ```ts
  * tracePacket(fake, { sourceIP: "10.180.0.1", destIP: "172.30.0.41", destPort: 80 });
  * // { output: "10.180.0.1:80", masq: true, matched: [...] }
  * ```
  */
-export function tracePacket(fake: FakeIptables, packet: TracedPacket): TraceResult {
-  const tracer = new Tracer(fake);
-  const p: PacketState = {
+export function tracePacket(fake: RuleTables, packet: TracedPacket): PacketFlowResult {
+  const r = traceRules(fake, {
     sourceIP: packet.sourceIP,
     destIP: packet.destIP,
     destPort: packet.destPort,
     protocol: packet.protocol ?? "tcp",
-    nodeIPs: packet.nodeIPs ?? [],
     inInterface: packet.inInterface ?? "",
+  }, {
+    nodeIPs: packet.nodeIPs ?? [],
+    ruleSource: "fake",
+    assumeKubeJumps: true,
+  });
+  if (r.outcome === "uncertain") {
+    throw new Error(`Cannot trace rule: ${r.warnings.join("; ")}`);
+  }
+  const outputs: string[] = [];
+  for (const b of r.branches) {
+    const o = flowOutput(b);
+    if (o !== "" && !outputs.includes(o)) outputs.push(o);
+  }
+  const matched: string[] = [];
+  for (const b of r.branches) {
+    for (const h of b.hops) {
+      if (!matched.includes(h.rule) && !isAssumed(fake, h)) matched.push(h.rule);
+    }
+  }
+  return {
+    output: outputs.join(", "),
+    masq: r.branches.some((b) => b.masquerade.masqueraded),
+    matched,
   };
-  tracer.run("nat", "KUBE-SERVICES", p);
-  // The DNAT happens before the filter table sees the packet.
-  const dnat = tracer.outputs[0];
-  if (dnat !== undefined && dnat.startsWith("REDIRECT:")) {
-    // REDIRECT is a DNAT to a local address of the node.
-    p.destIP = p.destIP.includes(":") ? "::1" : "127.0.0.1";
-  } else if (dnat !== undefined) {
-    p.destIP = dnat.startsWith("[") ? dnat.slice(1, dnat.indexOf("]")) : dnat.split(":")[0];
-  }
-  for (const chain of ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS"]) {
-    if (tracer.run("filter", chain, p)) break;
-  }
-  tracer.run("filter", "KUBE-PROXY-FIREWALL", p);
-  return { output: tracer.outputs.join(", "), masq: tracer.masq, matched: tracer.matched };
+}
+
+/** A hop on a jump the tracer assumed (not a rule the tables hold). */
+function isAssumed(tables: RuleTables, hop: TraceHop): boolean {
+  return BUILTIN_CHAINS.has(hop.chain) &&
+    !(tables.rules(hop.table as Table, hop.chain) ?? []).includes(hop.rule);
 }
