@@ -450,8 +450,18 @@ class RuleWalker {
         }));
         continue;
       }
+      if (rule.affinitySeconds !== undefined) {
+        // A recent check never matches a first packet, but says where a returning client goes.
+        this.affinitySeconds = rule.affinitySeconds;
+        w.hops.push(hopOf(
+          table,
+          rule,
+          `session affinity: a client seen in the last ` +
+            `${rule.affinitySeconds}s jumps to ${rule.target}; a new client does not match`,
+        ));
+        continue;
+      }
       if (!rule.conds.every((c) => c(w))) continue;
-      if (rule.affinitySeconds !== undefined) this.affinitySeconds = rule.affinitySeconds;
       const target = rule.target;
       if (target === undefined) {
         w.hops.push(hopOf(table, rule, "no target (counts only)"));
