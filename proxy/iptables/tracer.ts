@@ -31,11 +31,12 @@
 
 import { formatRuleArgs } from "./fake.ts";
 import { iptablesJumpChains, jumpRuleArgs, KUBE_MARK_MASQ, type Table } from "./chains.ts";
-import { cidrContains, isLoopback } from "../net.ts";
+import { splitHostPort } from "../../config/ip.ts";
+import { masqueradeOf } from "./trace_masquerade.ts";
+import { commentSubjects, isLocalAddress, parseTraceRule, type TraceRule } from "./trace_rule.ts";
 import {
   type BranchVerdict,
   endpointSharesOf,
-  type MasqueradeDecision,
   outcomeOf,
   type TraceBranch,
   type TraceHook,
@@ -68,25 +69,6 @@ export interface TraceRulesOptions {
 const MAX_BRANCHES = 4096;
 const MAX_DEPTH = 32;
 
-type Cond = (p: Walk) => boolean;
-
-interface ParsedRule {
-  readonly line: string;
-  readonly chain: string;
-  readonly conds: readonly Cond[];
-  /** The first argument the tracer does not understand. */
-  readonly unknown?: string;
-  readonly target?: string;
-  readonly goto: boolean;
-  readonly toDestination?: string;
-  readonly toPorts?: string;
-  /** MARK as `--set-xmark value/mask`: mark = (mark & ~mask) ^ value. */
-  readonly setXmark?: { readonly value: number; readonly mask: number };
-  readonly probability?: number;
-  readonly affinitySeconds?: number;
-  readonly comment?: string;
-}
-
 /** One branch of the walk: the packet's state and what happened to it so far. */
 interface Walk {
   probability: number;
@@ -112,245 +94,11 @@ interface WalkEnd {
   readonly terminal: boolean;
 }
 
-const KNOWN_MODULES = new Set([
-  "comment",
-  "tcp",
-  "udp",
-  "sctp",
-  "addrtype",
-  "statistic",
-  "recent",
-  "mark",
-  "conntrack",
-  "nfacct",
-]);
-
-/**
- * Splits a rule line into arguments, keeping double-quoted strings together.
- *
- * @param line a rule line.
- * @returns its arguments, quotes removed.
- * @example
- * ```ts
- * splitRuleArgs(`-m comment --comment "a b" -j X`); // ["-m", "comment", "--comment", "a b", "-j", "X"]
- * ```
- */
-export function splitRuleArgs(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (const m of line.matchAll(re)) out.push(m[1] !== undefined ? m[1] : m[2]);
-  return out;
-}
-
-function parseMark(text: string): { value: number; mask: number } | undefined {
-  const [v, m] = text.split("/");
-  const value = Number(v);
-  const mask = m === undefined ? 0xffffffff : Number(m);
-  if (!Number.isInteger(value) || !Number.isInteger(mask)) return undefined;
-  return { value, mask };
-}
-
-const ALL_ONES = new Set(["255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]);
-
-function parseRule(line: string): ParsedRule {
-  const args = splitRuleArgs(line);
-  const chain = args[1] ?? "";
-  const conds: Cond[] = [];
-  let unknown: string | undefined;
-  let target: string | undefined, goto = false;
-  let toDestination: string | undefined, toPorts: string | undefined;
-  let setXmark: { value: number; mask: number } | undefined;
-  let probability: number | undefined, affinitySeconds: number | undefined;
-  let comment: string | undefined;
-  let recentCheck = false;
-  let unknownModule: string | undefined;
-  let i = 2; // skip "-A CHAIN"
-  const next = () => args[i++] ?? "";
-  const fail = (what: string) => {
-    unknown ??= what;
-  };
-  while (i < args.length) {
-    let a = next();
-    let negate = false;
-    if (a === "!") {
-      negate = true;
-      a = next();
-    }
-    const add = (f: Cond) => conds.push(negate ? (p) => !f(p) : f);
-    switch (a) {
-      case "-m": {
-        const mod = next();
-        if (!KNOWN_MODULES.has(mod)) unknownModule ??= mod;
-        break;
-      }
-      case "--comment":
-        comment = next();
-        break;
-      case "--nfacct-name":
-        next(); // accounting only: always matches
-        break;
-      case "-p": {
-        const proto = next();
-        add((p) => p.protocol === proto);
-        break;
-      }
-      case "-s": {
-        const cidr = next();
-        add((p) => cidrContains(cidr, p.sourceIP));
-        break;
-      }
-      case "-d": {
-        const cidr = next();
-        add((p) => cidrContains(cidr, p.destIP));
-        break;
-      }
-      case "--dport": {
-        const port = Number(next());
-        if (!Number.isInteger(port)) fail(`--dport ${args[i - 1]}`);
-        add((p) => p.destPort === port);
-        break;
-      }
-      case "--dst-type":
-      case "--src-type": {
-        const type = next();
-        if (type !== "LOCAL") fail(`${a} ${type}`);
-        const field = a === "--dst-type" ? "destIP" : "sourceIP";
-        add((p) => isLocalAddress(p[field], p.nodeIPs));
-        break;
-      }
-      case "-i": {
-        const iface = next();
-        add((p) =>
-          iface.endsWith("+")
-            ? p.inInterface.startsWith(iface.slice(0, -1))
-            : p.inInterface === iface
-        );
-        break;
-      }
-      case "--mode":
-        if (next() !== "random") fail(`statistic --mode ${args[i - 1]}`);
-        break;
-      case "--probability":
-        probability = Number(next());
-        if (!(probability >= 0 && probability <= 1)) fail(`--probability ${args[i - 1]}`);
-        break;
-      case "--rcheck":
-        recentCheck = true;
-        // No affinity state: the first packet of a client never matches a recent check.
-        add(() => false);
-        break;
-      case "--seconds":
-        affinitySeconds = Number(next());
-        break;
-      case "--name":
-        next();
-        break;
-      case "--mask":
-        if (!ALL_ONES.has(next())) fail(`recent --mask ${args[i - 1]}`);
-        break;
-      case "--reap":
-      case "--set":
-      case "--rsource":
-        break;
-      case "--mark": {
-        const m = parseMark(next());
-        if (m === undefined) fail(`--mark ${args[i - 1]}`);
-        else add((p) => ((p.mark & m.mask) >>> 0) === (m.value >>> 0));
-        break;
-      }
-      case "--ctstate": {
-        const states = next().split(",");
-        // The first packet of a connection: NEW, and DNAT once a nat rule changed its destination.
-        add((p) =>
-          states.includes("NEW") ||
-          (states.includes("DNAT") && (p.dnat !== undefined || p.redirect !== undefined))
-        );
-        break;
-      }
-      case "-j":
-      case "-g":
-        target = next();
-        goto = a === "-g";
-        break;
-      case "--to-destination":
-        toDestination = next();
-        break;
-      case "--to-ports":
-        toPorts = next();
-        break;
-      case "--or-mark": {
-        const v = Number(next());
-        setXmark = { value: v, mask: v };
-        break;
-      }
-      case "--xor-mark":
-        setXmark = { value: Number(next()), mask: 0 };
-        break;
-      case "--set-xmark":
-      case "--set-mark": {
-        const m = parseMark(next());
-        if (m === undefined) fail(`${a} ${args[i - 1]}`);
-        else setXmark = a === "--set-xmark" ? m : { value: m.value, mask: m.mask | m.value };
-        break;
-      }
-      case "--reject-with":
-        next();
-        break;
-      case "--random-fully":
-      case "--random":
-        break;
-      default:
-        fail(`unknown argument ${a}`);
-    }
-  }
-  // A match module that takes no argument, unknown: its arguments were all understood.
-  if (unknownModule !== undefined) fail(`unknown match ${unknownModule}`);
-  // Only a `--rcheck` rule states the affinity timeout the trace reports.
-  if (!recentCheck) affinitySeconds = undefined;
-  return {
-    line,
-    chain,
-    conds,
-    unknown,
-    target,
-    goto,
-    toDestination,
-    toPorts,
-    setXmark,
-    probability,
-    affinitySeconds,
-    comment,
-  };
-}
-
-function isLocalAddress(ip: string, nodeIPs: readonly string[]): boolean {
-  return isLoopback(ip) || nodeIPs.includes(ip);
-}
-
 function cloneWalk(w: Walk, probability: number): Walk {
   return { ...w, probability, hops: [...w.hops] };
 }
 
-const SERVICE_IN_COMMENT =
-  /(?:^|\s)([a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*(?::[-a-z0-9]+)?)(?=\s|$)/;
-
-/**
- * The service port (`ns/name:port`) and endpoint a kube-proxy rule comment names, if any.
- *
- * @param comment a rule comment: `ns1/svc1:p80 cluster IP`, `ns1/svc1:p80 -> 10.180.0.1:80`.
- * @returns what it names.
- * @example
- * ```ts
- * commentSubjects("ns1/svc1:p80 -> 10.180.0.1:80"); // { service: "ns1/svc1:p80", endpoint: "10.180.0.1:80" }
- * ```
- */
-export function commentSubjects(comment: string): { service?: string; endpoint?: string } {
-  const service = comment.match(SERVICE_IN_COMMENT)?.[1];
-  const endpoint = comment.match(/-> (\S+)$/)?.[1];
-  return { ...(service ? { service } : {}), ...(endpoint ? { endpoint } : {}) };
-}
-
-function hopOf(table: Table, rule: ParsedRule, action: string, extra: Partial<TraceHop> = {}) {
+function hopOf(table: Table, rule: TraceRule, action: string, extra: Partial<TraceHop> = {}) {
   const hop: TraceHop = {
     table,
     chain: rule.chain,
@@ -373,7 +121,7 @@ const BUILTIN_CHAINS = new Set(["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POS
 class RuleWalker {
   readonly #tables: RuleTables;
   readonly #assumeKubeJumps: boolean;
-  readonly #parsed = new Map<string, ParsedRule>();
+  readonly #parsed = new Map<string, TraceRule>();
   readonly warnings: string[] = [];
   uncertain = false;
   affinitySeconds: number | undefined;
@@ -387,9 +135,9 @@ class RuleWalker {
     if (!this.warnings.includes(message)) this.warnings.push(message);
   }
 
-  #rule(line: string): ParsedRule {
+  #rule(line: string): TraceRule {
     let rule = this.#parsed.get(line);
-    if (rule === undefined) this.#parsed.set(line, rule = parseRule(line));
+    if (rule === undefined) this.#parsed.set(line, rule = parseTraceRule(line));
     return rule;
   }
 
@@ -495,7 +243,7 @@ class RuleWalker {
     w: Walk,
     depth: number,
     builtin: boolean,
-    rule: ParsedRule,
+    rule: TraceRule,
   ): WalkEnd[] {
     const p = rule.probability!;
     const taken = cloneWalk(w, w.probability * p);
@@ -529,7 +277,7 @@ class RuleWalker {
    */
   #apply(
     table: Table,
-    rule: ParsedRule,
+    rule: TraceRule,
     w: Walk,
     depth: number,
     probability?: number,
@@ -598,87 +346,9 @@ class RuleWalker {
 }
 
 function ipOfDestination(destination: string): { ip: string; port?: number } {
-  if (destination.startsWith("[")) {
-    const end = destination.indexOf("]");
-    const port = destination.slice(end + 2);
-    return { ip: destination.slice(1, end), ...(port ? { port: Number(port) } : {}) };
-  }
-  const [ip, port] = destination.split(":");
-  return { ip, ...(port ? { port: Number(port) } : {}) };
-}
-
-/** In words, why the rule that jumped to KUBE-MARK-MASQ did. */
-function markReason(hop: TraceHop): string {
-  const args = splitRuleArgs(hop.rule);
-  const src = args.indexOf("-s");
-  const negated = src > 0 && args[src - 1] === "!";
-  const iface = args.indexOf("-i");
-  if (hop.chain.startsWith("KUBE-SEP-")) {
-    return "hairpin: the endpoint is the client itself, so its reply must come back through " +
-      "the node (KUBE-SEP rule)";
-  }
-  if (hop.chain.startsWith("KUBE-EXT-")) {
-    if (hop.comment?.includes("LOCAL traffic")) {
-      return "externalTrafficPolicy Local, but the packet comes from the node itself";
-    }
-    return "externalTrafficPolicy Cluster: external traffic may be sent to another node, so it " +
-      "is masqueraded for the reply to come back";
-  }
-  if (hop.comment?.includes("cluster IP") || hop.chain.startsWith("KUBE-SVC-")) {
-    if (negated) {
-      return `cluster IP traffic from outside the pod network (! -s ${
-        args[src + 1]
-      }: detectLocalMode)`;
-    }
-    if (iface > 0 && args[iface - 1] === "!") {
-      return `cluster IP traffic not from a pod interface (! -i ${
-        args[iface + 1]
-      }: detectLocalMode)`;
-    }
-    return "masqueradeAll: every packet to the cluster IP is masqueraded";
-  }
-  return `marked for masquerade by ${hop.chain}`;
-}
-
-function masqueradeOf(w: Walk, verdict: BranchVerdict): MasqueradeDecision {
-  if (w.masqueradedBy !== undefined) {
-    return {
-      masqueraded: true,
-      reason: w.masqMarkedBy !== undefined
-        ? markReason(w.masqMarkedBy)
-        : `masqueraded by ${w.masqueradedBy.chain}`,
-      ...(w.masqMarkedBy !== undefined ? { markedBy: w.masqMarkedBy } : {}),
-    };
-  }
-  if (verdict === "drop" || verdict === "reject") {
-    return { masqueraded: false, reason: `the packet does not get that far (${verdict})` };
-  }
-  if (w.masqMarkedBy !== undefined) {
-    return {
-      masqueraded: false,
-      reason: "marked for masquerade, but no rule in nat POSTROUTING masquerades it",
-      markedBy: w.masqMarkedBy,
-    };
-  }
-  if (verdict === "none") return { masqueraded: false, reason: "no kube-proxy rule applies" };
-  const chains = w.hops.map((h) => h.chain);
-  if (chains.some((c) => c.startsWith("KUBE-SVL-"))) {
-    return {
-      masqueraded: false,
-      reason: "traffic policy Local: the client's source IP is kept (only local endpoints)",
-    };
-  }
-  if (chains.some((c) => c.startsWith("KUBE-EXT-"))) {
-    return {
-      masqueraded: false,
-      reason: "external traffic from the pod network: the endpoint replies through this node",
-    };
-  }
-  return {
-    masqueraded: false,
-    reason: "the source is in the local pod network (detectLocalMode): the reply comes back " +
-      "through this node",
-  };
+  const split = splitHostPort(destination);
+  if (split === undefined) return { ip: destination };
+  return { ip: split.host, ...(split.port ? { port: Number(split.port) } : {}) };
 }
 
 function branchOf(w: Walk): TraceBranch {
