@@ -25,6 +25,7 @@
 
 import { formatConfigError, loadOptions } from "../../config/options.ts";
 import { ConfigError } from "../../config/config_error.ts";
+import { configureLogging } from "../../config/log.ts";
 import { parseTraceFlags, renderTraceHelp, type TraceFlags } from "../../config/trace_flags.ts";
 import { ApiClient, loadClientConfig } from "../../cache/client.ts";
 import type { IPFamily } from "../../cache/objects.ts";
@@ -99,7 +100,11 @@ interface ApiContext {
 async function connect(flags: TraceFlags): Promise<ApiContext> {
   let options;
   try {
-    options = await loadOptions([...flags.proxyArgs]);
+    // The proxy's own start-up warnings (unset nodePortAddresses, ...) are not the trace's
+    // business: the proxy's logger stays silent, the trace reports on stdout and stderr.
+    options = await loadOptions([...flags.proxyArgs], {
+      configureLogging: (settings) => configureLogging({ ...settings, write: () => {} }),
+    });
   } catch (err) {
     if (err instanceof ConfigError) throw new TraceError(formatConfigError(err), EXIT_USAGE);
     throw err;

@@ -42,6 +42,46 @@ function hopLines(n: number, hop: TraceHop): string[] {
   ];
 }
 
+/** The chain a hop jumps to, when it is a plain jump. */
+function jumpTarget(hop: TraceHop): string | undefined {
+  return hop.action.match(/^(?:jump|goto) (\S+)$/)?.[1];
+}
+
+/**
+ * The hops as numbered lines. A jump into a chain where no rule matched (the next hop is not in
+ * that chain) changes nothing; consecutive ones from the same chain share one line, without their
+ * rules (`--output json` keeps every hop).
+ */
+function pathLines(
+  hops: readonly TraceHop[],
+  [from, to]: readonly [number, number],
+  first: number,
+  indent: string,
+): string[] {
+  const out: string[] = [];
+  let n = first;
+  for (let i = from; i < to; i++) {
+    const passed: string[] = [];
+    let j = i;
+    while (j < to && hops[j].chain === hops[i].chain) {
+      const target = jumpTarget(hops[j]);
+      if (target === undefined || hops[j + 1]?.chain === target) break;
+      passed.push(target);
+      j++;
+    }
+    if (passed.length > 0) {
+      out.push(
+        `${indent}${String(n++).padStart(3)}. ${hops[i].table} ${hops[i].chain}: passes ` +
+          `${passed.join(", ")} (no rule there matches)`,
+      );
+      i = j - 1;
+      continue;
+    }
+    out.push(...hopLines(n++, hops[i]).map((l) => indent + l));
+  }
+  return out;
+}
+
 function sameHop(a: TraceHop | undefined, b: TraceHop | undefined): boolean {
   return a !== undefined && b !== undefined && a.table === b.table && a.rule === b.rule &&
     a.action === b.action;
@@ -118,23 +158,21 @@ export function renderTraceText(report: TraceReport): string {
   out.push("", "Path:");
   const shared = commonPrefixLength(t.branches);
   const first = t.branches[0];
-  let n = 1;
-  for (const hop of first?.hops.slice(0, shared) ?? []) out.push(...hopLines(n++, hop));
+  const sharedLines = pathLines(first?.hops ?? [], [0, shared], 1, "");
+  out.push(...sharedLines);
   if (first !== undefined && first.hops.length === 0) out.push("  (no kube-proxy rule matched)");
+  const next = sharedLines.filter((l) => /^ *[0-9]+\. /.test(l)).length + 1;
   for (const [i, b] of t.branches.entries()) {
-    const rest = b.hops.slice(shared);
-    if (t.branches.length > 1) {
+    const many = t.branches.length > 1;
+    if (many) {
       out.push(
         `  branch ${i + 1} of ${t.branches.length}, ${
           formatShare(b.probability)
         } of new connections:`,
       );
     }
-    let m = n;
-    for (const hop of rest) {
-      out.push(...hopLines(m++, hop).map((l) => (t.branches.length > 1 ? "  " : "") + l));
-    }
-    if (t.branches.length > 1) {
+    out.push(...pathLines(b.hops, [shared, b.hops.length], next, many ? "  " : ""));
+    if (many) {
       out.push(`       => ${verdictLine(b)}; ${masqueradeLine(b)}`);
     }
   }

@@ -139,6 +139,34 @@ Deno.test("renderTraceText() prints a drop, warnings and explanations", () => {
   assertStringIncludes(text, "  ns1/other: no such Service");
 });
 
+Deno.test("renderTraceText() folds jumps into chains where nothing matched into one line", () => {
+  const f = (chain: string, action: string) => hop(chain, action, { table: "filter" });
+  const reject = f("KUBE-SERVICES", "REJECT");
+  const b: TraceBranch = {
+    probability: 1,
+    hops: [
+      f("FORWARD", "jump KUBE-PROXY-FIREWALL"),
+      f("FORWARD", "jump KUBE-FORWARD"),
+      f("FORWARD", "jump KUBE-SERVICES"),
+      reject,
+    ],
+    verdict: "reject",
+    decidedBy: reject,
+    masquerade: { masqueraded: false, reason: "the packet does not get that far (reject)" },
+  };
+  const text = renderTraceText({ trace: result([b], { outcome: "rejected" }) });
+  assertStringIncludes(
+    text,
+    "  1. filter FORWARD: passes KUBE-PROXY-FIREWALL, KUBE-FORWARD (no rule there matches)\n" +
+      "  2. filter FORWARD: jump KUBE-SERVICES\n       -A FORWARD -j X\n  3. filter KUBE-SERVICES: REJECT\n",
+  );
+  // JSON keeps every hop.
+  assertEquals(
+    JSON.parse(renderTraceJson({ trace: result([b]) })).trace.branches[0].hops.length,
+    4,
+  );
+});
+
 Deno.test("renderTraceJson() writes the report as one parseable document", () => {
   const report: TraceReport = {
     requested: "db.ns1:pg",
