@@ -152,7 +152,8 @@ class RuleWalker {
     }
     if (table === "nat" && chain !== "POSTROUTING") {
       this.#warn(
-        `${table} ${chain} has no jump into kube-proxy's chains: its rules are not reached`,
+        `${table} ${chain} has no jump into kube-proxy's chains: its rules are not reached ` +
+          "(is kube-proxy running on this node, in iptables mode?)",
       );
     }
     return lines;
