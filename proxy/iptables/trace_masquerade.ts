@@ -26,10 +26,11 @@ function markReason(hop: TraceHop): string {
     return "hairpin: the endpoint is the client itself, so its reply must come back through " +
       "the node (KUBE-SEP rule)";
   }
+  // "masquerade LOCAL traffic for ...": KUBE-EXT- today, KUBE-XLB- before upstream v1.24.
+  if (hop.comment?.includes("masquerade LOCAL traffic")) {
+    return "externalTrafficPolicy Local, but the packet comes from the node itself";
+  }
   if (hop.chain.startsWith(EXTERNAL_TRAFFIC_CHAIN_PREFIX)) {
-    if (hop.comment?.includes("LOCAL traffic")) {
-      return "externalTrafficPolicy Local, but the packet comes from the node itself";
-    }
     return "externalTrafficPolicy Cluster: external traffic may be sent to another node, so it " +
       "is masqueraded for the reply to come back";
   }

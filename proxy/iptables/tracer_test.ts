@@ -313,3 +313,70 @@ Deno.test("traceRules() follows only kube-proxy's jumps in built-in chains and s
     "nat PREROUTING has no jump into kube-proxy's chains",
   );
 });
+
+/**
+ * Rules as upstream kube-proxy before v1.28 wrote them for an externalTrafficPolicy Local
+ * NodePort without local endpoints (iptables-save shape): KUBE-XLB instead of KUBE-EXT, and
+ * KUBE-MARK-DROP plus kubelet's KUBE-FIREWALL instead of a filter DROP rule.
+ */
+const UPSTREAM_XLB = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:KUBE-MARK-DROP - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-SEP-AAAAAAAAAAAAAAAA - [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-BBBBBBBBBBBBBBBB - [0:0]
+:KUBE-XLB-BBBBBBBBBBBBBBBB - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns/web:http" -m tcp --dport 30080 -j KUBE-XLB-BBBBBBBBBBBBBBBB
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+-A KUBE-SEP-AAAAAAAAAAAAAAAA -s 10.244.2.5/32 -m comment --comment "ns/web:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-AAAAAAAAAAAAAAAA -p tcp -m comment --comment "ns/web:http" -m tcp -j DNAT --to-destination 10.244.2.5:8080
+-A KUBE-SERVICES -d 10.96.0.30/32 -p tcp -m comment --comment "ns/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-BBBBBBBBBBBBBBBB
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SVC-BBBBBBBBBBBBBBBB ! -s 10.244.0.0/16 -d 10.96.0.30/32 -p tcp -m comment --comment "ns/web:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-BBBBBBBBBBBBBBBB -m comment --comment "ns/web:http" -j KUBE-SEP-AAAAAAAAAAAAAAAA
+-A KUBE-XLB-BBBBBBBBBBBBBBBB -s 10.244.0.0/16 -m comment --comment "Redirect pods trying to reach external loadbalancer VIP to clusterIP" -j KUBE-SVC-BBBBBBBBBBBBBBBB
+-A KUBE-XLB-BBBBBBBBBBBBBBBB -m comment --comment "masquerade LOCAL traffic for ns/web:http LB IP" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+-A KUBE-XLB-BBBBBBBBBBBBBBBB -m comment --comment "route LOCAL traffic for ns/web:http LB IP to service chain" -m addrtype --src-type LOCAL -j KUBE-SVC-BBBBBBBBBBBBBBBB
+-A KUBE-XLB-BBBBBBBBBBBBBBBB -m comment --comment "ns/web:http has no local endpoints" -j KUBE-MARK-DROP
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:KUBE-FIREWALL - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A OUTPUT -j KUBE-FIREWALL
+-A KUBE-FIREWALL -m comment --comment "kubernetes firewall for dropping marked packets" -m mark --mark 0x8000/0x8000 -j DROP
+COMMIT
+`;
+
+Deno.test("traceRules() reads older upstream rules: KUBE-XLB and KUBE-MARK-DROP", async () => {
+  const fake = new FakeIptables("IPv4", "legacy", { anyTarget: true });
+  await fake.restore(UPSTREAM_XLB);
+  const packet = { destIP: "192.168.0.2", destPort: 30080, protocol: "tcp", inInterface: "eth0" };
+  const opts = { nodeIPs: TEST_NODE_IPS, ruleSource: "upstream" };
+  const outside = traceRules(fake, { ...packet, sourceIP: "203.0.113.9" }, opts);
+  assertEquals([outside.outcome, outside.warnings], ["dropped", []]);
+  assertEquals(outside.branches[0].decidedBy?.chain, "KUBE-FIREWALL");
+  assert(outside.branches[0].hops.some((h) => h.comment === "ns/web:http has no local endpoints"));
+  // From the node itself the same NodePort is served, masqueraded.
+  const local = traceRules(fake, { ...packet, sourceIP: "192.168.0.2" }, opts);
+  assertEquals(local.outcome, "delivered");
+  assertEquals(local.endpoints, [
+    { destination: "10.244.2.5:8080", share: 1, masqueraded: true },
+  ]);
+  assertStringIncludes(local.branches[0].masquerade.reason, "comes from the node itself");
+});
