@@ -16,9 +16,9 @@
  * `iptables-save`/`ip6tables-save` (plus the same saves for backend detection) and
  * `ip route get`.
  *
- * Plugging in the nftables mode: a tracer over the `kube-proxy` nftables table that returns a
- * {@linkcode TraceResult} replaces step 3-4's `readIptablesRules` + `traceRules` in
- * {@linkcode traceOnNode} when the node runs in nftables mode; everything else is shared.
+ * Plugging in the nftables mode: a {@linkcode ModeTracer} over the `kube-proxy` nftables table
+ * that returns the same {@linkcode TraceResult}, chosen in `traceOnNode()` when the node runs in
+ * nftables mode; flags, `--explain`, rendering, JSON and exit statuses are shared.
  *
  * @module
  */
@@ -146,8 +146,41 @@ async function resolveService(
   };
 }
 
+/** What a mode's tracer needs to know about this node. */
+export interface NodeFacts {
+  readonly run: CommandRunner;
+  /** The node's addresses (`--node-ip`, or the interfaces'). */
+  readonly nodeIPs: readonly string[];
+  /** `--iptables-backend`. */
+  readonly iptablesBackend: TraceFlags["iptablesBackend"];
+}
+
 /**
- * Reads this node's rules of the packet's family and traces the packet through them.
+ * Reads one proxy mode's rules on this node, read only, and traces a packet through them. The
+ * iptables mode's is {@linkcode traceIptables}; an nftables tracer (over `nft list table ip
+ * kube-proxy`, `proxy/nftables/`) has this type too and is chosen in {@linkcode traceOnNode}.
+ */
+export type ModeTracer = (packet: TracePacket, node: NodeFacts) => Promise<TraceResult>;
+
+/**
+ * The iptables mode: `iptables-save`/`ip6tables-save` of the packet's family and the backend
+ * (given, or detected as the proxy detects it), traced by `proxy/iptables/tracer.ts`.
+ */
+export const traceIptables: ModeTracer = async (packet, node) => {
+  const family: IPFamily = ipFamilyOf(packet.destIP);
+  const backend = node.iptablesBackend === "auto"
+    ? await detectBackend(node.run)
+    : node.iptablesBackend;
+  const rules = await readIptablesRules(family, backend, node.run);
+  return traceRules(rules.tables, packet, { nodeIPs: node.nodeIPs, ruleSource: rules.source });
+};
+
+/**
+ * Gathers the node's addresses and the packet's input interface, then traces with the tracer of
+ * the node's proxy mode.
+ *
+ * NOTE: the nftables mode plugs in here: when the node's rules are in the `kube-proxy` nftables
+ * table, pick its {@linkcode ModeTracer} instead of {@linkcode traceIptables}.
  *
  * @param packet the packet.
  * @param flags the backend choice and node addresses.
@@ -160,11 +193,6 @@ async function traceOnNode(
   deps: TraceDeps,
 ): Promise<TraceResult> {
   const run = deps.run ?? new DenoCommandRunner();
-  const family: IPFamily = ipFamilyOf(packet.destIP);
-  const backend = flags.iptablesBackend === "auto"
-    ? await detectBackend(run)
-    : flags.iptablesBackend;
-  const rules = await readIptablesRules(family, backend, run);
   const nodeIPs = flags.nodeIPs.length > 0
     ? flags.nodeIPs.map((ip) => canonicalIP(ip) ?? ip)
     : (deps.localAddresses ?? localAddresses)();
@@ -172,9 +200,11 @@ async function traceOnNode(
   const inInterface = packet.inInterface !== "" || fromNode
     ? packet.inInterface
     : await routeInterface(packet.sourceIP, run);
-  return traceRules(rules.tables, { ...packet, inInterface }, {
+  const tracer: ModeTracer = traceIptables;
+  return await tracer({ ...packet, inInterface }, {
+    run,
     nodeIPs,
-    ruleSource: rules.source,
+    iptablesBackend: flags.iptablesBackend,
   });
 }
 
