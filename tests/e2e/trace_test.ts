@@ -45,6 +45,14 @@ async function traceOn(
   return { code: json.code, report: JSON.parse(json.stdout), text: text.stdout };
 }
 
+/** Two TCP requests from the underlay client, once both are answered (the rules may lag). */
+function answersFromClient(cluster: SandboxCluster, target: string) {
+  return eventually(`${target} answers the underlay client`, async () => {
+    const r = await cluster.request(cluster.sb.clientNetns, "tcp", target, 2);
+    return r.every((x) => x.ok) ? r : undefined;
+  }, 10_000);
+}
+
 function ipsOf(report: TraceReport): string[] {
   return report.trace.endpoints.map((e) => e.destination.split(":")[0]).sort();
 }
@@ -141,10 +149,7 @@ Deno.test({
         assertEquals(ipsOf(tr.report), [b0.ip]);
         assertEquals(tr.report.trace.endpoints[0].masqueraded, true);
         assertStringIncludes(tr.text, "externalTrafficPolicy Cluster");
-        const rs = await eventually("NodePort answers", async () => {
-          const r = await cluster.request(sb.clientNetns, "tcp", `${node2.ip}:30091`, 2);
-          return r.every((x) => x.ok) ? r : undefined;
-        }, 10_000);
+        const rs = await answersFromClient(cluster, `${node2.ip}:30091`);
         assertEquals(rs.map(answeredBy), ["b-0", "b-0"]);
         assertEquals([...new Set(rs.map(seenSource))], [node2.ip]);
       });
@@ -183,10 +188,7 @@ Deno.test({
           ]);
           assertEquals(allowed.code, EXIT_DELIVERED, allowed.text);
           assertEquals(ipsOf(allowed.report), [b1.ip]);
-          const rs = await eventually("LoadBalancer IP answers", async () => {
-            const r = await cluster.request(sb.clientNetns, "tcp", "10.201.0.3:80", 2);
-            return r.every((x) => x.ok) ? r : undefined;
-          }, 10_000);
+          const rs = await answersFromClient(cluster, "10.201.0.3:80");
           assertEquals(rs.map(answeredBy), ["b-1", "b-1"]);
           // A pod on node1 is not in the source ranges.
           const refused = await traceOn(cluster, "node1", [
@@ -266,10 +268,7 @@ Deno.test({
           assertEquals(ipsOf(withLocal.report), [local0.ip]);
           assertEquals(withLocal.report.trace.endpoints[0].masqueraded, false);
           assertStringIncludes(withLocal.text, "traffic policy Local");
-          const rs = await eventually("NodePort on node2 answers", async () => {
-            const r = await cluster.request(sb.clientNetns, "tcp", `${node2.ip}:30093`, 2);
-            return r.every((x) => x.ok) ? r : undefined;
-          }, 10_000);
+          const rs = await answersFromClient(cluster, `${node2.ip}:30093`);
           assertEquals(rs.map(answeredBy), ["local-0", "local-0"]);
           assertEquals([...new Set(rs.map(seenSource))], [UNDERLAY_CLIENT_IP]);
         },
