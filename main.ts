@@ -5,7 +5,9 @@
  * upstream's start-up order (`cmd/kube-proxy/app/server.go`):
  * 1. command line + `--config` → validated options (`config/options.ts`); a `ConfigError` prints
  *    every problem, one `path: message` line each, and exits 2 before anything else happens;
- * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0;
+ * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0; `kube-proxy trace ...`
+ *    is dispatched before any of this to `proxy/trace/command.ts` (read only, its own flags and
+ *    exit statuses);
  * 3. `--cleanup`: remove our rules in both families and both backends
  *    (`proxy/iptables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
  *    rules`;
@@ -61,6 +63,7 @@ import {
   proxierOptionsFromConfig,
 } from "./proxy/proxier_options.ts";
 import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
+import { runTrace } from "./proxy/trace/command.ts";
 import { createFamilies, supportsRandomFully } from "./proxy/iptables/families.ts";
 import { detectBackend, type Iptables } from "./proxy/iptables/iptables.ts";
 import { ClientFilter } from "./dns/client_filter.ts";
@@ -150,11 +153,15 @@ function signalPromise(): Promise<string> {
  *
  * @param args The command line after the program name.
  * @param deps Command runner and stop signal (tests); real ones by default.
- * @returns The process exit code: 0 after `--help`, `--version`, `--write-config-to`, a good
+ * @returns The process exit code (for `trace`, the trace's: see `proxy/trace/README.md`): 0 after `--help`, `--version`, `--write-config-to`, a good
  *   `--cleanup`, `--init-only` or a signal; 2 on a configuration error; 1 on any other failure
  *   and when the `--config` file was updated while running.
  */
 export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<number> {
+  // `kube-proxy trace ...` is a read-only subcommand with its own flags (proxy/trace/).
+  if (args[0] === "trace") {
+    return await runTrace(args.slice(1), deps.run !== undefined ? { run: deps.run } : {});
+  }
   let options: Options;
   try {
     options = await loadOptions(args);
