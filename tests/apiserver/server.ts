@@ -295,6 +295,16 @@ export class ApiServerFixture {
     return this.#store.list(type).map((o) => JSON.parse(o.json));
   }
 
+  /**
+   * Calls `listener` after every change (any path: HTTP or in-process), with the changed object's
+   * kind and apiVersion. Listeners run inside the write: defer writes of your own.
+   *
+   * @returns a function that removes the listener.
+   */
+  onChange(listener: (kind: string, apiVersion: string) => void): () => void {
+    return this.#store.subscribe((type) => listener(type.kind, type.apiVersion));
+  }
+
   // ---- fault injection ----
 
   /**
