@@ -30,6 +30,11 @@ import {
 export interface ApiServerOptions {
   /** Addresses to listen on, `host:port`; port 0 picks a free port. Default `127.0.0.1:0`. */
   readonly listen?: readonly string[];
+  /**
+   * Also serve plain HTTP on this Unix socket path (it reaches across network namespaces: the
+   * sandbox relays `kubectl` on the host's loopback to its API server through it).
+   */
+  readonly unixSocket?: string;
   /** Serve HTTPS with a CA generated at start (see `certificates`). */
   readonly tls?: boolean;
   /** Extra names/IPs for the server certificate. */
@@ -129,7 +134,7 @@ function parseSelector(text: string | null, field: boolean): Selector {
 export class ApiServerFixture {
   #store: ObjectStore;
   #opts: ApiServerOptions;
-  #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  #servers: Deno.HttpServer<Deno.Addr>[] = [];
   #addrs: { hostname: string; port: number }[] = [];
   #certs: FixtureCertificates | undefined;
   #watchers = new Set<Watcher>();
@@ -453,6 +458,15 @@ export class ApiServerFixture {
       this.#servers.push(server);
       const bound = await promise;
       addr.port = bound.port;
+    }
+    const path = this.#opts.unixSocket;
+    if (path !== undefined) {
+      await Deno.remove(path).catch(() => {});
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#servers.push(
+        Deno.serve({ path, onListen: () => resolve() }, (r) => this.#handle(r)),
+      );
+      await promise;
     }
   }
 
