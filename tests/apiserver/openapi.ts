@@ -6,6 +6,9 @@
  * schema validation (which would need the full schemas this fixture does not have), and, with no
  * request body schema, it builds strategic merge patches from its compiled-in types.
  *
+ * Older kubectl (Debian 12 ships 1.20) reads `/openapi/v2` instead, as protobuf: an empty
+ * document (zero bytes) holds no schema for any kind, so it skips client-side validation as well.
+ *
  * @module
  */
 
@@ -59,4 +62,16 @@ export function openApiDocument(pathname: string): RawObject | undefined {
       RESOURCE_TYPES.filter((t) => t.apiVersion === version).map(patchPath),
     ),
   };
+}
+
+/**
+ * The `/openapi/v2` answer: an empty protobuf `Document` (see the module comment).
+ *
+ * @returns the response.
+ */
+export function openApiV2Response(): Response {
+  // Not the media type kubectl asks for: Go's mime parser refuses the "@" in it.
+  return new Response(new Uint8Array(0), {
+    headers: { "content-type": "application/octet-stream" },
+  });
 }

@@ -8,7 +8,7 @@
 
 import { type FixtureCertificates, generateCertificates } from "./certs.ts";
 import { discoveryDocument } from "./discovery.ts";
-import { openApiDocument } from "./openapi.ts";
+import { openApiDocument, openApiV2Response } from "./openapi.ts";
 import { parseManifests, readManifests } from "./manifests.ts";
 import {
   ApiError,
@@ -506,6 +506,7 @@ export class ApiServerFixture {
         JSON.stringify({ major: "1", minor: "31", gitVersion: "v1.31.0-fixture" }),
       );
     }
+    if (p === "/openapi/v2") return openApiV2Response();
     const discovery = discoveryDocument(p) ?? openApiDocument(p);
     if (discovery !== undefined) return jsonResponse(JSON.stringify(discovery));
     const path = parseResourcePath(p);

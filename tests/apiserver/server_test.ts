@@ -496,6 +496,8 @@ Deno.test("ApiServerFixture serves discovery, OpenAPI v3 patch markers and Table
     const gv = await (await fetch(`${api.url}${root.paths["api/v1"].serverRelativeURL}`)).json();
     const patch = gv.paths["/api/v1/namespaces/{namespace}/services/{name}"].patch;
     assertEquals(patch["x-kubernetes-group-version-kind"].kind, "Service");
+    const v2 = await fetch(`${api.url}/openapi/v2`);
+    assertEquals([v2.status, (await v2.arrayBuffer()).byteLength], [200, 0], "an empty document");
     const table = await (await fetch(`${api.url}/api/v1/services`, {
       headers: { accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json" },
     })).json();
