@@ -7,22 +7,8 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { ApiServerFixture } from "../apiserver/server.ts";
+import { dbServiceYaml } from "../sandbox/explore.ts";
 import { hasKubectl, kubectl, startKubectl } from "../sandbox/kubectl.ts";
-
-const SERVICE_YAML = (port: number) =>
-  `apiVersion: v1
-kind: Service
-metadata:
-  name: db
-  namespace: default
-spec:
-  selector:
-    app: db
-  ports:
-    - name: pg
-      port: ${port}
-      targetPort: 5432
-`;
 
 Deno.test({
   name: "kubectl gets, applies twice, patches, edits, watches and deletes on the fixture",
@@ -46,12 +32,12 @@ Deno.test({
       assertStringIncludes(got.stdout, "node/node1");
       assert(/node\/node1\s+Ready/.test(got.stdout), got.stdout);
 
-      const created = await run(["apply", "-f", "-"], SERVICE_YAML(5432));
+      const created = await run(["apply", "-f", "-"], dbServiceYaml(5432));
       assertStringIncludes(created.stdout, "service/db created");
-      const again = await run(["apply", "-f", "-"], SERVICE_YAML(5432));
+      const again = await run(["apply", "-f", "-"], dbServiceYaml(5432));
       assertStringIncludes(again.stdout, "service/db unchanged");
       const rvBefore = api.get("Service", "default", "db")!.metadata.resourceVersion;
-      const changed = await run(["apply", "-f", "-"], SERVICE_YAML(6432));
+      const changed = await run(["apply", "-f", "-"], dbServiceYaml(6432));
       assertStringIncludes(changed.stdout, "service/db configured");
       const applied = api.get("Service", "default", "db")!;
       assertEquals(applied.spec.ports.map((p: { port: number }) => p.port), [6432]);

@@ -24,11 +24,16 @@ import { answeredBy, SandboxCluster, seenSource } from "./cluster.ts";
 import type { ApiObject } from "./api_server.ts";
 import { makeService } from "./cluster_objects.ts";
 import { eventually } from "./eventually.ts";
-import { exploreHints, requireRoot, teardownOnSignal } from "./explore.ts";
+import {
+  clusterOptions,
+  exploreHints,
+  parseSandboxArgs,
+  requireRoot,
+  teardownOnSignal,
+} from "./explore.ts";
 import { hasKubectl, kubectl } from "./kubectl.ts";
 import type { ClientResult } from "./pod_client.ts";
 import { CLUSTER_DNS_IP } from "./proxy_node.ts";
-import { parseSandboxArgs } from "./sandbox_main.ts";
 import { repoPath, UNDERLAY_CLIENT_IP } from "./sandbox.ts";
 
 const DB_IP = "10.96.0.20";
@@ -326,13 +331,7 @@ if (import.meta.main) {
   let failures: string[] = [];
   try {
     step("Sandbox");
-    cluster = await SandboxCluster.start({
-      kept: keep,
-      mode: args.mode,
-      onLog: (l) => say(`   ${l}`),
-      verbosity: args.verbosity >= 0 ? args.verbosity : undefined,
-      onProxyLine: args.verbosity >= 0 ? (l) => say(`   [${l}]`) : undefined,
-    });
+    cluster = await SandboxCluster.start(clusterOptions(args, keep, say));
     say(`   API server fixture ${cluster.api.url} (in the underlay namespace)`);
     say(
       `   kube-proxy (main.ts --config --kubeconfig --hostname-override) started on both nodes, ` +

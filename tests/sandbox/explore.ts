@@ -7,12 +7,17 @@
  * @module
  */
 
-import type { SandboxCluster } from "./cluster.ts";
+import { PROXY_MODES, type ProxyMode } from "../node_config.ts";
+import type { ClusterOptions, SandboxCluster } from "./cluster.ts";
 import { isAlive, readStates, removeLeftovers } from "./sandbox_state.ts";
 import { repoPath } from "./sandbox.ts";
 
 /** A Service selecting the sandbox's `app=db` pods (their server listens on 8080). */
-export const DB_SERVICE_YAML = `apiVersion: v1
+export const DB_SERVICE_YAML = dbServiceYaml(5432);
+
+/** {@linkcode DB_SERVICE_YAML} with another Service port. */
+export function dbServiceYaml(port: number): string {
+  return `apiVersion: v1
 kind: Service
 metadata:
   name: db
@@ -22,9 +27,10 @@ spec:
     app: db
   ports:
     - name: pg
-      port: 5432
+      port: ${port}
       targetPort: 8080
 `;
+}
 
 /**
  * How to explore the running cluster, one line each, ready to print.
@@ -58,6 +64,63 @@ export function exploreHints(cluster: SandboxCluster): string[] {
   }
   lines.push("kubectl delete svc db");
   return lines;
+}
+
+/** The sandbox command's options. */
+export interface SandboxArgs {
+  down: boolean;
+  mode: ProxyMode;
+  verbosity: number;
+}
+
+/**
+ * Parses `deno task sandbox`'s (and the demo's shared) arguments.
+ *
+ * @param args The command line.
+ * @param extra Other flags the caller accepts (returned as seen).
+ * @returns The options, the extra flags seen, or an error message.
+ */
+export function parseSandboxArgs(
+  args: readonly string[],
+  extra: readonly string[] = [],
+): SandboxArgs & { seen: string[] } | { error: string } {
+  const out = { down: false, mode: "iptables" as ProxyMode, verbosity: -1, seen: [] as string[] };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--down") out.down = true;
+    else if (a.startsWith("--v=")) out.verbosity = Number(a.slice(4));
+    else if (a === "--mode" || a.startsWith("--mode=")) {
+      const value = a === "--mode" ? args[++i] : a.slice("--mode=".length);
+      if (!PROXY_MODES.includes(value as ProxyMode)) {
+        return { error: `--mode must be one of ${PROXY_MODES.join(", ")}, not ${value}` };
+      }
+      out.mode = value as ProxyMode;
+    } else if (extra.includes(a)) out.seen.push(a);
+    else return { error: `unknown argument ${a} (try --help)` };
+  }
+  return out;
+}
+
+/**
+ * The cluster options of a demo or sandbox run.
+ *
+ * @param args The parsed command line.
+ * @param kept Whether the run stays up for exploring (what `--down` stops).
+ * @param say Prints a line (narration, and the proxies' logs with `--v`).
+ * @returns The options of `SandboxCluster.start()`.
+ */
+export function clusterOptions(
+  args: SandboxArgs,
+  kept: boolean,
+  say: (line: string) => void,
+): ClusterOptions {
+  return {
+    kept,
+    mode: args.mode,
+    onLog: (l) => say(`   ${l}`),
+    verbosity: args.verbosity >= 0 ? args.verbosity : undefined,
+    onProxyLine: args.verbosity >= 0 ? (l) => say(`   [${l}]`) : undefined,
+  };
 }
 
 /** Exits with a message unless running as root (the sandbox creates network namespaces). */

@@ -10,44 +10,15 @@
  * @module
  */
 
-import { PROXY_MODES, type ProxyMode } from "../node_config.ts";
 import { SandboxCluster } from "./cluster.ts";
-import { exploreHints, requireRoot, stopRunningSandboxes, teardownOnSignal } from "./explore.ts";
-
-/** The sandbox command's options. */
-export interface SandboxArgs {
-  down: boolean;
-  mode: ProxyMode;
-  verbosity: number;
-}
-
-/**
- * Parses `deno task sandbox`'s (and the demo's shared) arguments.
- *
- * @param args The command line.
- * @param extra Other flags the caller accepts (returned as seen).
- * @returns The options, the extra flags seen, or an error message.
- */
-export function parseSandboxArgs(
-  args: readonly string[],
-  extra: readonly string[] = [],
-): SandboxArgs & { seen: string[] } | { error: string } {
-  const out = { down: false, mode: "iptables" as ProxyMode, verbosity: -1, seen: [] as string[] };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--down") out.down = true;
-    else if (a.startsWith("--v=")) out.verbosity = Number(a.slice(4));
-    else if (a === "--mode" || a.startsWith("--mode=")) {
-      const value = a === "--mode" ? args[++i] : a.slice("--mode=".length);
-      if (!PROXY_MODES.includes(value as ProxyMode)) {
-        return { error: `--mode must be one of ${PROXY_MODES.join(", ")}, not ${value}` };
-      }
-      out.mode = value as ProxyMode;
-    } else if (extra.includes(a)) out.seen.push(a);
-    else return { error: `unknown argument ${a} (try --help)` };
-  }
-  return out;
-}
+import {
+  clusterOptions,
+  exploreHints,
+  parseSandboxArgs,
+  requireRoot,
+  stopRunningSandboxes,
+  teardownOnSignal,
+} from "./explore.ts";
 
 if (import.meta.main) {
   const say = (line = "") => console.log(line);
@@ -71,13 +42,7 @@ if (import.meta.main) {
   let cluster: SandboxCluster | undefined;
   const signals = teardownOnSignal(() => cluster, say);
   try {
-    cluster = await SandboxCluster.start({
-      kept: true,
-      mode: args.mode,
-      onLog: (l) => say(`   ${l}`),
-      verbosity: args.verbosity >= 0 ? args.verbosity : undefined,
-      onProxyLine: args.verbosity >= 0 ? (l) => say(`   [${l}]`) : undefined,
-    });
+    cluster = await SandboxCluster.start(clusterOptions(args, true, say));
     await cluster.addPods([
       { name: "web", node: "node1" },
       { name: "db-0", node: "node2" },

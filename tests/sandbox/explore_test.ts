@@ -1,5 +1,5 @@
 import { assertEquals } from "../assert.ts";
-import { parseSandboxArgs } from "./sandbox_main.ts";
+import { parseSandboxArgs } from "./explore.ts";
 
 Deno.test("parseSandboxArgs() reads --mode, --down, --v and the caller's own flags", () => {
   assertEquals(parseSandboxArgs([]), { down: false, mode: "iptables", verbosity: -1, seen: [] });
