@@ -23,8 +23,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const cluster = await SandboxCluster.start();
+    const cluster = await SandboxCluster.start({ mode: "iptables" });
     try {
+      for (const proxy of cluster.proxies.values()) {
+        assertStringIncludes(await Deno.readTextFile(proxy.configPath), "\nmode: iptables\n");
+      }
       const [web] = await cluster.addPods([
         { name: "web", node: "node1" },
         { name: "db-0", node: "node2" },
