@@ -205,16 +205,21 @@ export class SandboxCluster {
   }
 
   /**
-   * Waits until every running proxy has written rules for `namespace/name`.
+   * Waits until every running proxy has written rules for `namespace/name` (in its mode).
    *
    * @param name Service name.
    * @param timeoutMs Deadline.
    * @param namespace Its namespace.
    */
   async waitForServiceRules(name: string, timeoutMs = 30_000, namespace = "default") {
-    const pattern = new RegExp(`"${namespace}/${name}(:[^ "]*)? cluster IP"`);
+    // iptables: the "ns/name:port cluster IP" comment; nftables: a `service-HASH-ns/name/proto/port`
+    // chain.
+    const patterns = {
+      iptables: new RegExp(`"${namespace}/${name}(:[^ "]*)? cluster IP"`),
+      nftables: new RegExp(`service-[A-Z2-7]{8}-${namespace}/${name}/`),
+    };
     for (const proxy of this.proxies.values()) {
-      if (proxy.process) await proxy.waitForRules(pattern, timeoutMs);
+      if (proxy.process) await proxy.waitForRules(patterns[proxy.mode], timeoutMs);
     }
   }
 

@@ -181,13 +181,27 @@ export class ProxyNode {
     return this.#sb.exec(this.node.netns, this.argv("--cleanup"));
   }
 
-  /** The node's `nat` and `filter` rules (both iptables backends). */
+  /** The proxy mode of the node's config. */
+  get mode(): ProxyMode {
+    return this.#opts.mode ?? "iptables";
+  }
+
+  /**
+   * The node's `nat` and `filter` rules (both iptables backends); in nftables mode, the
+   * `kube-proxy` table of family `ip` first.
+   */
   async rules(): Promise<string> {
-    const [nat, filter] = await Promise.all([
+    const [nat, filter, nft] = await Promise.all([
       saveRules(this.node.netns, "nat"),
       saveRules(this.node.netns, "filter"),
+      this.mode === "nftables"
+        ? runCommand(["nft", "list", "table", "ip", "kube-proxy"], {
+          netns: this.node.netns,
+          check: false,
+        }).then((r) => r.stdout)
+        : "",
     ]);
-    return `${nat}\n${filter}`;
+    return `${nft}\n${nat}\n${filter}`;
   }
 
   /**
