@@ -44,14 +44,13 @@ class Pool {
   readonly #owners = new Map<string, string>();
   readonly #first: number;
   readonly #size: number;
-  readonly #band: number;
   #cursor: number;
 
   constructor(first: number, size: number, band: number) {
     this.#first = first;
     this.#size = size;
-    this.#band = band;
-    this.#cursor = band;
+    // A range no larger than its static band has no dynamic part: start at its beginning.
+    this.#cursor = band < size ? band : 0;
   }
 
   owner(value: string): string | undefined {
