@@ -1,7 +1,8 @@
 /**
  * Runs the real `kubectl` against a kubeconfig: for the demo's narration, the end-to-end test of
  * the sandbox and the integration test of the API server fixture. Discovery is cached in a folder
- * of the caller's choice (by default one per process under the temp dir), never in `~/.kube`.
+ * of the caller's choice, by default `cache/` beside the kubeconfig (the sandbox's temp dir, removed
+ * at teardown), never in `~/.kube`.
  *
  * @module
  */
@@ -13,8 +14,6 @@ export async function hasKubectl(): Promise<boolean> {
   return (await runCommand(["kubectl", "version", "--client"], { check: false })).code === 0;
 }
 
-let defaultCacheDir: string | undefined;
-
 /** Options of {@linkcode kubectl}. */
 export interface KubectlOptions {
   /** Text on standard input (`apply -f -`). */
@@ -23,13 +22,13 @@ export interface KubectlOptions {
   check?: boolean;
   /** Extra environment (`KUBE_EDITOR`). */
   env?: Record<string, string>;
-  /** Discovery cache folder; default one temp folder per process. */
+  /** Discovery cache folder; default `cache/` beside the kubeconfig. */
   cacheDir?: string;
 }
 
 function baseArgs(kubeconfig: string, cacheDir: string | undefined): string[] {
-  defaultCacheDir ??= Deno.makeTempDirSync({ prefix: "kpsbx-kubectl-cache-" });
-  return ["--kubeconfig", kubeconfig, "--cache-dir", cacheDir ?? defaultCacheDir];
+  const beside = `${kubeconfig.slice(0, kubeconfig.lastIndexOf("/") + 1)}cache`;
+  return ["--kubeconfig", kubeconfig, "--cache-dir", cacheDir ?? beside];
 }
 
 /**
@@ -84,7 +83,7 @@ export interface KubectlStream {
  *
  * @param kubeconfig The kubeconfig path.
  * @param args kubectl's arguments (`["get", "svc", "-w"]`).
- * @param cacheDir Discovery cache folder.
+ * @param cacheDir Discovery cache folder (default `cache/` beside the kubeconfig).
  * @returns The stream; call `stop()` in a `finally`.
  */
 export function startKubectl(
