@@ -1,5 +1,5 @@
 /**
- * kube-proxy (iptables mode) with a built-in cluster DNS responder: the composition root.
+ * kube-proxy with a built-in cluster DNS responder: the composition root.
  *
  * Nothing here decides how a rule looks or how a name resolves; it only wires the modules, in
  * upstream's start-up order (`cmd/kube-proxy/app/server.go`):
@@ -17,11 +17,11 @@
  *    start-up line (version, mode, backend, node name, effective settings);
  * 6. node preparation (`proxy/node_prep.ts`): OOM score, conntrack sysctls, route_localnet,
  *    bridge check; a failure upstream treats as fatal exits 1; `--init-only` exits 0 after it;
- * 7. the iptables of each usable family (`proxy/iptables/families.ts`), the watch cache
- *    (`cache/cache.ts`), the DNS view and server (`dns/`; a bind failure is logged, not fatal),
- *    the health, service health and metrics servers (a bind failure exits 1 only with
- *    `bindAddressHardFail`, else it is retried every 5 s), and the `Proxier` (`proxy/proxier.ts`)
- *    registered on the cache;
+ * 7. the watch cache (`cache/cache.ts`), the DNS view and server (`dns/`; a bind failure is
+ *    logged, not fatal), the health, service health and metrics servers (a bind failure exits 1
+ *    only with `bindAddressHardFail`, else it is retried every 5 s), the mode's backends, one per
+ *    usable family (`proxy/backends.ts` picks them from `mode`), and the backend-neutral
+ *    `Proxier` (`proxy/proxier.ts`) registered on the cache;
  * 8. the cache and the proxier's sync loop start, and the `Starting` event is posted on the Node
  *    (best effort, `cache/events.ts`); SIGTERM or SIGINT stop everything within a
  *    second, leaving the rules in place, and exit 0; a write to the `--config` file does the
@@ -48,13 +48,11 @@ import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_fil
 import { ClusterCache } from "./cache/cache.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
 import { recordNodeEvent } from "./cache/events.ts";
-import type { IPFamily } from "./cache/objects.ts";
 import { Conntrack } from "./proxy/conntrack.ts";
 import { type CommandRunner, DenoCommandRunner } from "./proxy/exec.ts";
 import { nodeAddressesFor, ServiceHealthServer } from "./proxy/healthcheck.ts";
 import { ProxierHealthServer } from "./proxy/healthz.ts";
 import { MetricsServer, ProxyMetrics } from "./proxy/metrics.ts";
-import { trackNodeAddresses } from "./proxy/node_addresses.ts";
 import { prepareNode } from "./proxy/node_prep.ts";
 import { Proxier } from "./proxy/proxier.ts";
 import {
@@ -62,10 +60,11 @@ import {
   primaryIPFamily,
   proxierOptionsFromConfig,
 } from "./proxy/proxier_options.ts";
+import { createBackends } from "./proxy/backends.ts";
+import type { ProxyBackend } from "./proxy/backend.ts";
 import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
 import { runTrace } from "./proxy/trace/command.ts";
-import { createFamilies, supportsRandomFully } from "./proxy/iptables/families.ts";
-import { detectBackend, type Iptables } from "./proxy/iptables/iptables.ts";
+import { detectBackend } from "./proxy/iptables/iptables.ts";
 import { ClientFilter } from "./dns/client_filter.ts";
 import { ClusterView } from "./dns/cluster_view.ts";
 import { DnsServer } from "./dns/server.ts";
@@ -264,19 +263,6 @@ async function runProxy(
   }
 
   const primary = primaryIPFamily(config);
-  let iptables: Partial<Record<IPFamily, Iptables>>;
-  try {
-    iptables = await createFamilies(backend, primary, run);
-  } catch (err) {
-    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-  }
-  const families = (["IPv4", "IPv6"] as const).filter((f) => iptables[f] !== undefined);
-  if (families.length === 2) {
-    log.info("kube-proxy running in dual-stack mode", { primaryIPFamily: primary });
-  } else {
-    log.info("kube-proxy running in single-stack mode", { ipFamily: primary });
-  }
-
   const stopping = new AbortController();
   const stoppables: Stoppable[] = [];
   // Upstream exits when the --config file is written or renamed, so that it is restarted and
@@ -287,19 +273,12 @@ async function runProxy(
     stoppables.push({ name: "configuration file watch", stop: () => watch.close() });
   }
   const metrics = new ProxyMetrics({
-    families,
     featureGates: config.featureGates,
     apiServerHost: new URL(clientConfig.server).host,
     dns: dns.enabled,
   });
   clientConfig = { ...clientConfig, onRequest: (r) => metrics.observeRestRequest(r) };
   const cache = new ClusterCache(clientConfig, options.nodeName);
-
-  // Node IPs and `nodePortAddresses: [primary]` follow the Node object; registered before the
-  // proxier so that its full sync on a Node change sees the new values.
-  const nodeIPs: Partial<Record<IPFamily, string>> = {};
-  const nodePortAddresses = [...(config.nodePortAddresses ?? [])];
-  cache.addNodeHandler(trackNodeAddresses(config, nodeIPs, nodePortAddresses));
 
   try {
     // Cluster DNS first: the interception rules need the port it really listens on.
@@ -373,17 +352,31 @@ async function runProxy(
     });
     stoppables.push({ name: "service health checks", stop: () => serviceHealth.stop() });
 
-    const proxierOptions = proxierOptionsFromConfig(config, dns, {
-      nodeName: options.nodeName,
-      families,
-      nodeIPs,
-      nodePortAddresses,
-      tcpBeLiberal,
-      randomFully: await supportsRandomFully(backend, run),
-      dnsPort,
-    });
-    const proxier = new Proxier(proxierOptions, {
-      iptables,
+    // The mode's backends, one per usable family (the DNS interception needs the responder's port).
+    let backends: ProxyBackend[];
+    try {
+      backends = await createBackends(config.mode, {
+        config,
+        dns,
+        primary,
+        run,
+        tcpBeLiberal,
+        dnsPort,
+        iptablesBackend: backend,
+        metrics,
+      });
+    } catch (err) {
+      throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
+    }
+    const families = backends.map((b) => b.family);
+    metrics.showFamilies(families);
+    if (families.length === 2) {
+      log.info("kube-proxy running in dual-stack mode", { primaryIPFamily: primary });
+    } else {
+      log.info("kube-proxy running in single-stack mode", { ipFamily: primary });
+    }
+    const proxier = new Proxier(proxierOptionsFromConfig(config, options.nodeName), {
+      backends,
       conntrack: new Conntrack(run),
       health: healthz,
       serviceHealthServer: serviceHealth,

@@ -498,17 +498,7 @@ export class ProxyMetrics {
     });
 
     this.#restRequest = registerStandardMetrics(registers, opts);
-    for (const ip_family of opts.families ?? []) {
-      for (
-        const h of [
-          this.#syncDuration,
-          this.#syncFullDuration,
-          this.#syncPartialDuration,
-          this.#networkProgramming,
-          this.#conntrackDuration,
-        ]
-      ) h.zero({ ip_family });
-    }
+    this.showFamilies(opts.families ?? []);
     if (opts.dns) {
       for (const proto of ["udp", "tcp"]) {
         this.#dnsDuration.zero({ proto });
@@ -540,6 +530,27 @@ export class ProxyMetrics {
         blocked.inc({ proto: labels.proto });
       },
     };
+  }
+
+  /**
+   * Shows the zero series of the `ip_family` histograms for these families (upstream shows them
+   * before the first sync). Called at construction and again once the backends, which decide the
+   * usable families, exist.
+   *
+   * @param families the proxy's IP families.
+   */
+  showFamilies(families: readonly IPFamily[]): void {
+    for (const ip_family of families) {
+      for (
+        const h of [
+          this.#syncDuration,
+          this.#syncFullDuration,
+          this.#syncPartialDuration,
+          this.#networkProgramming,
+          this.#conntrackDuration,
+        ]
+      ) h.zero({ ip_family });
+    }
   }
 
   /** Counts one API request and records its latency (`rest_client_*`). */
