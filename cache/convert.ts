@@ -3,11 +3,20 @@
  * `object.ToService` does: copy out what the proxier and DNS read, normalize it (defaults
  * applied, canonical IPs), and let the API object go.
  *
- * An object that cannot be used (no name, a bad cluster IP or endpoint address, a port that is
- * missing or out of range, an unknown protocol or type) gives `undefined` and exactly one
- * `log.warn` line naming the object and the problem; the watch goes on. Entries that kube-proxy
- * itself drops one by one (a bad external IP, load-balancer IP or source range, a node address)
- * are dropped from the object, which is kept, and the same one line says so.
+ * Nothing from the API server is trusted: every name that can reach a rule comment, an nft element
+ * or a DNS record is checked against Kubernetes' own rules (`cache/validation.ts`): Service names
+ * are DNS-1035 labels, namespaces and port names DNS-1123 labels, EndpointSlice and Node names
+ * DNS-1123 subdomains, `targetPort` names IANA service names, labels the label syntax. Every field
+ * read is type-checked (`spec` must be an object, `ports` a list, ...).
+ *
+ * An object that cannot be used (a bad name, a wrong type, a bad cluster IP or endpoint address, a
+ * port that is missing or out of range, an unknown protocol or type) gives `undefined` and exactly
+ * one `log.warn` line naming the object and the field (`field="spec.ports[1].name"`); the watch
+ * goes on. Parts the API server would have refused but that can be left out safely are dropped
+ * from the object, which is kept, and one line per object names the dropped fields: a bad external IP,
+ * load-balancer IP or source range, node address, `ipFamilies` entry, affinity timeout or policy
+ * value; a port repeating an earlier port's number and protocol or name; an endpoint without
+ * addresses; an endpoint's bad hostname, node name, zone or hint.
  *
  * @module
  */
