@@ -15,18 +15,7 @@ import type { EndpointSlice, Service } from "../../cache/objects.ts";
 import { FakeIptables } from "./fake.ts";
 import { renderState, stateOf } from "./test_helpers.ts";
 import type { Table } from "./chains.ts";
-
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../tests/seeded_random.ts";
 
 const SEED = 0x5eed14;
 const BATCHES = 40;
@@ -194,7 +183,7 @@ async function restored(text: string): Promise<FakeIptables> {
 Deno.test("random names through ingest and rendering give exactly the intended rules", async () => {
   const lines: string[] = [];
   configureLogging({ write: (l) => lines.push(l), format: "text" });
-  const rand = seeded(SEED);
+  const rand = seededRandom(SEED);
   let survivors = 0, refused = 0, hostileSurvivors = 0;
   for (let batch = 0; batch < BATCHES; batch++) {
     const pairs: RawPair[] = [];

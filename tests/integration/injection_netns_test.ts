@@ -15,6 +15,8 @@
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { NetnsProcess } from "../sandbox/netns_process.ts";
+import { eventually } from "../sandbox/eventually.ts";
+import { renderNodeConfig } from "../node_config.ts";
 import { isRoot, withScratchNetns } from "./runtime_netns.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -113,23 +115,6 @@ function manifests(): string {
   return objects.map((o) => JSON.stringify(o)).join("\n---\n") + "\n";
 }
 
-function nodeConfig(kubeconfig: string): string {
-  return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-clientConnection:
-  kubeconfig: ${kubeconfig}
-clusterCIDR: 10.244.0.0/16
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-iptables:
-  minSyncPeriod: 100ms
-  syncPeriod: 30s
-conntrack:
-  maxPerCore: 0
-  min: 0
-`;
-}
-
 async function installed(cmd: string): Promise<boolean> {
   try {
     const out = await new Deno.Command(cmd, { args: ["--version"], stdout: "null", stderr: "null" })
@@ -137,21 +122,6 @@ async function installed(cmd: string): Promise<boolean> {
     return out.code === 0;
   } catch {
     return false;
-  }
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  context: () => string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen in time:\n${context()}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -192,7 +162,20 @@ for (const backend of ["nft", "legacy"] as const) {
           processes.push(api);
           await api.waitForLine(/"ready":true/, 60_000);
 
-          await Deno.writeTextFile(`${dir}/config.yaml`, nodeConfig(kubeconfig));
+          await Deno.writeTextFile(
+            `${dir}/config.yaml`,
+            renderNodeConfig({
+              kubeconfig,
+              nodeName: NODE_NAME,
+              clusterCIDR: "10.244.0.0/16",
+              healthzBindAddress: "127.0.0.1:10256",
+              metricsBindAddress: "127.0.0.1:10249",
+              minSyncPeriod: "100ms",
+              // Cluster DNS on (it watches Namespaces too, one of which has a space).
+              dnsBindAddress: "127.0.0.1",
+              dnsPort: 10053,
+            }),
+          );
           const proxy = NetnsProcess.start([
             Deno.execPath(),
             "run",
@@ -206,6 +189,10 @@ for (const backend of ["nft", "legacy"] as const) {
             backend,
           ], { netns: ns.name, label: "kube-proxy", env: ENV });
           processes.push(proxy);
+          const waitFor = <T>(what: string, check: () => Promise<T | undefined>) =>
+            eventually(what, check, 60_000).catch((err) => {
+              throw new Error(`${err.message}\n${context()}`);
+            });
           const context = () => `kube-proxy:\n${proxy.tail(40)}\napiserver:\n${api.tail(10)}`;
           const save = async () =>
             (await ns.sh(`iptables-${backend}-save`, "-t", "nat")) +
@@ -229,8 +216,8 @@ for (const backend of ["nft", "legacy"] as const) {
           };
 
           // The valid Service of the first list is programmed despite its hostile neighbours.
-          await eventually("the web Service's rules", programmed(WEB_IP), context);
-          await eventually("/healthz 200", healthz, context);
+          await waitFor("the web Service's rules", programmed(WEB_IP));
+          await waitFor("/healthz 200", healthz);
 
           // The other hostile objects arrive over the watch, then a valid change.
           for (const h of HOSTILE.filter((h) => !h.atStart)) {
@@ -238,12 +225,8 @@ for (const backend of ["nft", "legacy"] as const) {
           }
           await apply(api, service("default", "later", LATER_IP));
           await apply(api, slice("default", "later", "10.244.1.6"));
-          const rules = await eventually(
-            "the later Service's rules",
-            programmed(LATER_IP),
-            context,
-          );
-          await eventually("/healthz 200 after the changes", healthz, context);
+          const rules = await waitFor("the later Service's rules", programmed(LATER_IP));
+          await waitFor("/healthz 200 after the changes", healthz);
 
           // Exactly the intended rules: two services, their two endpoints, nothing else.
           const chains = (prefix: string) =>
