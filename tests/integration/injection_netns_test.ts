@@ -6,7 +6,10 @@
  * it serves the names of the issue as a hostile API server would: a Service name and a port name
  * holding a quote and a newline followed by a DNAT of all TCP/443, a name with a quote and `-j`,
  * a namespace with a space. Some are there at start (the first list), the others arrive over the
- * watch. Each must be skipped with one log line naming the field, no rule but the intended ones
+ * watch, with wrong-typed objects (issue 14, item 2: `ports` an object, labels a list, `endpoints`
+ * a string, an endpoint without addresses; the fixture turns a string or missing `spec` into an
+ * object, so those two are covered by `cache/convert_invalid_test.ts` only). Each must be skipped
+ * (or its bad part ignored) with a log line naming the field, no rule but the intended ones
  * may appear (no DNAT of port 443, no chain of theirs), and a valid Service applied afterwards must
  * still be programmed while /healthz stays 200.
  *
@@ -59,8 +62,11 @@ function slice(namespace: string, serviceName: string, ip: string, portName = "h
   };
 }
 
-/** The hostile objects: each Service with its slice, and the field its log line must name. */
-const HOSTILE: { objects: Raw[]; field: string; atStart: boolean }[] = [
+/**
+ * The hostile objects: each with the kind and field its log line must name (the first object is
+ * the one logged), and whether the fixture serves it from the start or over the watch.
+ */
+const HOSTILE: { objects: Raw[]; kind?: string; field: string; atStart: boolean }[] = [
   {
     // The issue's DNAT of all TCP/443 through a Service name.
     objects: [
@@ -92,6 +98,26 @@ const HOSTILE: { objects: Raw[]; field: string; atStart: boolean }[] = [
       slice("default", 'evil" -j DROP -m comment --comment "x', "10.244.9.4"),
     ],
     field: "metadata.name",
+    atStart: false,
+  },
+  // Wrong types (issue 14, item 2) that the fixture stores as given.
+  {
+    objects: [{ ...service("default", "bad-ports", "10.96.0.75"), spec: { ports: { port: 443 } } }],
+    field: "spec.ports",
+    atStart: false,
+  },
+  {
+    objects: [{
+      ...service("default", "bad-labels", "10.96.0.76"),
+      metadata: { namespace: "default", name: "bad-labels", labels: ["app=x"] },
+    }],
+    field: "metadata.labels",
+    atStart: false,
+  },
+  {
+    objects: [{ ...slice("default", "web", "10.244.9.7"), endpoints: "10.244.9.7" }],
+    kind: "EndpointSlice",
+    field: "endpoints",
     atStart: false,
   },
 ];
@@ -224,7 +250,10 @@ for (const backend of ["nft", "legacy"] as const) {
             for (const o of h.objects) await apply(api, o);
           }
           await apply(api, service("default", "later", LATER_IP));
-          await apply(api, slice("default", "later", "10.244.1.6"));
+          // Its slice also holds an endpoint without addresses: that endpoint alone is ignored.
+          const laterSlice = slice("default", "later", "10.244.1.6");
+          (laterSlice.endpoints as Raw[]).push({ addresses: [], conditions: { ready: true } });
+          await apply(api, laterSlice);
           const rules = await waitFor("the later Service's rules", programmed(LATER_IP));
           await waitFor("/healthz 200 after the changes", healthz);
 
@@ -245,15 +274,22 @@ for (const backend of ["nft", "legacy"] as const) {
           }
           assertEquals(rules.match(/--dport 443/g)?.length, 4, rules);
 
-          // One log line per hostile Service, naming the field.
+          // A log line per hostile object, naming the field.
           for (const h of HOSTILE) {
             const name = (h.objects[0].metadata as Raw).name as string;
             const skipped = proxy.lines.filter((l) =>
-              l.includes('"Skipping invalid Service"') && l.includes(`field="${h.field}"`) &&
-              l.includes(JSON.stringify(name).slice(1, 20))
+              l.includes(`"Skipping invalid ${h.kind ?? "Service"}"`) &&
+              l.includes(` field="${h.field}" `) && l.includes(JSON.stringify(name).slice(1, 20))
             );
             assert(skipped.length >= 1, `no log line for ${JSON.stringify(name)}:\n${context()}`);
           }
+          assert(
+            proxy.lines.some((l) =>
+              l.includes('"Ignoring invalid fields of EndpointSlice"') &&
+              l.includes('ignored="endpoints[1].addresses: empty')
+            ),
+            context(),
+          );
           assertEquals(proxy.exitStatus, undefined, context());
         } finally {
           for (const p of processes.reverse()) await p.stop("SIGKILL", 2000).catch(() => {});
