@@ -163,6 +163,15 @@ function partBooleanAt(
 }
 
 /**
+ * `list` without its undefined entries. Lists are built with `map` (an exactly sized array: one
+ * grown by `push` keeps up to 16 empty slots, megabytes over 10,000 objects) and filtered only in
+ * the rare case that an entry was dropped.
+ */
+function defined<T>(list: (T | undefined)[]): T[] {
+  return list.includes(undefined) ? list.filter((x): x is T => x !== undefined) : list as T[];
+}
+
+/**
  * One shared copy of each repeated short string (namespaces, node names, zones, port names): the
  * API server's JSON repeats them on every object, and at 100,000 endpoints the copies add up.
  * Bounded: the pool starts over when full, which loses sharing, never correctness.
@@ -294,10 +303,9 @@ function targetPortOf(v: unknown, port: number, field: string): number | string 
  */
 function servicePorts(spec: Record<string, Raw>, dropped: Dropped): ServicePortSpec[] {
   const list = listAt(spec.ports, "spec.ports");
-  const out: ServicePortSpec[] = [];
-  for (let i = 0; i < list.length; i++) {
+  const ports = list.map((entry: unknown, i: number): ServicePortSpec => {
     const where = `spec.ports[${i}]`;
-    const p = objectAt(list[i], where);
+    const p = objectAt(entry, where);
     if (p === undefined) throw new InvalidObject(where, "not an object: null");
     const name = nameAt(p.name, DNS1123_LABEL, where, ".name");
     if (name === "" && list.length > 1) {
@@ -311,16 +319,24 @@ function servicePorts(spec: Record<string, Raw>, dropped: Dropped): ServicePortS
     const targetPort = targetPortOf(p.targetPort, port, `${where}.targetPort`);
     const nodePort = portNumber(p.nodePort, `${where}.nodePort`, true);
     const appProtocol = appProtocolOf(p.appProtocol, `${where}.appProtocol`, dropped);
-    // A handful of ports: a scan is cheaper than two Sets per Service.
-    if (out.some((q) => q.port === port && q.protocol === protocol)) {
-      dropped.push(`${where}: duplicate port ${port}/${protocol}`);
-    } else if (out.some((q) => q.name === name)) {
-      dropped.push(`${where}.name: duplicate name ${shown(name)}`);
-    } else {
-      out.push({ name: intern(name), protocol, port, targetPort, nodePort, ...appProtocol });
-    }
-  }
-  return out;
+    return { name: intern(name), protocol, port, targetPort, nodePort, ...appProtocol };
+  });
+  return ports.length < 2 ? ports : defined(ports.map((p, i) => {
+    const field = repeatedIn(ports, i, (q) => q.port === p.port && q.protocol === p.protocol)
+      ? `spec.ports[${i}]: duplicate port ${p.port}/${p.protocol}`
+      : repeatedIn(ports, i, (q) => q.name === p.name)
+      ? `spec.ports[${i}].name: duplicate name ${shown(p.name)}`
+      : undefined;
+    if (field === undefined) return p;
+    dropped.push(field);
+    return undefined;
+  }));
+}
+
+/** Whether an entry before `list[i]` matches (ports are a handful: a scan beats a Set). */
+function repeatedIn<T>(list: readonly T[], i: number, same: (earlier: T) => boolean): boolean {
+  for (let j = 0; j < i; j++) if (same(list[j])) return true;
+  return false;
 }
 
 /** Cluster IPs: `spec.clusterIPs` (or `spec.clusterIP`), canonical, at most one per family. */
@@ -338,14 +354,14 @@ function clusterIPsOf(spec: Record<string, Raw>): string[] {
 
 /** `spec.ipFamilies` without unknown or repeated entries (noted in `dropped`). */
 function ipFamiliesOf(spec: Record<string, Raw>, dropped: Dropped): IPFamily[] {
-  const families: IPFamily[] = [];
-  partsAt(spec.ipFamilies, "spec.ipFamilies", dropped).forEach((f: unknown, i: number) => {
+  const list = partsAt(spec.ipFamilies, "spec.ipFamilies", dropped);
+  return defined(list.map((f: unknown, i: number): IPFamily | undefined => {
     if (f !== "IPv4" && f !== "IPv6") {
       dropped.push(`spec.ipFamilies[${i}]: unsupported ${shown(f)}`);
-    } else if (families.includes(f)) dropped.push(`spec.ipFamilies[${i}]: duplicate ${shown(f)}`);
-    else families.push(f);
-  });
-  return families;
+    } else if (list.indexOf(f) < i) dropped.push(`spec.ipFamilies[${i}]: duplicate ${shown(f)}`);
+    else return f;
+    return undefined;
+  }));
 }
 
 /** The ClientIP affinity timeout: 1 to 86400 s; the API default when unset or out of range. */
@@ -573,8 +589,7 @@ function endpointOf(
  * one is ignored (noted in `dropped`), as the API server refuses duplicate names.
  */
 function endpointPorts(raw: Record<string, Raw>, dropped: Dropped): EndpointPort[] {
-  const out: EndpointPort[] = [];
-  listAt(raw.ports, "ports").forEach((entry: unknown, i: number) => {
+  const ports = listAt(raw.ports, "ports").map((entry: unknown, i: number): EndpointPort => {
     const where = `ports[${i}]`;
     const p = objectAt(entry, where);
     if (p === undefined) throw new InvalidObject(where, "not an object: null");
@@ -582,13 +597,13 @@ function endpointPorts(raw: Record<string, Raw>, dropped: Dropped): EndpointPort
     const protocol = protocolOf(p.protocol, `${where}.protocol`);
     const port = portNumber(p.port, `${where}.port`, false);
     const appProtocol = appProtocolOf(p.appProtocol, `${where}.appProtocol`, dropped);
-    if (out.some((q) => q.name === name)) {
-      dropped.push(`${where}.name: duplicate name ${shown(name)}`);
-    } else {
-      out.push({ name: intern(name), protocol, port, ...appProtocol });
-    }
+    return { name: intern(name), protocol, port, ...appProtocol };
   });
-  return out;
+  return ports.length < 2 ? ports : defined(ports.map((p, i) => {
+    if (!repeatedIn(ports, i, (q) => q.name === p.name)) return p;
+    dropped.push(`ports[${i}].name: duplicate name ${shown(p.name)}`);
+    return undefined;
+  }));
 }
 
 const READY = 1, SERVING = 2, TERMINATING = 4;
@@ -662,11 +677,11 @@ export function toEndpointSlice(raw: Raw): EndpointSlice | undefined {
     }
     const ports = endpointPorts(raw, dropped);
     // `endpoints: null` is how the API server sends a slice without endpoints: empty, not wrong.
-    const endpoints: Endpoint[] = [];
-    listAt(raw.endpoints, "endpoints").forEach((e: unknown, i: number) => {
-      const endpoint = endpointOf(e, i, addressType, dropped);
-      if (endpoint !== undefined) endpoints.push(endpoint);
-    });
+    const endpoints = defined(
+      listAt(raw.endpoints, "endpoints").map((e: unknown, i: number) =>
+        endpointOf(e, i, addressType, dropped)
+      ),
+    );
     const slice: EndpointSlice = {
       namespace,
       name,
