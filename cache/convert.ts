@@ -24,13 +24,28 @@
 import { log } from "../config/log.ts";
 import { canonicalCIDR, canonicalIP } from "./ip.ts";
 import {
+  absent,
+  defined,
+  type Dropped,
+  InvalidObject,
+  isObject,
+  listAt,
+  nameAt,
+  objectAt,
+  partBooleanAt,
+  partEnumAt,
+  partNameAt,
+  partsAt,
+  type Raw,
+  stringAt,
+} from "./raw_fields.ts";
+import {
   DNS1035_LABEL,
   DNS1123_LABEL,
   DNS1123_SUBDOMAIN,
   IANA_SVC_NAME,
   LABEL_VALUE,
   labelsProblem,
-  nameProblem,
   type NameRule,
   QUALIFIED_NAME,
   shown,
@@ -50,19 +65,6 @@ import type {
   ServiceType,
 } from "./objects.ts";
 
-// deno-lint-ignore no-explicit-any
-type Raw = any;
-
-/** A problem that makes an object unusable: the field's path and what is wrong with it. */
-class InvalidObject extends Error {
-  constructor(readonly field: string, readonly problem: string) {
-    super(`${field}: ${problem}`);
-  }
-}
-
-/** Parts of an object that are ignored, each as `field: problem`; logged in one line. */
-type Dropped = string[];
-
 const SERVICE_TYPES: readonly ServiceType[] = [
   "ClusterIP",
   "NodePort",
@@ -74,102 +76,6 @@ const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP", "SCTP"];
 /** Upstream's `MaxClientIPServiceAffinitySeconds`. */
 const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
 const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
-
-function isObject(v: unknown): v is Record<string, Raw> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function absent(v: unknown): v is undefined | null {
-  return v === undefined || v === null;
-}
-
-/** An optional object field: undefined when absent; not an object makes the object unusable. */
-function objectAt(v: unknown, field: string, key = ""): Record<string, Raw> | undefined {
-  if (absent(v)) return undefined;
-  if (!isObject(v)) throw new InvalidObject(field + key, `not an object: ${shown(v)}`);
-  return v;
-}
-
-/** An optional list field: empty when absent (JSON null included); not a list: unusable. */
-function listAt(v: unknown, field: string, key = ""): Raw[] {
-  if (absent(v)) return [];
-  if (!Array.isArray(v)) throw new InvalidObject(field + key, `not a list: ${shown(v)}`);
-  return v;
-}
-
-/** An optional list of parts that can be ignored: not a list is noted in `dropped`, gives []. */
-function partsAt(v: unknown, field: string, dropped: Dropped): Raw[] {
-  if (absent(v)) return [];
-  if (Array.isArray(v)) return v;
-  dropped.push(`${field}: not a list: ${shown(v)}`);
-  return [];
-}
-
-/** An optional string field: "" when absent; another type makes the object unusable. */
-function stringAt(v: unknown, field: string, key = ""): string {
-  if (absent(v)) return "";
-  if (typeof v !== "string") throw new InvalidObject(field + key, `not a string: ${shown(v)}`);
-  return v;
-}
-
-/** An optional name: "" when absent or empty; a string breaking `rule` makes the object unusable. */
-function nameAt(v: unknown, rule: NameRule, field: string, key = ""): string {
-  const s = stringAt(v, field, key);
-  if (s !== "" && !rule.test(s)) {
-    throw new InvalidObject(field + key, `invalid ${shown(s)}: must be ${rule.what}`);
-  }
-  return s;
-}
-
-/** An optional name that can be ignored: "" when it breaks `rule` (noted in `dropped`). */
-function partNameAt(
-  v: unknown,
-  rule: NameRule,
-  dropped: Dropped,
-  field: string,
-  key = "",
-): string {
-  if (absent(v) || v === "") return "";
-  if (typeof v === "string" && rule.test(v)) return v;
-  dropped.push(`${field}${key}: ${nameProblem(v, rule)}`);
-  return "";
-}
-
-/** An optional enum field: `fallback` when absent, or when not allowed (noted in `dropped`). */
-function partEnumAt<T extends string>(
-  v: unknown,
-  field: string,
-  allowed: readonly T[],
-  fallback: T,
-  dropped: Dropped,
-): T {
-  if (absent(v) || v === "") return fallback;
-  if (allowed.includes(v as T)) return v as T;
-  dropped.push(`${field}: unsupported ${shown(v)}`);
-  return fallback;
-}
-
-/** An optional boolean: undefined when absent, or when not a boolean (noted in `dropped`). */
-function partBooleanAt(
-  v: unknown,
-  dropped: Dropped,
-  field: string,
-  key = "",
-): boolean | undefined {
-  if (absent(v)) return undefined;
-  if (typeof v === "boolean") return v;
-  dropped.push(`${field}${key}: not a boolean: ${shown(v)}`);
-  return undefined;
-}
-
-/**
- * `list` without its undefined entries. Lists are built with `map` (an exactly sized array: one
- * grown by `push` keeps up to 16 empty slots, megabytes over 10,000 objects) and filtered only in
- * the rare case that an entry was dropped.
- */
-function defined<T>(list: (T | undefined)[]): T[] {
-  return list.includes(undefined) ? list.filter((x): x is T => x !== undefined) : list as T[];
-}
 
 /**
  * One shared copy of each repeated short string (namespaces, node names, zones, port names): the
