@@ -163,9 +163,12 @@ function describe(raw: Raw): string {
   return text.length <= 300 ? text : `${text.slice(0, 300)}...`;
 }
 
+const MAX_DROPPED_SHOWN = 10;
+
 /**
  * Runs a converter: an `InvalidObject` gives undefined plus one warning naming the object and the
- * field; parts ignored along the way give one warning naming each field.
+ * field; parts ignored along the way give one warning naming the fields (the first ten, then how
+ * many more: a slice of 1,000 bad endpoints is one line of bounded length).
  */
 function convert<T>(
   kind: string,
@@ -178,7 +181,10 @@ function convert<T>(
     if (dropped.length > 0) {
       log.warn(`Ignoring invalid fields of ${kind}`, {
         [kind.toLowerCase()]: describe(raw),
-        ignored: dropped.join("; "),
+        ignored: dropped.slice(0, MAX_DROPPED_SHOWN).join("; ") +
+          (dropped.length > MAX_DROPPED_SHOWN
+            ? ` (and ${dropped.length - MAX_DROPPED_SHOWN} more)`
+            : ""),
       });
     }
     return out;

@@ -461,6 +461,18 @@ Deno.test("a valid object logs nothing and keeps every part", () => {
   assertEquals(lines, []);
 });
 
+Deno.test("ignored parts of one object make one log line of bounded length", () => {
+  const lines = captureLog();
+  const raw = rawSlice();
+  for (let i = 0; i < 1000; i++) raw.endpoints.push({ addresses: [] });
+  const slice = toEndpointSlice(raw)!;
+  assertEquals(slice.endpoints.length, 2);
+  assertEquals(lines.length, 1);
+  assertStringIncludes(lines[0], 'ignored="endpoints[2].addresses: empty');
+  assertStringIncludes(lines[0], "(and 990 more)");
+  assert(lines[0].length < 2000, `${lines[0].length} characters`);
+});
+
 Deno.test("a skipped object's log line quotes the hostile name on one line", () => {
   const lines = captureLog();
   const raw = rawService();
