@@ -29,6 +29,7 @@ import {
   syntheticNamespace,
   syntheticServiceName,
 } from "./synthetic.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** What one inner run measured. */
 export interface ProxyRunResult {
@@ -202,7 +203,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     }
     const start = performance.now();
     child = new Deno.Command(Deno.execPath(), {
-      env,
+      env: { ...CHILD_ENV, ...env },
       args: [
         "run",
         "-A",

@@ -72,7 +72,7 @@ export function trackNodeAddresses(
           "Can't determine this node's IP, assuming loopback; if this is incorrect, please set " +
             "the --bind-address flag",
         );
-      }
+      } else log.info("Successfully retrieved NodeIPs", { NodeIPs: Object.values(nodeIPs) });
     },
   };
 }

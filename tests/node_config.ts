@@ -8,8 +8,16 @@
  * @module
  */
 
+/** The proxy modes the sandbox runs (`mode:` of the KubeProxyConfiguration). */
+export type ProxyMode = "iptables" | "nftables";
+
+/** Every {@linkcode ProxyMode}, for flag parsing. */
+export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "nftables"];
+
 /** What differs between the callers' node configs. */
 export interface NodeConfigOptions {
+  /** `mode:`; default iptables. */
+  readonly mode?: ProxyMode;
   /** `clientConnection.kubeconfig`; left out when the caller passes `--master`. */
   readonly kubeconfig?: string;
   readonly nodeName: string;
@@ -39,7 +47,7 @@ export function renderNodeConfig(opts: NodeConfigOptions): string {
       ? ["clientConnection:", `  kubeconfig: ${opts.kubeconfig}`]
       : []),
     `hostnameOverride: ${opts.nodeName}`,
-    "mode: iptables",
+    `mode: ${opts.mode ?? "iptables"}`,
     `clusterCIDR: ${opts.clusterCIDR}`,
     `healthzBindAddress: ${opts.healthzBindAddress}`,
     `metricsBindAddress: ${opts.metricsBindAddress}`,
