@@ -77,23 +77,6 @@ const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP", "SCTP"];
 const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
 const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
 
-/**
- * One shared copy of each repeated short string (namespaces, node names, zones, port names): the
- * API server's JSON repeats them on every object, and at 100,000 endpoints the copies add up.
- * Bounded: the pool starts over when full, which loses sharing, never correctness.
- */
-const internPool = new Map<string, string>();
-const INTERN_POOL_LIMIT = 8192;
-
-function intern(s: string): string {
-  if (s === "") return s;
-  const shared = internPool.get(s);
-  if (shared !== undefined) return shared;
-  if (internPool.size >= INTERN_POOL_LIMIT) internPool.clear();
-  internPool.set(s, s);
-  return s;
-}
-
 function protocolOf(v: unknown, field: string): Protocol {
   if (absent(v) || v === "") return "TCP";
   if (!PROTOCOLS.includes(v as Protocol)) {
@@ -140,7 +123,7 @@ function metaOf(
   if (name === "") throw new InvalidObject("metadata.name", "missing");
   let namespace = "";
   if (namespaced) {
-    namespace = intern(nameAt(meta?.namespace, DNS1123_LABEL, "metadata.namespace"));
+    namespace = nameAt(meta?.namespace, DNS1123_LABEL, "metadata.namespace");
     if (namespace === "") throw new InvalidObject("metadata.namespace", "missing");
   }
   const labels = labelsProblem(meta?.labels);
@@ -231,7 +214,7 @@ function servicePorts(spec: Record<string, Raw>, dropped: Dropped): ServicePortS
     const targetPort = targetPortOf(p.targetPort, port, `${where}.targetPort`);
     const nodePort = portNumber(p.nodePort, `${where}.nodePort`, true);
     const appProtocol = appProtocolOf(p.appProtocol, `${where}.appProtocol`, dropped);
-    return { name: intern(name), protocol, port, targetPort, nodePort, ...appProtocol };
+    return { name, protocol, port, targetPort, nodePort, ...appProtocol };
   });
   return ports.length < 2 ? ports : defined(ports.map((p, i) => {
     const field = repeatedIn(ports, i, (q) => q.port === p.port && q.protocol === p.protocol)
@@ -432,7 +415,7 @@ function hintsOf(v: unknown, where: string, dropped: Dropped): EndpointHints | u
         dropped,
         `${where}.hints.${list}[${i}].name`,
       );
-      return n === "" ? [] : [intern(n)];
+      return n === "" ? [] : [n];
     });
   return {
     forZones: names("forZones", LABEL_VALUE),
@@ -489,8 +472,8 @@ function endpointOf(
   // references (an object and a unique name each) cost megabytes.
   return new CachedEndpoint(
     addresses,
-    intern(partNameAt(raw.nodeName, DNS1123_SUBDOMAIN, dropped, where, ".nodeName")),
-    intern(partNameAt(raw.zone, LABEL_VALUE, dropped, where, ".zone")),
+    partNameAt(raw.nodeName, DNS1123_SUBDOMAIN, dropped, where, ".nodeName"),
+    partNameAt(raw.zone, LABEL_VALUE, dropped, where, ".zone"),
     (ready ? READY : 0) | (serving ? SERVING : 0) | (terminating ? TERMINATING : 0),
     hostname === "" && hints === undefined ? undefined : { hostname, hints },
   );
@@ -509,7 +492,7 @@ function endpointPorts(raw: Record<string, Raw>, dropped: Dropped): EndpointPort
     const protocol = protocolOf(p.protocol, `${where}.protocol`);
     const port = portNumber(p.port, `${where}.port`, false);
     const appProtocol = appProtocolOf(p.appProtocol, `${where}.appProtocol`, dropped);
-    return { name: intern(name), protocol, port, ...appProtocol };
+    return { name, protocol, port, ...appProtocol };
   });
   return ports.length < 2 ? ports : defined(ports.map((p, i) => {
     if (!repeatedIn(ports, i, (q) => q.name === p.name)) return p;

@@ -68,16 +68,21 @@ export function stringAt(v: unknown, field: string, key = ""): string {
   return v;
 }
 
-/** An optional name: "" when absent or empty; a string breaking `rule` makes the object unusable. */
+/**
+ * An optional name: "" when absent or empty, else the rule's shared copy; a string breaking
+ * `rule` makes the object unusable.
+ */
 export function nameAt(v: unknown, rule: NameRule, field: string, key = ""): string {
   const s = stringAt(v, field, key);
-  if (s !== "" && !rule.test(s)) {
+  if (s === "") return s;
+  const shared = rule.shared(s);
+  if (shared === undefined) {
     throw new InvalidObject(field + key, `invalid ${shown(s)}: must be ${rule.what}`);
   }
-  return s;
+  return shared;
 }
 
-/** An optional name that can be ignored: "" when it breaks `rule` (noted in `dropped`). */
+/** An optional name that can be ignored: the shared copy, or "" when it breaks `rule` (noted). */
 export function partNameAt(
   v: unknown,
   rule: NameRule,
@@ -86,7 +91,8 @@ export function partNameAt(
   key = "",
 ): string {
   if (absent(v) || v === "") return "";
-  if (typeof v === "string" && rule.test(v)) return v;
+  const shared = typeof v === "string" ? rule.shared(v) : undefined;
+  if (shared !== undefined) return shared;
   dropped.push(`${field}${key}: ${nameProblem(v, rule)}`);
   return "";
 }

@@ -6,8 +6,8 @@
  * object whose name, namespace or port name breaks these rules is skipped at ingest.
  *
  * Each rule is a {@linkcode NameRule}: a predicate plus the words that say what it wants, for the
- * log line. Valid strings are remembered (bounded), because the same namespaces, node names and
- * port names come back on every object.
+ * log line, and a bounded pool of the valid names seen, shared (the same namespaces, node names
+ * and port names come back on every object: one check and one copy each).
  *
  * @module
  */
@@ -18,24 +18,33 @@ export interface NameRule {
   readonly what: string;
   /** Whether `s` follows the rule. */
   test(s: string): boolean;
+  /**
+   * `s` when it follows the rule, as one shared copy: the first valid string seen with this text
+   * (the API server's JSON repeats namespaces, node names, zones and port names on every object;
+   * at 100,000 endpoints the copies add up). Undefined when `s` breaks the rule.
+   */
+  shared(s: string): string | undefined;
 }
 
-const MEMO_LIMIT = 4096;
-
 /**
- * A rule whose valid answers are remembered: at most MEMO_LIMIT strings, then it starts over.
- * Worth it for names that repeat across objects (namespaces, node names, port names, label keys).
+ * How many valid names a rule keeps shared. Bounded: the pool starts over when full, which loses
+ * sharing (and costs one check again), never correctness.
  */
-function memoized(what: string, check: (s: string) => boolean): NameRule {
-  const valid = new Set<string>();
+const POOL_LIMIT = 8192;
+
+/** A rule whose valid names are remembered and shared: being in the pool means valid. */
+function nameRule(what: string, check: (s: string) => boolean): NameRule {
+  const pool = new Map<string, string>();
   return {
     what,
-    test(s: string): boolean {
-      if (valid.has(s)) return true;
-      if (!check(s)) return false;
-      if (valid.size >= MEMO_LIMIT) valid.clear();
-      valid.add(s);
-      return true;
+    test: check,
+    shared(s: string): string | undefined {
+      const known = pool.get(s);
+      if (known !== undefined) return known;
+      if (!check(s)) return undefined;
+      if (pool.size >= POOL_LIMIT) pool.clear();
+      pool.set(s, s);
+      return s;
     },
   };
 }
@@ -55,7 +64,7 @@ function isDNS1123Subdomain(s: string): boolean {
  * DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter
  * or digit. Namespaces, Service port names, EndpointSlice port names, endpoint hostnames.
  */
-export const DNS1123_LABEL: NameRule = memoized(
+export const DNS1123_LABEL: NameRule = nameRule(
   "a DNS-1123 label (at most 63 of a-z, 0-9 and '-', starting and ending with a-z or 0-9)",
   (s) => s.length <= 63 && LABEL_RE.test(s),
 );
@@ -64,24 +73,22 @@ export const DNS1123_LABEL: NameRule = memoized(
  * DNS-1123 subdomain: at most 253 characters, DNS-1123 labels joined by '.'. EndpointSlice and
  * Node names, endpoint node names, ExternalName targets.
  */
-export const DNS1123_SUBDOMAIN: NameRule = memoized(
+export const DNS1123_SUBDOMAIN: NameRule = nameRule(
   "a DNS-1123 subdomain (at most 253 of a-z, 0-9, '-' and '.', each part starting and ending with a-z or 0-9)",
   isDNS1123Subdomain,
 );
 
 /** DNS-1035 label: a DNS-1123 label that starts with a letter. Service names. */
-export const DNS1035_LABEL: NameRule = {
-  what:
-    "a DNS-1035 label (at most 63 of a-z, 0-9 and '-', starting with a-z and ending with a-z or 0-9)",
-  // Not memoized: Service names hardly repeat.
-  test: (s) => s.length <= 63 && DNS1035_RE.test(s),
-};
+export const DNS1035_LABEL: NameRule = nameRule(
+  "a DNS-1035 label (at most 63 of a-z, 0-9 and '-', starting with a-z and ending with a-z or 0-9)",
+  (s) => s.length <= 63 && DNS1035_RE.test(s),
+);
 
 /**
  * IANA service name (RFC 6335): at most 15 of a-z, 0-9 and '-', at least one letter, no '-' at
  * either end and no "--". Container port names, so a Service's `targetPort` given by name.
  */
-export const IANA_SVC_NAME: NameRule = memoized(
+export const IANA_SVC_NAME: NameRule = nameRule(
   "an IANA service name (at most 15 of a-z, 0-9 and '-', with a letter, no '-' at either end, no '--')",
   (s) =>
     s.length >= 1 && s.length <= 15 && IANA_SVC_NAME_RE.test(s) && /[a-z]/.test(s) &&
@@ -92,7 +99,7 @@ export const IANA_SVC_NAME: NameRule = memoized(
  * Qualified name: an optional DNS-1123 subdomain prefix and '/', then at most 63 of A-Z, a-z, 0-9,
  * '-', '_' and '.', starting and ending with a letter or digit. Label keys, `appProtocol`.
  */
-export const QUALIFIED_NAME: NameRule = memoized(
+export const QUALIFIED_NAME: NameRule = nameRule(
   "a qualified name (an optional DNS-1123 subdomain and '/', then at most 63 of A-Z, a-z, 0-9, '-', '_' and '.', starting and ending with a letter or digit)",
   (s) => {
     const slash = s.indexOf("/");
@@ -110,7 +117,7 @@ function isLabelValue(s: string): boolean {
 }
 
 /** Label value: empty, or at most 63 of A-Z, a-z, 0-9, '-', '_' and '.', alphanumeric at both ends. */
-export const LABEL_VALUE: NameRule = memoized(
+export const LABEL_VALUE: NameRule = nameRule(
   "a label value (empty, or at most 63 of A-Z, a-z, 0-9, '-', '_' and '.', starting and ending with a letter or digit)",
   isLabelValue,
 );
@@ -167,13 +174,13 @@ export function labelsProblem(labels: unknown): FieldProblem | undefined {
   for (const key in labels) {
     if (!Object.hasOwn(labels, key)) continue;
     const value = (labels as Record<string, unknown>)[key];
-    if (!QUALIFIED_NAME.test(key)) {
+    if (QUALIFIED_NAME.shared(key) === undefined) {
       return {
         field: "metadata.labels",
         problem: `invalid key ${shown(key)}: must be ${QUALIFIED_NAME.what}`,
       };
     }
-    // Not through LABEL_VALUE's memory: label values are often the object's own name.
+    // Not through LABEL_VALUE's pool: label values are often the object's own name.
     if (typeof value !== "string" || !isLabelValue(value)) {
       return { field: `metadata.labels[${shown(key)}]`, problem: nameProblem(value, LABEL_VALUE)! };
     }

@@ -72,11 +72,16 @@ const CASES: [string, NameRule, string[], string[]][] = [
 Deno.test("name rules accept Kubernetes' valid names and refuse the rest", () => {
   for (const [ruleName, rule, valid, invalid] of CASES) {
     for (const s of valid) assert(rule.test(s), `${ruleName} should accept ${JSON.stringify(s)}`);
-    // Twice: the second answer comes from the rule's memory of valid names.
-    for (const s of valid) assert(rule.test(s), `${ruleName} (remembered) ${JSON.stringify(s)}`);
+    for (const s of valid) {
+      // shared(): the first copy seen, then that same copy for an equal string.
+      const first = rule.shared(s.split("").join(""));
+      assertEquals(first, s, `${ruleName} shared ${JSON.stringify(s)}`);
+      assert(rule.shared(s.split("").join("")) === first);
+    }
     for (const s of [...invalid, ...HOSTILE]) {
       if (ruleName === "LABEL_VALUE" && s === "") continue; // an empty label value is valid
       assert(!rule.test(s), `${ruleName} should refuse ${JSON.stringify(s)}`);
+      assertEquals(rule.shared(s), undefined, `${ruleName} should not share ${JSON.stringify(s)}`);
     }
   }
 });
