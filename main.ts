@@ -5,7 +5,9 @@
  * upstream's start-up order (`cmd/kube-proxy/app/server.go`):
  * 1. command line + `--config` → validated options (`config/options.ts`); a `ConfigError` prints
  *    every problem, one `path: message` line each, and exits 2 before anything else happens;
- * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0;
+ * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0; `kube-proxy trace ...`
+ *    is dispatched before any of this to `proxy/trace/command.ts` (read only, its own flags and
+ *    exit statuses);
  * 3. `--cleanup`: remove our rules in both families, both iptables backends and nftables
  *    (`proxy/iptables/cleanup.ts`, `proxy/nftables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
  *    rules`;
@@ -40,7 +42,7 @@ import {
   writeConfigFile,
 } from "./config/options.ts";
 import { renderConfigz } from "./config/configz.ts";
-import { logStartup } from "./config/startup_log.ts";
+import { logCacheSync, logProxier, logStartup } from "./config/startup_log.ts";
 import { versionString } from "./config/version.ts";
 import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
@@ -63,7 +65,9 @@ import { createBackends } from "./proxy/backends.ts";
 import type { ProxyBackend } from "./proxy/backend.ts";
 import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
 import { cleanupNftables } from "./proxy/nftables/cleanup.ts";
+import { runTrace } from "./proxy/trace/command.ts";
 import { detectBackend } from "./proxy/iptables/iptables.ts";
+import { ClientFilter } from "./dns/client_filter.ts";
 import { ClusterView } from "./dns/cluster_view.ts";
 import { DnsServer } from "./dns/server.ts";
 
@@ -150,11 +154,15 @@ function signalPromise(): Promise<string> {
  *
  * @param args The command line after the program name.
  * @param deps Command runner and stop signal (tests); real ones by default.
- * @returns The process exit code: 0 after `--help`, `--version`, `--write-config-to`, a good
+ * @returns The process exit code (for `trace`, the trace's: see `proxy/trace/README.md`): 0 after `--help`, `--version`, `--write-config-to`, a good
  *   `--cleanup`, `--init-only` or a signal; 2 on a configuration error; 1 on any other failure
  *   and when the `--config` file was updated while running.
  */
 export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<number> {
+  // `kube-proxy trace ...` is a read-only subcommand with its own flags (proxy/trace/).
+  if (args[0] === "trace") {
+    return await runTrace(args.slice(1), deps.run !== undefined ? { run: deps.run } : {});
+  }
   let options: Options;
   try {
     options = await loadOptions(args);
@@ -233,6 +241,7 @@ async function runProxy(
     ? await detectBackend(run)
     : options.iptablesBackend;
   logStartup(options, backend);
+  logProxier(options);
 
   const localhostNodePorts = localhostNodePortsEffective(config);
   // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
@@ -266,17 +275,41 @@ async function runProxy(
     const watch = configWatch = watchConfigFile(options.configFile);
     stoppables.push({ name: "configuration file watch", stop: () => watch.close() });
   }
-  const metrics = new ProxyMetrics();
+  const metrics = new ProxyMetrics({
+    featureGates: config.featureGates,
+    apiServerHost: new URL(clientConfig.server).host,
+    dns: dns.enabled,
+  });
+  clientConfig = { ...clientConfig, onRequest: (r) => metrics.observeRestRequest(r) };
   const cache = new ClusterCache(clientConfig, options.nodeName);
 
   try {
     // Cluster DNS first: the interception rules need the port it really listens on.
     let dnsPort: number | undefined;
-    if (dns.enabled) {
+    if (!dns.enabled) {
+      log.info(
+        "Cluster DNS responder disabled, no DNS port opened; to turn it on, add a document " +
+          "'apiVersion: dns.kubeproxy.config/v1alpha1, kind: ClusterDNSConfiguration' to the " +
+          "--config file (see config/README.md)",
+      );
+    } else {
       const view = new ClusterView();
       cache.addServiceHandler(view);
       cache.addEndpointSliceHandler(view);
       cache.addNamespaceHandler(view);
+      // Only this cluster's clients are answered: pod CIDRs (the Node's follow its events),
+      // node addresses, loopback and `allowedClients`.
+      const clients = new ClientFilter({
+        clusterCIDRs: config.clusterCIDR.split(",").filter((c) => c.trim() !== ""),
+        allowedClients: dns.allowedClients,
+      });
+      cache.addNodeHandler(clients);
+      if (config.clusterCIDR === "" && dns.allowedClients.length === 0) {
+        log.warn(
+          "Cluster DNS answers only this Node's podCIDRs, its addresses and loopback: set " +
+            "clusterCIDR or the DNS document's allowedClients if pods get addresses elsewhere",
+        );
+      }
       const server = new DnsServer(view, {
         bindAddress: dns.bindAddress,
         port: dns.port,
@@ -289,6 +322,7 @@ async function runProxy(
         tcpIdleTimeoutMs: dns.tcpIdleTimeout,
         nsAddresses: dns.serviceIPs.length > 0 ? dns.serviceIPs : undefined,
         metrics: metrics.dns,
+        clients,
       });
       try {
         await server.start();
@@ -342,6 +376,7 @@ async function runProxy(
       throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
     }
     const families = backends.map((b) => b.family);
+    metrics.showFamilies(families);
     if (families.length === 2) {
       log.info("kube-proxy running in dual-stack mode", { primaryIPFamily: primary });
     } else {
@@ -378,6 +413,7 @@ async function runProxy(
       stoppables.push({ name: "metrics", stop: () => metricsServer.stop() });
     }
 
+    logCacheSync(cache.synced);
     await cache.start();
     stoppables.unshift({ name: "cluster cache", stop: () => cache.stop() });
     proxier.start();

@@ -10,6 +10,7 @@
  */
 
 import { BenchFlags } from "./flags.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** The benchmarks and the arguments `all.ts` gives them (full, quick). */
 export const BENCHMARKS: readonly {
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
     console.error(`\n== bench/${b.name}.ts ${args.join(" ")}`);
     const t0 = performance.now();
     const status = await new Deno.Command(Deno.execPath(), {
+      env: CHILD_ENV,
       args: ["run", "-A", ...(b.denoArgs ?? []), path, ...args],
       stdout: "inherit",
       stderr: "inherit",

@@ -22,6 +22,7 @@ import {
   SYNTHETIC_CLUSTER_CIDR,
   SYNTHETIC_NODE_NAME,
 } from "./synthetic.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 const MB = 1024 * 1024;
 
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
   const fixture = await startFixtureProcess(cluster, dir);
   try {
     const child = await new Deno.Command(Deno.execPath(), {
+      env: CHILD_ENV,
       args: [
         "run",
         "-A",

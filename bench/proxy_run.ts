@@ -30,6 +30,7 @@ import {
   syntheticNamespace,
   syntheticServiceName,
 } from "./synthetic.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** What one inner run measured. */
 export interface ProxyRunResult {
@@ -245,7 +246,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     }
     const start = performance.now();
     child = new Deno.Command(Deno.execPath(), {
-      env,
+      env: { ...CHILD_ENV, ...env },
       args: [
         "run",
         "-A",

@@ -24,6 +24,7 @@ import {
   DEFAULT_METRICS_PORT,
   defaultConfig,
   loadConfig,
+  readConfigFile,
   renderConfig,
 } from "./load.ts";
 import { appendPortIfNeeded } from "./ip.ts";
@@ -68,7 +69,7 @@ export interface Options {
 
 /** What {@linkcode loadOptions} reads from the outside world; tests replace it. */
 export interface LoadOptionsDeps {
-  /** Reads the `--config` file. Default `Deno.readTextFile`. */
+  /** Reads the `--config` file. Default `readConfigFile` (UTF-8 checked). */
   readonly readTextFile?: (path: string) => Promise<string>;
   /** The host name. Default `Deno.hostname()`. */
   readonly hostname?: () => string;
@@ -152,11 +153,13 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
   let raw: Json;
   let dns: ClusterDNSConfiguration;
   const ignoredFlags: string[] = [];
+  let unknownFields: readonly string[] = [];
   if (configFile !== undefined) {
     let text: string;
     try {
-      text = await (deps.readTextFile ?? Deno.readTextFile)(configFile);
+      text = await (deps.readTextFile ?? readConfigFile)(configFile);
     } catch (err) {
+      if (err instanceof ConfigError) throw err;
       throw new ConfigError([{
         path: "--config",
         message: `failed to read configuration file ${JSON.stringify(configFile)}: ` +
@@ -166,6 +169,7 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
     const loaded = loadConfig(text, { source: configFile });
     raw = mutable(loaded.config);
     dns = loaded.dns;
+    unknownFields = loaded.unknownFields;
     for (const spec of FLAGS) {
       if (!set.has(spec.name) || !spec.target) continue;
       if (spec.logging) {
@@ -230,6 +234,13 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
     verbosity: config.logging.verbosity,
     format: config.logging.format as LogFormat,
   });
+  if (unknownFields.length > 0) {
+    // Upstream's lenient fallback: the strict error, logged, and the file's known fields used.
+    log.warn("Using lenient decoding as strict decoding failed", {
+      err: `strict decoding error: ${unknownFields.map((f) => `unknown field ${f}`).join(", ")}`,
+      file: configFile,
+    });
+  }
   for (const flag of ignoredFlags) {
     log.warn("Flag ignored because a configuration file is given by --config", { flag });
   }

@@ -217,10 +217,11 @@ export type PodRecordsMode = "insecure" | "disabled";
 
 /**
  * This project's `ClusterDNSConfiguration` (`dns.kubeproxy.config/v1alpha1`), fully defaulted.
- * A file without this document gets every default below.
+ * A file without this document (and a configuration from flags only) gets every default below
+ * but `enabled: false`: no DNS port is opened unless the document asks for it.
  */
 export interface ClusterDNSConfiguration {
-  /** Run the DNS responder. Default true. */
+  /** Run the DNS responder. Default true inside the document; false without the document. */
   readonly enabled: boolean;
   /** Listen address (UDP and TCP). Default `0.0.0.0`. */
   readonly bindAddress: string;
@@ -237,11 +238,19 @@ export interface ClusterDNSConfiguration {
   readonly forwardTimeout: number;
   /** Forwarded queries in flight at most; more are answered SERVFAIL. Default 1000. */
   readonly maxConcurrentForwards: number;
-  /** Idle timeout of a DNS-over-TCP connection, ms. Default 10s. */
+  /**
+   * A DNS-over-TCP connection is closed when no complete query arrives within this long of its
+   * opening or of its last answer (partial bytes do not extend it), ms. Default 5s.
+   */
   readonly tcpIdleTimeout: number;
   /** `insecure` (answer any pod A record, as CoreDNS) or `disabled`. Default `insecure`. */
   readonly podRecords: PodRecordsMode;
   /** Cluster DNS service IPs whose port-53 traffic this node sends to the local responder;
    * empty = no interception. */
   readonly serviceIPs: readonly string[];
+  /**
+   * CIDRs whose clients are answered besides the cluster's own (pod CIDRs, node addresses,
+   * loopback); everyone else gets REFUSED. Default empty.
+   */
+  readonly allowedClients: readonly string[];
 }

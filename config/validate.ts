@@ -20,40 +20,13 @@ import type { ConfigProblem } from "./config_error.ts";
 
 export { ConfigError, type ConfigProblem } from "./config_error.ts";
 import { formatDuration } from "./duration.ts";
+import { FEATURE_GATES } from "./feature_gates.ts";
 import { parseCIDR, parseIP, splitHostPort } from "./ip.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "./types.ts";
 import { KUBERNETES_MAJOR, KUBERNETES_MINOR } from "./version.ts";
 
-/**
- * Feature gates this build accepts in `featureGates` / `--feature-gates` (upstream's gates that
- * concern kube-proxy or are commonly set cluster-wide, plus the `AllAlpha`/`AllBeta` switches).
- * Their values are accepted and recorded; none changes this build's behaviour.
- */
-export const KNOWN_FEATURE_GATES: ReadonlySet<string> = new Set([
-  "AllAlpha",
-  "AllBeta",
-  "ComponentSLIs",
-  "ContextualLogging",
-  "DisableAllocatorDualWrite",
-  "IPv6DualStack",
-  "KubeProxyDrainingTerminatingNodes",
-  "LoadBalancerIPMode",
-  "LoggingAlphaOptions",
-  "LoggingBetaOptions",
-  "MinimizeIPTablesRestore",
-  "MultiCIDRServiceAllocator",
-  "NFTablesProxyMode",
-  "PreferSameTrafficDistribution",
-  "ProxyTerminatingEndpoints",
-  "RelaxedServiceNameValidation",
-  "ServiceIPStaticSubrange",
-  "ServiceInternalTrafficPolicy",
-  "ServiceTrafficDistribution",
-  "TopologyAwareHints",
-  "TopologyManagerPolicyAlphaOptions",
-  "WinDSR",
-  "WinOverlay",
-]);
+/** Feature gates this build accepts (`config/feature_gates.ts` lists them with their stage). */
+export const KNOWN_FEATURE_GATES: ReadonlySet<string> = new Set(Object.keys(FEATURE_GATES));
 
 const ROOT = "KubeProxyConfiguration";
 const DNS_ROOT = "ClusterDNSConfiguration";
@@ -373,6 +346,11 @@ function validateDns(dns: ClusterDNSConfiguration, p: Problems): void {
       p.list.push({ path: where, message: `Duplicate value: ${q(ip)}` });
     }
     seen.add(ip);
+  });
+  dns.allowedClients.forEach((cidr, i) => {
+    if (!parseCIDR(cidr)) {
+      p.invalid(`${DNS_ROOT}.allowedClients[${i}]`, q(cidr), "must be a valid CIDR");
+    }
   });
 }
 

@@ -266,6 +266,7 @@ Deno.test("validateConfig() checks every DNS field", () => {
       tcpIdleTimeout: -1,
       podRecords: "verified" as "insecure",
       serviceIPs: ["10.96.0.10", "10.96.0.10", "10.96.0"],
+      allowedClients: ["10.0.0.0/8", "192.0.2.1", "fd00::/129"],
     })),
     [
       `${D}.bindAddress: Invalid value: "any": must be a valid IP address`,
@@ -285,6 +286,8 @@ Deno.test("validateConfig() checks every DNS field", () => {
       `${D}.podRecords: Unsupported value: "verified": supported values: "disabled", "insecure"`,
       `${D}.serviceIPs[1]: Duplicate value: "10.96.0.10"`,
       `${D}.serviceIPs[2]: Invalid value: "10.96.0": must be a valid IP address`,
+      `${D}.allowedClients[1]: Invalid value: "192.0.2.1": must be a valid CIDR`,
+      `${D}.allowedClients[2]: Invalid value: "fd00::/129": must be a valid CIDR`,
     ],
   );
   assertEquals(check({}, { port: 0, ttl: 0, enabled: false, bindAddress: "::" }), []);

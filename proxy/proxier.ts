@@ -376,7 +376,11 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
 
   /** @inheritdoc */
   onNodeSynced(): void {
-    if (Object.keys(this.#addresses.nodeIPs).length > 0) return;
+    const nodeIPs = Object.values(this.#addresses.nodeIPs);
+    if (nodeIPs.length > 0) {
+      log.info("Successfully retrieved NodeIPs", { NodeIPs: nodeIPs });
+      return;
+    }
     log.warn(
       "Can't determine this node's IP, assuming loopback; if this is incorrect, please set " +
         "the --bind-address flag",

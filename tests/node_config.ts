@@ -8,8 +8,16 @@
  * @module
  */
 
+/** The proxy modes the sandbox runs (`mode:` of the KubeProxyConfiguration). */
+export type ProxyMode = "iptables" | "nftables";
+
+/** Every {@linkcode ProxyMode}, for flag parsing. */
+export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "nftables"];
+
 /** What differs between the callers' node configs. */
 export interface NodeConfigOptions {
+  /** `mode:`; default iptables. nftables mode gets the same periods in its own section. */
+  readonly mode?: ProxyMode;
   /** `clientConnection.kubeconfig`; left out when the caller passes `--master`. */
   readonly kubeconfig?: string;
   readonly nodeName: string;
@@ -23,8 +31,6 @@ export interface NodeConfigOptions {
   readonly podRecords?: boolean;
   /** Cluster DNS service IPs to intercept; none when empty or unset. */
   readonly dnsServiceIPs?: readonly string[];
-  /** `mode`; `iptables` by default. nftables mode gets the same periods in its own section. */
-  readonly mode?: "iptables" | "nftables";
 }
 
 /**

@@ -22,15 +22,6 @@ function names(results: { ok: boolean; reply?: string }[]): string[] {
   return results.map((r) => answeredBy(r) ?? `(failed: ${JSON.stringify(r)})`);
 }
 
-/** The sandbox node config in `mode`: nftables mode gets its own section (200 ms min sync). */
-function configFor(mode: "iptables" | "nftables", node: SandboxNode, kubeconfig: string): string {
-  const text = renderNodeConfig(node, kubeconfig);
-  if (mode === "iptables") return text;
-  assert(text.includes("mode: iptables\n") && text.includes("\n---\n"));
-  return text.replace("mode: iptables\n", "mode: nftables\n")
-    .replace("\n---\n", "\nnftables:\n  minSyncPeriod: 200ms\n  syncPeriod: 30s\n---\n");
-}
-
 /** One node's kube-proxy, in either mode. */
 class ModeProxy {
   process: NetnsProcess | undefined;
@@ -48,7 +39,7 @@ class ModeProxy {
     const kubeconfig = `${this.#dir}/${this.node.name}-kubeconfig`;
     const config = `${this.#dir}/${this.node.name}-${mode}.yaml`;
     await Deno.writeTextFile(kubeconfig, this.#cluster.api.kubeconfig());
-    await Deno.writeTextFile(config, configFor(mode, this.node, kubeconfig));
+    await Deno.writeTextFile(config, renderNodeConfig(this.node, kubeconfig, "200ms", mode));
     return [Deno.execPath(), "run", "-A", repoPath("main.ts"), "--config", config, ...extra];
   }
 
