@@ -129,9 +129,18 @@ Deno.test({
           }, 10_000),
         );
       };
+      /**
+       * Waits until every proxy's table has `key`; a bare service key (`IP . proto . port`,
+       * `proto . port`) must lead to the service's own chains: the same key also appears in the
+       * no-endpoint maps (REJECT/DROP) while the Service is known but its EndpointSlice is not.
+       */
       const waitNft = async (key: string) => {
+        const escaped = key.replaceAll(".", "\\.");
+        const toService = key.includes(":") || key.includes("/")
+          ? escaped
+          : `${escaped}( comment "[^"]*")? : goto (service|external|firewall)-`;
         for (const p of proxies) {
-          await p.waitFor("nftables", new RegExp(key.replaceAll(".", "\\.")), `element ${key}`);
+          await p.waitFor("nftables", new RegExp(toService), `element ${key}`);
         }
       };
 
@@ -294,7 +303,11 @@ Deno.test({
               clusterIP: "10.96.1.9",
               ports: [{ port: 80, targetPort: 8080 }],
             }, [b0]);
-            await p1.waitFor("nftables", /10\.96\.1\.9 \. tcp \. 80/, "a sync after the restart");
+            await p1.waitFor(
+              "nftables",
+              /10\.96\.1\.9 \. tcp \. 80 : goto service-/,
+              "a sync after the restart",
+            );
             const from = session.lines.length;
             await session.writeLine("after");
             const second = await session.waitForLine(/after/, 10_000, from);
@@ -327,7 +340,11 @@ Deno.test({
           ]);
           await p1.stop();
           await p1.start("nftables");
-          await p1.waitFor("nftables", /10\.96\.1\.4 \. tcp \. 80/, "nftables rules again");
+          await p1.waitFor(
+            "nftables",
+            /10\.96\.1\.4 \. tcp \. 80 : goto service-/,
+            "nftables rules again",
+          );
           await eventually("iptables mode's rules to go", async () => {
             const left = await p1.kubeIptablesRules();
             return left.length === 0 ? true : undefined;
