@@ -1,9 +1,9 @@
 /**
  * What a packet trace finds, independent of the backend that holds the rules: the packet, the
  * path it takes hop by hop, and the verdict. The iptables tracer (`proxy/iptables/tracer.ts`)
- * produces it today; an nftables tracer produces the same {@linkcode TraceResult} (its hops name
- * the `kube-proxy` table's chains and map lookups), so rendering, `--explain`, JSON output and exit
- * codes work unchanged for both modes.
+ * produces it, and so does the nftables mode (`nft_mode.ts` over `proxy/nftables/tracer.ts`: its
+ * hops name the `kube-proxy` table's chains and map lookups), so rendering, `--explain`, JSON
+ * output and exit codes are the same for both modes.
  *
  * A trace may fork: a `-m statistic` rule (or an nftables `numgen` map) sends a share of new
  * connections one way and the rest another. Every way is followed to its end, as a
