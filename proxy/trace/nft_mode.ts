@@ -24,6 +24,7 @@ import { type NftTraceHop, traceNftPacket } from "../nftables/tracer.ts";
 import {
   type BranchVerdict,
   endpointSharesOf,
+  keptSourceDecision,
   type MasqueradeDecision,
   outcomeOf,
   type TraceBranch,
@@ -177,23 +178,7 @@ function masqueradeOf(
     return { masqueraded: true, reason: "hairpin: the pod reaches itself through the Service" };
   }
   if (verdict === "none") return { masqueraded: false, reason: "no kube-proxy rule applies" };
-  if (hops.some((h) => h.chain.startsWith(PREFIX.local))) {
-    return {
-      masqueraded: false,
-      reason: "traffic policy Local: the client's source IP is kept (only local endpoints)",
-    };
-  }
-  if (hops.some((h) => h.chain.startsWith(PREFIX.external))) {
-    return {
-      masqueraded: false,
-      reason: "external traffic from the pod network: the endpoint replies through this node",
-    };
-  }
-  return {
-    masqueraded: false,
-    reason: "the source is in the local pod network (detectLocalMode): the reply comes back " +
-      "through this node",
-  };
+  return keptSourceDecision(hops.map((h) => h.chain), PREFIX.local, PREFIX.external);
 }
 
 /** One branch: its hops, verdict, destination and masquerading. */

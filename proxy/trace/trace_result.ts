@@ -73,6 +73,40 @@ export interface MasqueradeDecision {
   readonly markedBy?: TraceHop;
 }
 
+/**
+ * Why a delivered packet that no rule marked keeps its source, from the chains on its path (both
+ * modes' tracers: the chain prefixes are the mode's names for the Local-policy and external
+ * chains).
+ *
+ * @param chains the chains of the branch's hops.
+ * @param localPrefix the Local-policy chains' prefix (`KUBE-SVL-`, `local-`).
+ * @param externalPrefix the external-traffic chains' prefix (`KUBE-EXT-`, `external-`).
+ * @returns the decision (not masqueraded) and its reason.
+ */
+export function keptSourceDecision(
+  chains: readonly string[],
+  localPrefix: string,
+  externalPrefix: string,
+): MasqueradeDecision {
+  if (chains.some((c) => c.startsWith(localPrefix))) {
+    return {
+      masqueraded: false,
+      reason: "traffic policy Local: the client's source IP is kept (only local endpoints)",
+    };
+  }
+  if (chains.some((c) => c.startsWith(externalPrefix))) {
+    return {
+      masqueraded: false,
+      reason: "external traffic from the pod network: the endpoint replies through this node",
+    };
+  }
+  return {
+    masqueraded: false,
+    reason: "the source is in the local pod network (detectLocalMode): the reply comes back " +
+      "through this node",
+  };
+}
+
 /** One way through the rules, with the share of new connections that take it. */
 export interface TraceBranch {
   /** Between 0 and 1; the branches of a trace add up to 1. */
