@@ -224,3 +224,30 @@ const ROWS_PACKET = {
   protocol: "tcp",
   inInterface: "",
 };
+
+Deno.test("runTrace takes the mode from --config when --mode is not given", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kptrace-" });
+  try {
+    const config = `${dir}/config.yaml`;
+    const write = (mode: string) =>
+      Deno.writeTextFile(
+        config,
+        `apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ${mode}\n`,
+      );
+    const args = ["--config", config, "--from", "10.0.0.2", "--to", "172.30.0.41:80"];
+    // The table exists, but the config says iptables: only iptables-save is read.
+    await write("iptables");
+    const ipt = await trace(args);
+    assert(ipt.run.commandLines().every((l) => !l.startsWith("nft")), ipt.err.join("\n"));
+    assertEquals(ipt.doc.trace.ruleSource.startsWith("iptables-"), true);
+    await write("nftables");
+    const nftMode = await trace(args);
+    assertEquals(nftMode.code, EXIT_DELIVERED, nftMode.err.join("\n"));
+    assertEquals(nftMode.doc.trace.ruleSource, "nftables (ip kube-proxy)");
+    // --mode wins over the file.
+    const flag = await trace(["--mode=iptables", ...args]);
+    assert(flag.run.commandLines().every((l) => !l.startsWith("nft")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
