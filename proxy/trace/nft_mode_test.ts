@@ -7,7 +7,8 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
 import { FakeCommandRunner } from "../exec.ts";
-import { overallCluster, syncOnce, TEST_NODE_IPS } from "../nftables/test_helpers.ts";
+import { makeEndpoint, makeEndpointSlice, makeService } from "../../tests/fixtures.ts";
+import { overallCluster, syncOnce, tcp, TEST_NODE_IPS } from "../nftables/test_helpers.ts";
 import { parseTableListing } from "../nftables/listing.ts";
 import { traceNftPacket } from "../nftables/tracer.ts";
 import { runTrace } from "./command.ts";
@@ -250,4 +251,41 @@ Deno.test("runTrace takes the mode from --config when --mode is not given", asyn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("runTrace in nftables mode reads the ip6 table for an IPv6 destination", async () => {
+  const svc = makeService("ns1", "svc1", (s) => {
+    s.type = "NodePort";
+    s.clusterIPs = ["fd00:30::41"];
+    s.ipFamilies = ["IPv6"];
+    s.ports = [tcp(80, 3001)];
+  });
+  const slice = makeEndpointSlice("ns1", "svc1", 2, (s) => {
+    s.addressType = "IPv6";
+    s.ports = [{ name: "p80", protocol: "TCP", port: 80 }];
+    s.endpoints = [makeEndpoint("fd00:180::1")];
+  });
+  const { nft: nft6 } = await syncOnce([svc], [slice], {
+    family: "IPv6",
+    node: { localDetector: { mode: "ClusterCIDR", cidr: "fd00:10::/64" }, nodeIP: "2001:db8::2" },
+  });
+  const listing6 = (await nft6.listTable("ip6"))!;
+  const run = new FakeCommandRunner();
+  run.respond((c) =>
+    c.cmd === "nft" && c.args.join(" ") === "list table ip6 kube-proxy"
+      ? { stdout: listing6 }
+      : c.cmd === "nft"
+      ? { code: 1, stderr: "Error: No such file or directory\n" }
+      : undefined
+  );
+  const r = await trace(
+    ["--node-ip=2001:db8::2", "--from", "2001:db8:1::1", "--to", "[2001:db8::2]:3001"],
+    run,
+  );
+  assertEquals(r.code, EXIT_DELIVERED, r.err.join("\n"));
+  assertEquals(r.doc.trace.ruleSource, "nftables (ip6 kube-proxy)");
+  assertEquals(r.doc.trace.endpoints, [
+    { destination: "[fd00:180::1]:80", share: 1, masqueraded: true },
+  ]);
+  assertStringIncludes(r.doc.trace.branches[0].masquerade.reason, "externalTrafficPolicy Cluster");
 });
