@@ -16,7 +16,7 @@
  *
  * NOTE: nothing here writes to the kernel or sends a packet. The only commands run are
  * `iptables-save`/`ip6tables-save` (plus the same saves for backend detection),
- * `nft list table ip|ip6 kube-proxy` and `ip route get`.
+ * `nft list tables` (mode detection), `nft list table ip|ip6 kube-proxy` and `ip route get`.
  *
  * Each proxy mode has a {@linkcode ModeTracer}: {@linkcode traceIptables} and
  * {@linkcode traceNftables} (`nft_mode.ts`: `nft list table ip|ip6 kube-proxy`, traced by

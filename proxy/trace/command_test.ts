@@ -57,7 +57,7 @@ Deno.test("runTrace() prints the path and verdict and exits with the verdict's s
   // Only reads: the mode's and backend's detection, the saves, and the route to the source.
   for (const line of ok.run.commandLines()) {
     assert(
-      /^(ip6?tables-(nft|legacy)-save( -t (nat|filter|mangle))?|nft list table ip6? kube-proxy|ip -4 -o route get 10\.0\.0\.2)$/
+      /^(ip6?tables-(nft|legacy)-save( -t (nat|filter|mangle))?|nft list tables|ip -4 -o route get 10\.0\.0\.2)$/
         .test(line),
       line,
     );

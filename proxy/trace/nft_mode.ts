@@ -19,7 +19,7 @@ import { isLoopback } from "../net.ts";
 import { parseTableListing } from "../nftables/listing.ts";
 import { CHAINS, PREFIX, SETS, TABLE } from "../nftables/names.ts";
 import { ExecNft } from "../nftables/nft.ts";
-import { emptyTable, type TableState } from "../nftables/ruleset.ts";
+import { emptyTable, ruleWithoutComment, type TableState } from "../nftables/ruleset.ts";
 import { type NftTraceHop, traceNftPacket } from "../nftables/tracer.ts";
 import {
   type BranchVerdict,
@@ -56,23 +56,21 @@ export async function readNftTable(
 
 /**
  * Whether this node's rules are in nftables mode: a `kube-proxy` table exists in family `ip` or
- * `ip6` (iptables mode deletes them at start, as upstream's does). Any failure of `nft` (not
- * installed, no permission) counts as "no".
+ * `ip6` (`nft list tables`; iptables mode deletes them at start, as upstream's does). Any failure
+ * of `nft` (not installed, no permission) counts as "no".
  *
  * @param run the command runner.
  * @returns true when either family has the table.
  */
 export async function nodeHasNftTable(run: CommandRunner): Promise<boolean> {
-  const nft = new ExecNft(run);
-  for (const family of ["ip", "ip6"] as const) {
-    try {
-      const listing = await nft.listTable(family);
-      if (listing !== undefined && listing.trim().startsWith("table ")) return true;
-    } catch {
-      // No nft, or no permission to read: not evidence of nftables mode.
-    }
+  // `nft list tables` prints only the tables' names: cheap even when the table is large.
+  try {
+    const r = await run.run("nft", ["list", "tables"]);
+    return r.code === 0 && new RegExp(`^table ip6? ${TABLE}$`, "m").test(r.stdout);
+  } catch {
+    // No nft, or no permission to read: not evidence of nftables mode.
+    return false;
   }
-  return false;
 }
 
 /** `ns/name/proto/port` (the tracer's) as the trace's `ns/name:port` (`ns/name` when unnamed). */
@@ -112,14 +110,24 @@ function actionOf(rule: string): string {
   return rule;
 }
 
+/** The comment of the listed rule the tracer matched (its hops carry the rule without it). */
+function commentOf(table: TableState, h: NftTraceHop): string | undefined {
+  const listed = table.chains.get(h.chain)?.rules.find((r) =>
+    r !== h.rule && ruleWithoutComment(r) === h.rule
+  );
+  return listed === undefined ? undefined : /comment "([^"]*)"$/.exec(listed)?.[1];
+}
+
 function hopOf(table: TableState, tableName: string, h: NftTraceHop): TraceHop {
   const service = servicePortOf(h.service) ?? elementService(table, h.rule);
   const pick = /^numgen random mod (\d+) 0 /.exec(h.rule);
+  const comment = commentOf(table, h);
   return {
     table: tableName,
     chain: h.chain,
     rule: h.rule,
     action: actionOf(h.rule),
+    ...(comment !== undefined ? { comment } : {}),
     ...(service !== undefined ? { service } : {}),
     ...(h.endpoint !== undefined ? { endpoint: h.endpoint } : {}),
     ...(pick !== null ? { probability: 1 / Number(pick[1]) } : {}),

@@ -31,6 +31,7 @@ function nftRunner(listing = LISTING): FakeCommandRunner {
   const run = new FakeCommandRunner();
   run.respond((c) => {
     if (c.cmd !== "nft") return undefined;
+    if (c.args.join(" ") === "list tables") return { stdout: "table ip kube-proxy\n" };
     if (c.args.join(" ") === "list table ip kube-proxy") return { stdout: listing };
     return { code: 1, stderr: "Error: No such file or directory\n" };
   });
@@ -160,7 +161,7 @@ Deno.test("runTrace detects nftables mode from the kube-proxy table and reads on
   assertEquals(b1.hops.find((h: { probability?: number }) => h.probability)?.probability, 0.5);
   assertStringIncludes(b1.masquerade.reason, "local pod network");
   for (const line of run.commandLines()) {
-    assert(/^(nft list table ip6? kube-proxy|ip -4 -o route get 10\.0\.0\.2)$/.test(line), line);
+    assert(/^(nft list tables?( ip kube-proxy)?|ip -4 -o route get 10\.0\.0\.2)$/.test(line), line);
   }
 });
 
@@ -272,7 +273,9 @@ Deno.test("runTrace in nftables mode reads the ip6 table for an IPv6 destination
   const listing6 = (await nft6.listTable("ip6"))!;
   const run = new FakeCommandRunner();
   run.respond((c) =>
-    c.cmd === "nft" && c.args.join(" ") === "list table ip6 kube-proxy"
+    c.cmd === "nft" && c.args.join(" ") === "list tables"
+      ? { stdout: "table inet filter\ntable ip6 kube-proxy\n" }
+      : c.cmd === "nft" && c.args.join(" ") === "list table ip6 kube-proxy"
       ? { stdout: listing6 }
       : c.cmd === "nft"
       ? { code: 1, stderr: "Error: No such file or directory\n" }
