@@ -20,6 +20,11 @@ export interface TraceFlags {
   readonly explain: boolean;
   readonly output: "text" | "json";
   readonly iptablesBackend: "auto" | "nft" | "legacy";
+  /**
+   * `--mode`: whose rules to read, `iptables` or `nftables`; "" means the `--config` file's mode,
+   * else detected (the `kube-proxy` nftables table exists).
+   */
+  readonly mode: "" | "iptables" | "nftables";
   /** `--node-ip`: the node's addresses; empty means "read them from the system". */
   readonly nodeIPs: readonly string[];
   /** `--in-interface`: the packet's input interface; "" means "ask the routing table". */
@@ -57,6 +62,12 @@ export const TRACE_FLAGS: readonly FlagSpec[] = [
     type: "string",
     def: '"text"',
     usage: "Output format: text or json.",
+  },
+  {
+    name: "mode",
+    type: "string",
+    usage: "Which proxy mode's rules to read: 'iptables' or 'nftables' (default: the --config " +
+      "file's mode, else nftables when the kube-proxy nftables table exists, else iptables).",
   },
   {
     name: "iptables-backend",
@@ -112,10 +123,17 @@ export function parseTraceFlags(args: readonly string[]): TraceFlags {
   const str = (name: string) => (set.get(name) as string | undefined) ?? "";
   const help = set.get("help") === true;
   const output = str("output") || "text";
+  const mode = str("mode");
   const problems = [];
   if (!help) {
     if (str("from") === "") problems.push({ path: "--from", message: "required" });
     if (str("to") === "") problems.push({ path: "--to", message: "required" });
+    if (mode !== "" && mode !== "iptables" && mode !== "nftables") {
+      problems.push({
+        path: "--mode",
+        message: `must be iptables or nftables, got ${JSON.stringify(mode)}`,
+      });
+    }
     if (output !== "text" && output !== "json") {
       problems.push({
         path: "--output",
@@ -135,6 +153,7 @@ export function parseTraceFlags(args: readonly string[]): TraceFlags {
     explain: set.get("explain") === true,
     output: output as "text" | "json",
     iptablesBackend: (str("iptables-backend") || "auto") as TraceFlags["iptablesBackend"],
+    mode: mode as TraceFlags["mode"],
     nodeIPs: (set.get("node-ip") as readonly string[] | undefined) ?? [],
     inInterface: str("in-interface"),
     proxyArgs,
@@ -151,10 +170,11 @@ export function parseTraceFlags(args: readonly string[]): TraceFlags {
 export function renderTraceHelp(exitStatus: string): string {
   return [
     "Follows a packet through the kube-proxy rules this node's kernel holds now (iptables-save of",
-    "the detected backend, read only: nothing is changed and no packet is sent) and prints its",
-    "path hop by hop, the verdict (DNAT to which endpoints with what share, REJECT, DROP, or no",
-    "kube-proxy rule) and whether it is masqueraded and why. Works on rules written by upstream",
-    "kube-proxy too; a rule shape it does not know is reported, never guessed.",
+    "the detected backend, or `nft list table ip|ip6 kube-proxy` in nftables mode; read only:",
+    "nothing is changed and no packet is sent) and prints its path hop by hop, the verdict (DNAT",
+    "to which endpoints with what share, REJECT, DROP, or no kube-proxy rule) and whether it is",
+    "masqueraded and why. Works on rules written by upstream kube-proxy too; a rule shape it does",
+    "not know is reported, never guessed.",
     "",
     "A packet from this node's own addresses enters at nat OUTPUT; any other at nat PREROUTING.",
     "",

@@ -26,11 +26,19 @@ Deno.test("parseTraceFlags() reads the trace flags and keeps the proxy's API fla
   assertEquals(f.nodeIPs, ["192.168.1.10", "192.168.1.11"]);
   assertEquals(f.proxyArgs, ["--kubeconfig=/etc/kp/kubeconfig", "--hostname-override=node1"]);
   assertEquals(f.inInterface, "");
+  assertEquals(f.mode, "");
+  assertEquals(
+    parseTraceFlags(["--from=1.1.1.1", "--to=1.1.1.2:1", "--mode=nftables"]).mode,
+    "nftables",
+  );
 });
 
 Deno.test("parseTraceFlags() reports every problem at once", () => {
-  const err = assertThrows(() => parseTraceFlags(["--output=yaml"]), ConfigError);
-  assertEquals(err.problems.map((p) => p.path), ["--from", "--to", "--output"]);
+  const err = assertThrows(
+    () => parseTraceFlags(["--output=yaml", "--mode=ipvs"]),
+    ConfigError,
+  );
+  assertEquals(err.problems.map((p) => p.path), ["--from", "--to", "--mode", "--output"]);
   const unknown = assertThrows(() => parseTraceFlags(["--from=1.1.1.1", "--bogus"]), ConfigError);
   assertEquals(unknown.problems[0], { path: "--bogus", message: "unknown flag" });
   const stray = assertThrows(

@@ -14,7 +14,12 @@ import {
   SERVICE_LOCAL_CHAIN_PREFIX,
 } from "./chains.ts";
 import { splitRuleArgs } from "./trace_rule.ts";
-import type { BranchVerdict, MasqueradeDecision, TraceHop } from "../trace/trace_result.ts";
+import {
+  type BranchVerdict,
+  keptSourceDecision,
+  type MasqueradeDecision,
+  type TraceHop,
+} from "../trace/trace_result.ts";
 
 /** In words, why the rule that jumped to KUBE-MARK-MASQ did. */
 function markReason(hop: TraceHop): string {
@@ -87,22 +92,9 @@ export function masqueradeOf(w: MasqueradeFacts, verdict: BranchVerdict): Masque
     };
   }
   if (verdict === "none") return { masqueraded: false, reason: "no kube-proxy rule applies" };
-  const chains = w.hops.map((h) => h.chain);
-  if (chains.some((c) => c.startsWith(SERVICE_LOCAL_CHAIN_PREFIX))) {
-    return {
-      masqueraded: false,
-      reason: "traffic policy Local: the client's source IP is kept (only local endpoints)",
-    };
-  }
-  if (chains.some((c) => c.startsWith(EXTERNAL_TRAFFIC_CHAIN_PREFIX))) {
-    return {
-      masqueraded: false,
-      reason: "external traffic from the pod network: the endpoint replies through this node",
-    };
-  }
-  return {
-    masqueraded: false,
-    reason: "the source is in the local pod network (detectLocalMode): the reply comes back " +
-      "through this node",
-  };
+  return keptSourceDecision(
+    w.hops.map((h) => h.chain),
+    SERVICE_LOCAL_CHAIN_PREFIX,
+    EXTERNAL_TRAFFIC_CHAIN_PREFIX,
+  );
 }

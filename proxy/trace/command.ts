@@ -6,24 +6,28 @@
  * 2. with a Service name or `--explain`: the proxy's own options and API client
  *    (`config/options.ts`, `cache/client.ts`), the Service's cluster IP and port
  *    (`api_lookup.ts`);
- * 3. the rules, read only (`rule_source.ts`: `iptables-save` of the detected or given backend),
- *    the node's addresses and the packet's input interface;
- * 4. the trace (`proxy/iptables/tracer.ts`, the same tracer the packet-flow tests use) and, with
+ * 3. the rules, read only (`rule_source.ts`: `iptables-save` of the detected or given backend;
+ *    `nft_mode.ts`: the `kube-proxy` nftables table), the node's addresses and the packet's
+ *    input interface;
+ * 4. the trace (`proxy/iptables/tracer.ts` or `proxy/nftables/tracer.ts`, the same tracers the
+ *    packet-flow tests use) and, with
  *    `--explain`, why each endpoint is used (`explain.ts`);
  * 5. the report (`render.ts`) and the exit status (`trace_result.ts`).
  *
  * NOTE: nothing here writes to the kernel or sends a packet. The only commands run are
- * `iptables-save`/`ip6tables-save` (plus the same saves for backend detection) and
- * `ip route get`.
+ * `iptables-save`/`ip6tables-save` (plus the same saves for backend detection),
+ * `nft list tables` (mode detection), `nft list table ip|ip6 kube-proxy` and `ip route get`.
  *
- * Plugging in the nftables mode: a {@linkcode ModeTracer} over the `kube-proxy` nftables table
- * that returns the same {@linkcode TraceResult}, chosen in `traceOnNode()` when the node runs in
- * nftables mode; flags, `--explain`, rendering, JSON and exit statuses are shared.
+ * Each proxy mode has a {@linkcode ModeTracer}: {@linkcode traceIptables} and
+ * {@linkcode traceNftables} (`nft_mode.ts`: `nft list table ip|ip6 kube-proxy`, traced by
+ * `proxy/nftables/tracer.ts`); `traceOnNode()` picks one by `--mode`, the `--config` file's mode,
+ * or the `kube-proxy` table's presence. Flags, `--explain`, rendering, JSON and exit statuses are
+ * shared.
  *
  * @module
  */
 
-import { formatConfigError, loadOptions } from "../../config/options.ts";
+import { formatConfigError, loadOptions, type Options } from "../../config/options.ts";
 import { ConfigError } from "../../config/config_error.ts";
 import { configureLogging } from "../../config/log.ts";
 import { parseTraceFlags, renderTraceHelp, type TraceFlags } from "../../config/trace_flags.ts";
@@ -41,6 +45,7 @@ import {
   type ServiceDestination,
 } from "./destination.ts";
 import { explainServicePort, type ServicePortExplanation } from "./explain.ts";
+import { nodeHasNftTable, readNftTable, traceNftTable } from "./nft_mode.ts";
 import { renderTraceJson, renderTraceText, type TraceReport } from "./render.ts";
 import { localAddresses, readIptablesRules, routeInterface } from "./rule_source.ts";
 import {
@@ -97,18 +102,21 @@ interface ApiContext {
   readonly nodeName: string;
 }
 
-async function connect(flags: TraceFlags): Promise<ApiContext> {
-  let options;
+/** The proxy's options from the trace's proxy flags (`--config`, ...), loaded as the proxy does. */
+async function loadProxyOptions(flags: TraceFlags): Promise<Options> {
   try {
     // The proxy's own start-up warnings (unset nodePortAddresses, ...) are not the trace's
     // business: the proxy's logger stays silent, the trace reports on stdout and stderr.
-    options = await loadOptions([...flags.proxyArgs], {
+    return await loadOptions([...flags.proxyArgs], {
       configureLogging: (settings) => configureLogging({ ...settings, write: () => {} }),
     });
   } catch (err) {
     if (err instanceof ConfigError) throw new TraceError(formatConfigError(err), EXIT_USAGE);
     throw err;
   }
+}
+
+async function connect(options: Options): Promise<ApiContext> {
   const config = await loadClientConfig({
     kubeconfig: options.config.clientConnection.kubeconfig,
     master: options.master,
@@ -156,9 +164,8 @@ export interface NodeFacts {
 }
 
 /**
- * Reads one proxy mode's rules on this node, read only, and traces a packet through them. The
- * iptables mode's is {@linkcode traceIptables}; an nftables tracer (over `nft list table ip
- * kube-proxy`, `proxy/nftables/`) has this type too and is chosen in {@linkcode traceOnNode}.
+ * Reads one proxy mode's rules on this node, read only, and traces a packet through them:
+ * {@linkcode traceIptables} or {@linkcode traceNftables}, chosen in {@linkcode traceOnNode}.
  */
 export type ModeTracer = (packet: TracePacket, node: NodeFacts) => Promise<TraceResult>;
 
@@ -176,20 +183,43 @@ export const traceIptables: ModeTracer = async (packet, node) => {
 };
 
 /**
+ * The nftables mode: `nft list table ip|ip6 kube-proxy` of the packet's family, parsed by
+ * `proxy/nftables/listing.ts` and traced by `proxy/nftables/tracer.ts` (`nft_mode.ts`).
+ */
+export const traceNftables: ModeTracer = async (packet, node) => {
+  const family: IPFamily = ipFamilyOf(packet.destIP);
+  const table = await readNftTable(family, node.run);
+  return traceNftTable(table, packet, node.nodeIPs, family === "IPv6" ? "ip6" : "ip");
+};
+
+/**
+ * Which mode's rules to trace: `--mode`, else the `--config` file's `mode`, else nftables when
+ * this node has a `kube-proxy` nftables table, else iptables.
+ */
+async function modeTracer(
+  flags: TraceFlags,
+  configMode: string,
+  run: CommandRunner,
+): Promise<ModeTracer> {
+  const mode = flags.mode || configMode ||
+    (await nodeHasNftTable(run) ? "nftables" : "iptables");
+  return mode === "nftables" ? traceNftables : traceIptables;
+}
+
+/**
  * Gathers the node's addresses and the packet's input interface, then traces with the tracer of
  * the node's proxy mode.
  *
- * NOTE: the nftables mode plugs in here: when the node's rules are in the `kube-proxy` nftables
- * table, pick its {@linkcode ModeTracer} instead of {@linkcode traceIptables}.
- *
  * @param packet the packet.
- * @param flags the backend choice and node addresses.
+ * @param flags the mode and backend choice and node addresses.
+ * @param configMode the `--config` file's mode (platform default applied), or "" without one.
  * @param deps the command runner and address source.
  * @returns the trace.
  */
 async function traceOnNode(
   packet: TracePacket,
   flags: TraceFlags,
+  configMode: string,
   deps: TraceDeps,
 ): Promise<TraceResult> {
   const run = deps.run ?? new DenoCommandRunner();
@@ -200,7 +230,7 @@ async function traceOnNode(
   const inInterface = packet.inInterface !== "" || fromNode
     ? packet.inInterface
     : await routeInterface(packet.sourceIP, run);
-  const tracer: ModeTracer = traceIptables;
+  const tracer = await modeTracer(flags, configMode, run);
   return await tracer({ ...packet, inInterface }, {
     run,
     nodeIPs,
@@ -268,7 +298,10 @@ async function runTraceSteps(flags: TraceFlags, deps: TraceDeps): Promise<TraceR
   } catch (err) {
     throw new TraceError(message(err), EXIT_USAGE);
   }
-  const api = dest.kind === "service" || flags.explain ? await connect(flags) : undefined;
+  const needsApi = dest.kind === "service" || flags.explain;
+  const hasConfig = flags.proxyArgs.some((a) => a.startsWith("--config="));
+  const options = needsApi || hasConfig ? await loadProxyOptions(flags) : undefined;
+  const api = needsApi ? await connect(options!) : undefined;
   const address = dest.kind === "service" ? await resolveService(api!, dest) : dest;
   if (ipFamilyOf(sourceIP) !== ipFamilyOf(address.ip)) {
     throw new TraceError(
@@ -285,6 +318,7 @@ async function runTraceSteps(flags: TraceFlags, deps: TraceDeps): Promise<TraceR
       inInterface: flags.inInterface,
     },
     flags,
+    hasConfig ? options!.config.mode : "",
     deps,
   );
   const requested = dest.kind === "service" ? dest : undefined;

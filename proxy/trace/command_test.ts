@@ -54,10 +54,10 @@ Deno.test("runTrace() prints the path and verdict and exits with the verdict's s
   assertStringIncludes(ok.out, "nat KUBE-SERVICES: jump KUBE-SVC-XPGD46QRK7WJZT7O");
   assertStringIncludes(ok.out, "Verdict: DELIVERED");
   assertStringIncludes(ok.out, "10.180.0.1:80");
-  // Only reads: the saves of detection and tracing, and the route to the source.
+  // Only reads: the mode's and backend's detection, the saves, and the route to the source.
   for (const line of ok.run.commandLines()) {
     assert(
-      /^(ip6?tables-(nft|legacy)-save( -t (nat|filter|mangle))?|ip -4 -o route get 10\.0\.0\.2)$/
+      /^(ip6?tables-(nft|legacy)-save( -t (nat|filter|mangle))?|nft list tables|ip -4 -o route get 10\.0\.0\.2)$/
         .test(line),
       line,
     );

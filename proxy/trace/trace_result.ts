@@ -1,9 +1,9 @@
 /**
  * What a packet trace finds, independent of the backend that holds the rules: the packet, the
  * path it takes hop by hop, and the verdict. The iptables tracer (`proxy/iptables/tracer.ts`)
- * produces it today; an nftables tracer produces the same {@linkcode TraceResult} (its hops name
- * the `kube-proxy` table's chains and map lookups), so rendering, `--explain`, JSON output and exit
- * codes work unchanged for both modes.
+ * produces it, and so does the nftables mode (`nft_mode.ts` over `proxy/nftables/tracer.ts`: its
+ * hops name the `kube-proxy` table's chains and map lookups), so rendering, `--explain`, JSON
+ * output and exit codes are the same for both modes.
  *
  * A trace may fork: a `-m statistic` rule (or an nftables `numgen` map) sends a share of new
  * connections one way and the rest another. Every way is followed to its end, as a
@@ -71,6 +71,40 @@ export interface MasqueradeDecision {
   readonly reason: string;
   /** The rule that marked the packet for masquerading. */
   readonly markedBy?: TraceHop;
+}
+
+/**
+ * Why a delivered packet that no rule marked keeps its source, from the chains on its path (both
+ * modes' tracers: the chain prefixes are the mode's names for the Local-policy and external
+ * chains).
+ *
+ * @param chains the chains of the branch's hops.
+ * @param localPrefix the Local-policy chains' prefix (`KUBE-SVL-`, `local-`).
+ * @param externalPrefix the external-traffic chains' prefix (`KUBE-EXT-`, `external-`).
+ * @returns the decision (not masqueraded) and its reason.
+ */
+export function keptSourceDecision(
+  chains: readonly string[],
+  localPrefix: string,
+  externalPrefix: string,
+): MasqueradeDecision {
+  if (chains.some((c) => c.startsWith(localPrefix))) {
+    return {
+      masqueraded: false,
+      reason: "traffic policy Local: the client's source IP is kept (only local endpoints)",
+    };
+  }
+  if (chains.some((c) => c.startsWith(externalPrefix))) {
+    return {
+      masqueraded: false,
+      reason: "external traffic from the pod network: the endpoint replies through this node",
+    };
+  }
+  return {
+    masqueraded: false,
+    reason: "the source is in the local pod network (detectLocalMode): the reply comes back " +
+      "through this node",
+  };
 }
 
 /** One way through the rules, with the share of new connections that take it. */

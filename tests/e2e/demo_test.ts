@@ -10,36 +10,60 @@ import { CHILD_ENV } from "../sandbox/command.ts";
 
 const root = Deno.uid() === 0;
 
+/** Runs the demo in `mode`; it must exit 0 with every step ok and leave no namespace behind. */
+async function runDemoIn(mode: "iptables" | "nftables", expected: readonly string[]) {
+  const res = await runCommand(
+    [Deno.execPath(), "run", "-A", repoPath("tests/sandbox/demo.ts"), "--mode", mode],
+    { check: false },
+  );
+  const out = res.stdout + res.stderr;
+  assertEquals(res.code, 0, out);
+  for (
+    const text of [
+      `started on both nodes, mode ${mode}`,
+      "db-service.default.svc.cluster.local A  ->  10.96.0.20",
+      "my-sts-0.my-service.default.svc.cluster.local A  ->  10.244.1.3",
+      "answered by my-sts-0",
+      "the NodePort on node2 reaches web on node1",
+      "the EndpointSlice controller wrote db-service-",
+      "ok  one DNAT per db endpoint",
+      "ok  kube-proxy trace: delivered, DNAT to db-0 or db-1",
+      "answered by db-1",
+      "Every step worked",
+      ...expected,
+    ]
+  ) {
+    assertStringIncludes(out, text);
+  }
+  assert(!out.includes("FAILED"), out);
+  // Only this run's namespaces: other sandboxes may be running on the machine meanwhile.
+  const runId = out.match(/sandbox ([0-9a-f]+) torn down/)?.[1];
+  assert(runId, "the demo names its run when it tears down");
+  const leftover = (await listSandboxNamespaces()).filter((n) => n.startsWith(`kpsbx-${runId}-`));
+  assertEquals(leftover, []);
+}
+
 Deno.test({
   name: "demo.ts tells the whole story, exits 0 and removes its namespaces",
   ignore: !root,
   async fn() {
-    const res = await runCommand(
-      [Deno.execPath(), "run", "-A", repoPath("tests/sandbox/demo.ts"), "--mode", "iptables"],
-      { check: false },
-    );
-    const out = res.stdout + res.stderr;
-    assertEquals(res.code, 0, out);
-    for (
-      const text of [
-        "started on both nodes, mode iptables",
-        "db-service.default.svc.cluster.local A  ->  10.96.0.20",
-        "my-sts-0.my-service.default.svc.cluster.local A  ->  10.244.1.3",
-        "answered by my-sts-0",
-        "the NodePort on node2 reaches web on node1",
-        "the EndpointSlice controller wrote db-service-",
-        "answered by db-1",
-        "Every step worked",
-      ]
-    ) {
-      assertStringIncludes(out, text);
-    }
-    assert(!out.includes("FAILED"), out);
-    // Only this run's namespaces: other sandboxes may be running on the machine meanwhile.
-    const runId = out.match(/sandbox ([0-9a-f]+) torn down/)?.[1];
-    assert(runId, "the demo names its run when it tears down");
-    const leftover = (await listSandboxNamespaces()).filter((n) => n.startsWith(`kpsbx-${runId}-`));
-    assertEquals(leftover, []);
+    await runDemoIn("iptables", [
+      "node1's iptables rules for db-service (iptables-save)",
+      "Rules: iptables-",
+    ]);
+  },
+});
+
+Deno.test({
+  name: "demo.ts --mode nftables shows the kube-proxy table, traces it, and exits 0",
+  ignore: !root,
+  async fn() {
+    await runDemoIn("nftables", [
+      "$ nft list chain ip kube-proxy service-",
+      "ok  the service-ips map sends 10.96.0.20:5432 to the service's chain",
+      "ok  the DNS service IP is redirected to the node's responder",
+      "Rules: nftables (ip kube-proxy)",
+    ]);
   },
 });
 

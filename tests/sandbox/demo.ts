@@ -9,7 +9,8 @@
  * 2. `my-sts-1` resolves `my-sts-0.my-service.default.svc.cluster.local` (a headless service
  *    over a three-pod StatefulSet) and talks to `my-sts-0`;
  * 3. the underlay client reaches a NodePort on node2 that is served by a pod on node1;
- * 4. node1's rules for `db-service`, from `iptables-save`;
+ * 4. node1's rules for `db-service`: from `iptables-save`, or in nftables mode the `service-ips`
+ *    map element and `nft list chain` of its chains (`demo_rules.ts` picks them out);
  * 5. the path of a packet from web to db-service, as `kube-proxy trace` reads it from node1's rules;
  * 6. the db-0 Pod is deleted, the controller updates the EndpointSlice, and traffic follows to db-1.
  *
@@ -35,6 +36,7 @@ import { hasKubectl, kubectl } from "./kubectl.ts";
 import type { ClientResult } from "./pod_client.ts";
 import { CLUSTER_DNS_IP } from "./proxy_node.ts";
 import { repoPath, UNDERLAY_CLIENT_IP } from "./sandbox.ts";
+import { nftChainsForService, nftElementsForChains, rulesForService } from "./demo_rules.ts";
 
 const DB_IP = "10.96.0.20";
 const DB_PORT = 5432;
@@ -66,21 +68,6 @@ function count(names: (string | undefined)[]): string {
   const counts = new Map<string, number>();
   for (const n of names) counts.set(n ?? "(failed)", (counts.get(n ?? "(failed)") ?? 0) + 1);
   return [...counts.entries()].sort().map(([n, c]) => `${n} x${c}`).join(", ");
-}
-
-/** The rules of `db-service` in an iptables-save dump: its chains and the jumps into them. */
-export function rulesForService(dump: string, service: string): string[] {
-  const lines = dump.split("\n");
-  const chains = new Set<string>();
-  for (const l of lines) {
-    if (!l.includes(`"${service}`) && !l.includes(`${service}:`)) continue;
-    for (const m of l.matchAll(/KUBE-(SVC|SEP|EXT|FW|SVL)-[A-Z0-9]+/g)) chains.add(m[0]);
-  }
-  // The service chains jump to their KUBE-SEP- chains, whose comments name the service too.
-  return lines.filter((l) =>
-    l.startsWith("-A ") &&
-    [...chains].some((c) => l.startsWith(`-A ${c} `) || l.includes(`-j ${c}`))
-  );
 }
 
 /** `db-service` as the demo applies it with kubectl: pods labelled app=db, a fixed ClusterIP. */
@@ -122,16 +109,18 @@ async function showKubectl(
 }
 
 /**
- * THE TRACE STEP (wired by the lead once `kube-proxy trace` is merged): shows
- * `main.ts trace --from <pod ip> --to <svc ip>:<port>/tcp` run in the node's namespace, and its
- * output as printed. Until the command exists it says so; nothing here makes up a trace.
+ * The trace step: shows `main.ts trace --from <pod ip> --to <svc ip>:<port>/tcp` run in the
+ * node's namespace (the command reads the rules of the node's mode: iptables-save, or the
+ * `kube-proxy` nftables table), and its output as printed.
+ *
+ * @returns the exit status and output.
  */
 async function showTrace(
   cluster: SandboxCluster,
   nodeName: string,
   from: string,
   to: string,
-): Promise<void> {
+): Promise<{ code: number; output: string }> {
   const node = cluster.sb.node(nodeName);
   const argv = [
     Deno.execPath(),
@@ -146,14 +135,87 @@ async function showTrace(
   ];
   say(`   $ ip netns exec ${node.netns} deno run -A main.ts trace --from ${from} --to ${to}`);
   const res = await cluster.sb.exec(node.netns, argv);
-  if (
-    res.code !== 0 &&
-    /unknown command|unknown option|unknown flag|not a command|usage/i.test(res.stderr)
-  ) {
-    say("     (kube-proxy trace is not part of this build)");
-    return;
-  }
   for (const l of (res.stdout + res.stderr).trimEnd().split("\n")) say(`     ${l}`);
+  return { code: res.code, output: res.stdout };
+}
+
+/** A demo check: whether it held, and what it says. */
+type Check = [ok: boolean, what: string];
+
+/**
+ * iptables mode: shows node1's rules for `service` from iptables-save and the DNS intercept.
+ *
+ * @returns the checks: a KUBE-SVC jump, one DNAT per db endpoint, a DNS intercept rule.
+ */
+async function showIptablesServiceRules(
+  cluster: SandboxCluster,
+  service: string,
+): Promise<Check[]> {
+  const dump = await cluster.proxy("node1").rules();
+  const dbRules = rulesForService(dump, service);
+  for (const l of dbRules) say(`   ${l}`);
+  const dnsRules = dump.split("\n").filter((l) => l.startsWith("-A KUBE-DNS-INTERCEPT "));
+  say(`   and how ${CLUSTER_DNS_IP} reaches node1's own DNS responder:`);
+  for (const l of dnsRules) say(`   ${l}`);
+  return [
+    [dbRules.some((l) => l.includes("-j KUBE-SVC-")), "KUBE-SERVICES jumps to a KUBE-SVC chain"],
+    [dbRules.filter((l) => l.includes("DNAT")).length === 2, "one DNAT per db endpoint"],
+    [dnsRules.some((l) => l.includes(CLUSTER_DNS_IP)), "the DNS service IP is intercepted"],
+  ];
+}
+
+/** Runs a read-only `nft list ...` in the node's namespace and shows it. */
+async function showNft(cluster: SandboxCluster, nodeName: string, args: string[]): Promise<string> {
+  const node = cluster.sb.node(nodeName);
+  say(`   $ nft ${args.join(" ")}`);
+  const res = await cluster.sb.exec(node.netns, ["nft", ...args]);
+  const text = res.code === 0 ? res.stdout : res.stderr;
+  for (const l of text.trimEnd().split("\n")) say(`     ${l}`);
+  return res.code === 0 ? res.stdout : "";
+}
+
+/**
+ * nftables mode: shows the `service-ips` elements that dispatch to `service`'s chains, each of
+ * its chains (`nft list chain`), and the DNS intercept chain.
+ *
+ * @returns the checks: the map element, one DNAT per db endpoint, a DNS redirect.
+ */
+async function showNftServiceRules(
+  cluster: SandboxCluster,
+  nodeName: string,
+  service: string,
+): Promise<Check[]> {
+  const node = cluster.sb.node(nodeName);
+  const listing = (await cluster.sb.exec(node.netns, ["nft", "list", "table", "ip", "kube-proxy"]))
+    .stdout;
+  const chains = nftChainsForService(listing, service);
+  const elements = nftElementsForChains(listing, chains);
+  say(`   $ nft list map ip kube-proxy service-ips   (the elements for ${service})`);
+  for (const e of elements) say(`     ${e}`);
+  let dnats = 0;
+  for (const chain of chains) {
+    const text = await showNft(cluster, nodeName, ["list", "chain", "ip", "kube-proxy", chain]);
+    dnats += text.split("\n").filter((l) => /\bdnat to /.test(l)).length;
+  }
+  say(`   and how ${CLUSTER_DNS_IP} reaches ${nodeName}'s own DNS responder:`);
+  const dns = await showNft(cluster, nodeName, [
+    "list",
+    "chain",
+    "ip",
+    "kube-proxy",
+    "dns-intercept",
+  ]);
+  return [
+    [
+      elements.some((e) => e.startsWith(`service-ips: ${DB_IP} . tcp . ${DB_PORT} : goto `)),
+      `the service-ips map sends ${DB_IP}:${DB_PORT} to the service's chain`,
+    ],
+    [dnats === 2, "one DNAT per db endpoint"],
+    [
+      dns.split("\n").some((l) => l.includes(CLUSTER_DNS_IP) && /\bredirect to /.test(l)),
+      "the DNS service IP is redirected to the node's responder",
+    ],
+  ];
 }
 
 async function runDemo(cluster: SandboxCluster): Promise<string[]> {
@@ -165,7 +227,7 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   const sb = cluster.sb;
 
   step("Pods and Services");
-  const [web, _db0, _db1, sts0, sts1, _sts2] = await cluster.addPods([
+  const [web, db0, db1, sts0, sts1, _sts2] = await cluster.addPods([
     { name: "web", node: "node1" },
     { name: "db-0", node: "node2" },
     { name: "db-1", node: "node2" },
@@ -269,18 +331,26 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   );
   check(np.every((r) => answeredBy(r) === "web"), "the NodePort on node2 reaches web on node1");
 
-  step("node1's iptables rules for db-service (iptables-save)");
-  const dump = await cluster.proxy("node1").rules();
-  const dbRules = rulesForService(dump, "default/db-service");
-  for (const l of dbRules) say(`   ${l}`);
-  check(dbRules.some((l) => l.includes("-j KUBE-SVC-")), "KUBE-SERVICES jumps to a KUBE-SVC chain");
-  check(dbRules.filter((l) => l.includes("DNAT")).length === 2, "one DNAT per db endpoint");
-  const dnsRules = dump.split("\n").filter((l) => l.startsWith("-A KUBE-DNS-INTERCEPT "));
-  say(`   and how ${CLUSTER_DNS_IP} reaches node1's own DNS responder:`);
-  for (const l of dnsRules) say(`   ${l}`);
+  const node1 = cluster.proxy("node1");
+  if (node1.mode === "nftables") {
+    step("node1's nftables rules for db-service (the kube-proxy table)");
+    for (const [ok, what] of await showNftServiceRules(cluster, "node1", "default/db-service")) {
+      check(ok, what);
+    }
+  } else {
+    step("node1's iptables rules for db-service (iptables-save)");
+    for (const [ok, what] of await showIptablesServiceRules(cluster, "default/db-service")) {
+      check(ok, what);
+    }
+  }
 
   step(`the path of a packet from web to db-service, read from node1's rules`);
-  await showTrace(cluster, "node1", web.ip, `${DB_IP}:${DB_PORT}/tcp`);
+  const trace = await showTrace(cluster, "node1", web.ip, `${DB_IP}:${DB_PORT}/tcp`);
+  check(
+    trace.code === 0 &&
+      [db0, db1].every((p) => trace.output.includes(`DNAT to ${p.ip}:${POD_PORT}`)),
+    "kube-proxy trace: delivered, DNAT to db-0 or db-1",
+  );
 
   step("the db-0 Pod is deleted; the EndpointSlice controller now lists only db-1");
   await cluster.deletePod("db-0");

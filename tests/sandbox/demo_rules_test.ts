@@ -1,5 +1,5 @@
 import { assertEquals } from "../assert.ts";
-import { rulesForService } from "./demo.ts";
+import { nftChainsForService, nftElementsForChains, rulesForService } from "./demo_rules.ts";
 
 Deno.test("rulesForService() picks a service's chains and the jumps into them", () => {
   const dump = [
@@ -17,4 +17,31 @@ Deno.test("rulesForService() picks a service's chains and the jumps into them", 
   const rules = rulesForService(dump, "default/db-service");
   assertEquals(rules.length, 5);
   assertEquals(rules.filter((l) => l.includes("web-service")), []);
+});
+
+Deno.test("nftChainsForService() and nftElementsForChains() pick a service's chains and elements", () => {
+  const listing = [
+    "table ip kube-proxy {",
+    "\tmap service-ips {",
+    "\t\ttype ipv4_addr . inet_proto . inet_service : verdict",
+    "\t\telements = { 10.96.0.20 . tcp . 5432 : goto service-AAAAAAAA-default/db-service/tcp/db,",
+    "\t\t\t     10.96.0.30 . tcp . 80 : goto service-BBBBBBBB-default/web-service/tcp/http }",
+    "\t}",
+    "",
+    "\tchain service-AAAAAAAA-default/db-service/tcp/db {",
+    "\t\tnumgen random mod 2 0 meta l4proto tcp dnat to 10.244.2.2:8080",
+    "\t\tmeta l4proto tcp dnat to 10.244.2.3:8080",
+    "\t}",
+    "",
+    "\tchain service-BBBBBBBB-default/web-service/tcp/http {",
+    "\t\tmeta l4proto tcp dnat to 10.244.1.2:8080",
+    "\t}",
+    "}",
+  ].join("\n");
+  const chains = nftChainsForService(listing, "default/db-service");
+  assertEquals(chains, ["service-AAAAAAAA-default/db-service/tcp/db"]);
+  assertEquals(nftElementsForChains(listing, chains), [
+    "service-ips: 10.96.0.20 . tcp . 5432 : goto service-AAAAAAAA-default/db-service/tcp/db",
+  ]);
+  assertEquals(nftChainsForService(listing, "default/db"), []);
 });
