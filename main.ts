@@ -9,7 +9,7 @@
  *    is dispatched before any of this to `proxy/trace/command.ts` (read only, its own flags and
  *    exit statuses);
  * 3. `--cleanup`: remove our rules in both families, both iptables backends and nftables
- *    (`proxy/iptables/cleanup.ts`, `proxy/nftables/cleanup.ts`), exit 0, or 1 with
+ *    (`proxy/backends.ts` `cleanupAllModes`), exit 0, or 1 with
  *    `encountered an error while tearing down rules`;
  * 4. the API client (`cache/client.ts`): a missing or broken kubeconfig exits 1 here, before
  *    anything on the node is read or written;
@@ -63,10 +63,8 @@ import {
   primaryIPFamily,
   proxierOptionsFromConfig,
 } from "./proxy/proxier_options.ts";
-import { createBackends } from "./proxy/backends.ts";
+import { cleanupAllModes, createBackends } from "./proxy/backends.ts";
 import type { ProxyBackend } from "./proxy/backend.ts";
-import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
-import { cleanupNftables } from "./proxy/nftables/cleanup.ts";
 import { runTrace } from "./proxy/trace/command.ts";
 import { detectBackend } from "./proxy/iptables/iptables.ts";
 import { startDnsResponder } from "./dns/responder.ts";
@@ -164,10 +162,7 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
   const run = deps.run ?? new DenoCommandRunner();
   if (options.cleanup) {
     logStartup(options, options.iptablesBackend);
-    // cleanupAllBackends decides on KUBE-FIREWALL itself ("auto": only without kubelet).
-    const iptablesFailed = await cleanupAllBackends({ run });
-    const failed = await cleanupNftables(run) || iptablesFailed;
-    if (failed) {
+    if (await cleanupAllModes(run)) {
       log.error("encountered an error while tearing down rules");
       return EXIT_FAILURE;
     }
