@@ -64,7 +64,6 @@ import {
   proxierOptionsFromConfig,
 } from "./proxy/proxier_options.ts";
 import { cleanupAllModes, createBackends } from "./proxy/backends.ts";
-import type { ProxyBackend } from "./proxy/backend.ts";
 import { runTrace } from "./proxy/trace/command.ts";
 import { detectBackend } from "./proxy/iptables/iptables.ts";
 import { startDnsResponder } from "./dns/responder.ts";
@@ -85,16 +84,6 @@ export interface RunDeps {
    * Resolves when the process should stop (SIGTERM/SIGINT by default); the value is only logged.
    */
   readonly stopSignal?: Promise<string>;
-}
-
-/** A process-level failure with its exit code (start-up errors outside the configuration). */
-class StartupError extends Error {
-  readonly code: number;
-  constructor(message: string, code = EXIT_FAILURE, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "StartupError";
-    this.code = code;
-  }
 }
 
 function errorMessage(err: unknown): string {
@@ -172,8 +161,10 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
   try {
     return await runProxy(options, run, deps.run !== undefined, deps.stopSignal ?? signalPromise());
   } catch (err) {
+    // Any start-up failure past the configuration (API client, node preparation, backends, a
+    // hard bind failure) ends here.
     log.error("Error running ProxyServer", err);
-    return err instanceof StartupError ? err.code : EXIT_FAILURE;
+    return EXIT_FAILURE;
   }
 }
 
@@ -186,15 +177,10 @@ async function runProxy(
 ): Promise<number> {
   const { config, dns } = options;
   let exitCode = 0;
-  let clientConfig: ClientConfig;
-  try {
-    clientConfig = await loadClientConfig({
-      kubeconfig: config.clientConnection.kubeconfig,
-      master: options.master,
-    });
-  } catch (err) {
-    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-  }
+  let clientConfig: ClientConfig = await loadClientConfig({
+    kubeconfig: config.clientConnection.kubeconfig,
+    master: options.master,
+  });
   if (config.clientConnection.kubeconfig === "" && options.master === undefined) {
     log.info(
       "Neither kubeconfig file nor master URL was specified, falling back to in-cluster config",
@@ -210,21 +196,16 @@ async function runProxy(
 
   const localhostNodePorts = localhostNodePortsEffective(config);
   // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
-  let tcpBeLiberal: boolean;
-  try {
-    const prep = await prepareNode({
-      conntrack: config.conntrack,
-      localhostNodePorts,
-      oomScoreAdj: config.oomScoreAdj,
-    }, injectedRun ? { run } : {});
-    log.v(2).info("Prepared the node", {
-      applied: prep.applied.join(","),
-      nfConntrackMax: prep.conntrackMax,
-    });
-    tcpBeLiberal = prep.tcpBeLiberal;
-  } catch (err) {
-    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-  }
+  const prep = await prepareNode({
+    conntrack: config.conntrack,
+    localhostNodePorts,
+    oomScoreAdj: config.oomScoreAdj,
+  }, injectedRun ? { run } : {});
+  log.v(2).info("Prepared the node", {
+    applied: prep.applied.join(","),
+    nfConntrackMax: prep.conntrackMax,
+  });
+  const tcpBeLiberal = prep.tcpBeLiberal;
   if (options.initOnly) {
     log.info("Node prepared, exiting (--init-only)");
     return 0;
@@ -277,24 +258,19 @@ async function runProxy(
     stoppables.push({ name: "service health checks", stop: () => serviceHealth.stop() });
 
     // The mode's backends, one per usable family (the DNS interception needs the responder's port).
-    let backends: ProxyBackend[];
-    try {
-      backends = await createBackends(config.mode, {
-        config,
-        dns,
-        primary,
-        run,
-        tcpBeLiberal,
-        dnsPort,
-        iptablesBackend: backend,
-        metrics,
-        nftablesMetrics: metrics,
-        watchServiceCIDRs: (onChange) =>
-          cache.addServiceCIDRHandler(new ServiceCIDRTracker(onChange)),
-      });
-    } catch (err) {
-      throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-    }
+    const backends = await createBackends(config.mode, {
+      config,
+      dns,
+      primary,
+      run,
+      tcpBeLiberal,
+      dnsPort,
+      iptablesBackend: backend,
+      metrics,
+      nftablesMetrics: metrics,
+      watchServiceCIDRs: (onChange) =>
+        cache.addServiceCIDRHandler(new ServiceCIDRTracker(onChange)),
+    });
     const families = backends.map((b) => b.family);
     metrics.showFamilies(families);
     if (families.length === 2) {
