@@ -9,21 +9,22 @@
  *    is dispatched before any of this to `proxy/trace/command.ts` (read only, its own flags and
  *    exit statuses);
  * 3. `--cleanup`: remove our rules in both families, both iptables backends and nftables
- *    (`proxy/iptables/cleanup.ts`, `proxy/nftables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
- *    rules`;
+ *    (`proxy/backends.ts` `cleanupAllModes`), exit 0, or 1 with
+ *    `encountered an error while tearing down rules`;
  * 4. the API client (`cache/client.ts`): a missing or broken kubeconfig exits 1 here, before
  *    anything on the node is read or written;
  * 5. the iptables backend (detected as upstream's wrapper does, or `--iptables-backend`) and the
  *    start-up line (version, mode, backend, node name, effective settings);
  * 6. node preparation (`proxy/node_prep.ts`): OOM score, conntrack sysctls, route_localnet,
  *    bridge check; a failure upstream treats as fatal exits 1; `--init-only` exits 0 after it;
- * 7. the watch cache (`cache/cache.ts`), the DNS view and server (`dns/`; a bind failure is
- *    logged, not fatal), the health, service health and metrics servers (a bind failure exits 1
- *    only with `bindAddressHardFail`, else it is retried every 5 s), the mode's backends, one per
+ * 7. the watch cache (`cache/cache.ts`), the cluster DNS responder (`dns/responder.ts`: view,
+ *    client filter and server; disabled or a bind failure is logged, not fatal), the health,
+ *    service health and metrics servers (a bind failure exits 1 only with `bindAddressHardFail`,
+ *    else it is retried every 5 s: `proxy/listen.ts`), the mode's backends, one per
  *    usable family (`proxy/backends.ts` picks them from `mode`), and the backend-neutral
  *    `Proxier` (`proxy/proxier.ts`) registered on the cache;
  * 8. the cache and the proxier's sync loop start, and the `Starting` event is posted on the Node
- *    (best effort, `cache/events.ts`); SIGTERM or SIGINT stop everything within a
+ *    (best effort, `cache/events.ts` `recordBirthCry`); SIGTERM or SIGINT stop everything within a
  *    second, leaving the rules in place, and exit 0; a write to the `--config` file does the
  *    same but exits 1 (`content of the proxy server's configuration file was updated`), as
  *    upstream, so that the restarted process reads the new file.
@@ -48,11 +49,12 @@ import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_fil
 import { ClusterCache } from "./cache/cache.ts";
 import { ServiceCIDRTracker } from "./cache/service_cidr.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
-import { recordNodeEvent } from "./cache/events.ts";
+import { recordBirthCry } from "./cache/events.ts";
 import { Conntrack } from "./proxy/conntrack.ts";
 import { type CommandRunner, DenoCommandRunner } from "./proxy/exec.ts";
 import { nodeAddressesFor, ServiceHealthServer } from "./proxy/healthcheck.ts";
 import { ProxierHealthServer } from "./proxy/healthz.ts";
+import { startWithRetry } from "./proxy/listen.ts";
 import { MetricsServer, ProxyMetrics } from "./proxy/metrics.ts";
 import { prepareNode } from "./proxy/node_prep.ts";
 import { Proxier } from "./proxy/proxier.ts";
@@ -61,15 +63,10 @@ import {
   primaryIPFamily,
   proxierOptionsFromConfig,
 } from "./proxy/proxier_options.ts";
-import { createBackends } from "./proxy/backends.ts";
-import type { ProxyBackend } from "./proxy/backend.ts";
-import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
-import { cleanupNftables } from "./proxy/nftables/cleanup.ts";
+import { cleanupAllModes, createBackends } from "./proxy/backends.ts";
 import { runTrace } from "./proxy/trace/command.ts";
 import { detectBackend } from "./proxy/iptables/iptables.ts";
-import { ClientFilter } from "./dns/client_filter.ts";
-import { ClusterView } from "./dns/cluster_view.ts";
-import { DnsServer } from "./dns/server.ts";
+import { startDnsResponder } from "./dns/responder.ts";
 
 /** Exit code of a configuration error (upstream exits 1; we keep 2 apart, see config/README.md). */
 export const EXIT_CONFIG_ERROR = 2;
@@ -78,8 +75,6 @@ export const EXIT_FAILURE = 1;
 
 /** How long a hard stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 900;
-/** Upstream retries a failed health or metrics listen every 5 s (`wait.Until`). */
-const SERVER_RETRY_MS = 5000;
 
 /** What {@linkcode runKubeProxy} uses from the outside world; tests may replace parts. */
 export interface RunDeps {
@@ -91,16 +86,6 @@ export interface RunDeps {
   readonly stopSignal?: Promise<string>;
 }
 
-/** A process-level failure with its exit code (start-up errors outside the configuration). */
-class StartupError extends Error {
-  readonly code: number;
-  constructor(message: string, code = EXIT_FAILURE, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "StartupError";
-    this.code = code;
-  }
-}
-
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -109,35 +94,6 @@ function errorMessage(err: unknown): string {
 interface Stoppable {
   readonly name: string;
   stop(): Promise<void> | void;
-}
-
-/**
- * Starts the health or metrics server; when it cannot bind, exits (bindAddressHardFail) or logs
- * and retries every 5 s as upstream does.
- */
-async function startServer(
-  what: string,
-  server: { start(): Promise<void>; stop(): Promise<void> },
-  hardFail: boolean,
-  stopping: AbortSignal,
-): Promise<void> {
-  try {
-    await server.start();
-    return;
-  } catch (err) {
-    if (hardFail) throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-    log.error(`Failed to start ${what}, retrying in 5s`, err);
-  }
-  const retry = () => {
-    if (stopping.aborted) return;
-    server.start().catch((err) => {
-      log.error(`Failed to start ${what}, retrying in 5s`, err);
-      const t = setTimeout(retry, SERVER_RETRY_MS);
-      stopping.addEventListener("abort", () => clearTimeout(t), { once: true });
-    });
-  };
-  const t = setTimeout(retry, SERVER_RETRY_MS);
-  stopping.addEventListener("abort", () => clearTimeout(t), { once: true });
 }
 
 /** Resolves with the name of the first SIGTERM or SIGINT. */
@@ -154,9 +110,10 @@ function signalPromise(): Promise<string> {
  *
  * @param args The command line after the program name.
  * @param deps Command runner and stop signal (tests); real ones by default.
- * @returns The process exit code (for `trace`, the trace's: see `proxy/trace/README.md`): 0 after `--help`, `--version`, `--write-config-to`, a good
- *   `--cleanup`, `--init-only` or a signal; 2 on a configuration error; 1 on any other failure
- *   and when the `--config` file was updated while running.
+ * @returns The process exit code (for `trace`, the trace's: see `proxy/trace/README.md`): 0
+ *   after `--help`, `--version`, `--write-config-to`, a good `--cleanup`, `--init-only` or a
+ *   signal; 2 on a configuration error; 1 on any other failure and when the `--config` file was
+ *   updated while running.
  */
 export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<number> {
   // `kube-proxy trace ...` is a read-only subcommand with its own flags (proxy/trace/).
@@ -194,10 +151,7 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
   const run = deps.run ?? new DenoCommandRunner();
   if (options.cleanup) {
     logStartup(options, options.iptablesBackend);
-    // cleanupAllBackends decides on KUBE-FIREWALL itself ("auto": only without kubelet).
-    const iptablesFailed = await cleanupAllBackends({ run });
-    const failed = await cleanupNftables(run) || iptablesFailed;
-    if (failed) {
+    if (await cleanupAllModes(run)) {
       log.error("encountered an error while tearing down rules");
       return EXIT_FAILURE;
     }
@@ -207,8 +161,10 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
   try {
     return await runProxy(options, run, deps.run !== undefined, deps.stopSignal ?? signalPromise());
   } catch (err) {
+    // Any start-up failure past the configuration (API client, node preparation, backends, a
+    // hard bind failure) ends here.
     log.error("Error running ProxyServer", err);
-    return err instanceof StartupError ? err.code : EXIT_FAILURE;
+    return EXIT_FAILURE;
   }
 }
 
@@ -221,15 +177,10 @@ async function runProxy(
 ): Promise<number> {
   const { config, dns } = options;
   let exitCode = 0;
-  let clientConfig: ClientConfig;
-  try {
-    clientConfig = await loadClientConfig({
-      kubeconfig: config.clientConnection.kubeconfig,
-      master: options.master,
-    });
-  } catch (err) {
-    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-  }
+  let clientConfig: ClientConfig = await loadClientConfig({
+    kubeconfig: config.clientConnection.kubeconfig,
+    master: options.master,
+  });
   if (config.clientConnection.kubeconfig === "" && options.master === undefined) {
     log.info(
       "Neither kubeconfig file nor master URL was specified, falling back to in-cluster config",
@@ -245,21 +196,16 @@ async function runProxy(
 
   const localhostNodePorts = localhostNodePortsEffective(config);
   // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
-  let tcpBeLiberal: boolean;
-  try {
-    const prep = await prepareNode({
-      conntrack: config.conntrack,
-      localhostNodePorts,
-      oomScoreAdj: config.oomScoreAdj,
-    }, injectedRun ? { run } : {});
-    log.v(2).info("Prepared the node", {
-      applied: prep.applied.join(","),
-      nfConntrackMax: prep.conntrackMax,
-    });
-    tcpBeLiberal = prep.tcpBeLiberal;
-  } catch (err) {
-    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-  }
+  const prep = await prepareNode({
+    conntrack: config.conntrack,
+    localhostNodePorts,
+    oomScoreAdj: config.oomScoreAdj,
+  }, injectedRun ? { run } : {});
+  log.v(2).info("Prepared the node", {
+    applied: prep.applied.join(","),
+    nfConntrackMax: prep.conntrackMax,
+  });
+  const tcpBeLiberal = prep.tcpBeLiberal;
   if (options.initOnly) {
     log.info("Node prepared, exiting (--init-only)");
     return 0;
@@ -285,56 +231,11 @@ async function runProxy(
 
   try {
     // Cluster DNS first: the interception rules need the port it really listens on.
-    let dnsPort: number | undefined;
-    if (!dns.enabled) {
-      log.info(
-        "Cluster DNS responder disabled, no DNS port opened; to turn it on, add a document " +
-          "'apiVersion: dns.kubeproxy.config/v1alpha1, kind: ClusterDNSConfiguration' to the " +
-          "--config file (see config/README.md)",
-      );
-    } else {
-      const view = new ClusterView();
-      cache.addServiceHandler(view);
-      cache.addEndpointSliceHandler(view);
-      cache.addNamespaceHandler(view);
-      // Only this cluster's clients are answered: pod CIDRs (the Node's follow its events),
-      // node addresses, loopback and `allowedClients`.
-      const clients = new ClientFilter({
-        clusterCIDRs: config.clusterCIDR.split(",").filter((c) => c.trim() !== ""),
-        allowedClients: dns.allowedClients,
-      });
-      cache.addNodeHandler(clients);
-      if (config.clusterCIDR === "" && dns.allowedClients.length === 0) {
-        log.warn(
-          "Cluster DNS answers only this Node's podCIDRs, its addresses and loopback: set " +
-            "clusterCIDR or the DNS document's allowedClients if pods get addresses elsewhere",
-        );
-      }
-      const server = new DnsServer(view, {
-        bindAddress: dns.bindAddress,
-        port: dns.port,
-        clusterDomain: dns.clusterDomain,
-        ttl: dns.ttl,
-        podRecords: dns.podRecords,
-        upstreamServers: dns.upstreamServers,
-        forwardTimeoutMs: dns.forwardTimeout,
-        maxConcurrentForwards: dns.maxConcurrentForwards,
-        tcpIdleTimeoutMs: dns.tcpIdleTimeout,
-        nsAddresses: dns.serviceIPs.length > 0 ? dns.serviceIPs : undefined,
-        metrics: metrics.dns,
-        clients,
-      });
-      try {
-        await server.start();
-        dnsPort = server.address.udpPort;
-        stoppables.push({ name: "cluster DNS", stop: () => server.stop() });
-      } catch (err) {
-        // Not fatal: the proxy's job does not depend on it. No interception without a responder.
-        log.error("Failed to start the cluster DNS responder, continuing without it", err, {
-          address: `${dns.bindAddress}:${dns.port}`,
-        });
-      }
+    const dnsServer = await startDnsResponder(cache, config, dns, metrics.dns);
+    if (dnsServer !== undefined) {
+      stoppables.push({ name: "cluster DNS", stop: () => dnsServer.stop() });
     }
+    const dnsPort = dnsServer?.address.udpPort;
 
     const proxierOptions = proxierOptionsFromConfig(config, options.nodeName);
     let healthz: ProxierHealthServer | undefined;
@@ -357,24 +258,19 @@ async function runProxy(
     stoppables.push({ name: "service health checks", stop: () => serviceHealth.stop() });
 
     // The mode's backends, one per usable family (the DNS interception needs the responder's port).
-    let backends: ProxyBackend[];
-    try {
-      backends = await createBackends(config.mode, {
-        config,
-        dns,
-        primary,
-        run,
-        tcpBeLiberal,
-        dnsPort,
-        iptablesBackend: backend,
-        metrics,
-        nftablesMetrics: metrics,
-        watchServiceCIDRs: (onChange) =>
-          cache.addServiceCIDRHandler(new ServiceCIDRTracker(onChange)),
-      });
-    } catch (err) {
-      throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-    }
+    const backends = await createBackends(config.mode, {
+      config,
+      dns,
+      primary,
+      run,
+      tcpBeLiberal,
+      dnsPort,
+      iptablesBackend: backend,
+      metrics,
+      nftablesMetrics: metrics,
+      watchServiceCIDRs: (onChange) =>
+        cache.addServiceCIDRHandler(new ServiceCIDRTracker(onChange)),
+    });
     const families = backends.map((b) => b.family);
     metrics.showFamilies(families);
     if (families.length === 2) {
@@ -394,7 +290,7 @@ async function runProxy(
     cache.addNodeHandler(proxier);
 
     if (healthz !== undefined) {
-      await startServer("proxy healthz", healthz, config.bindAddressHardFail, stopping.signal);
+      await startWithRetry("proxy healthz", healthz, config.bindAddressHardFail, stopping.signal);
       stoppables.push({ name: "healthz", stop: () => healthz!.stop() });
     }
     if (config.metricsBindAddress !== "") {
@@ -404,7 +300,7 @@ async function runProxy(
         config: renderConfigz(config, dns),
         proxyMode: config.mode,
       });
-      await startServer(
+      await startWithRetry(
         "metrics server",
         metricsServer,
         config.bindAddressHardFail,
@@ -435,36 +331,6 @@ async function runProxy(
     await stopAll(stoppables);
   }
   return exitCode;
-}
-
-/**
- * Upstream's "birth cry": a Normal `Starting` event (action `StartKubeProxy`) on this Node, and
- * the line upstream's structured event logging prints for it. Best effort and in the
- * background: a refused or unreachable API server is only logged (by `recordNodeEvent`), never
- * fatal, and start-up does not wait for it.
- */
-function recordBirthCry(clientConfig: ClientConfig, nodeName: string): void {
-  const event = {
-    nodeName,
-    reason: "Starting",
-    action: "StartKubeProxy",
-    note: "Starting kube-proxy.",
-    type: "Normal" as const,
-  };
-  log.info("Event occurred", {
-    object: nodeName,
-    kind: "Node",
-    type: event.type,
-    reason: event.reason,
-    message: event.note,
-  });
-  recordNodeEvent(clientConfig, event).catch((err) => {
-    log.warn("Could not record an event", {
-      node: nodeName,
-      reason: event.reason,
-      err: String(err),
-    });
-  });
 }
 
 /** Stops everything in order, giving up (with a log line) after {@linkcode STOP_DEADLINE_MS}. */

@@ -80,6 +80,14 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** SIGTERM to a server process (if it still runs), then its exit. */
+async function terminate(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* exited */ }
+  await child.status;
+}
+
 async function startNsd(dir: string, zone: string): Promise<RunningServer> {
   const port = randomPort();
   await Deno.writeTextFile(`${dir}/cluster.local.zone`, zone);
@@ -118,12 +126,7 @@ async function startNsd(dir: string, zone: string): Promise<RunningServer> {
   return {
     name: "NSD 4 (1 server process)",
     port,
-    stop: async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* exited */ }
-      await child.status;
-    },
+    stop: () => terminate(child),
   };
 }
 
@@ -179,12 +182,7 @@ async function startOurs(
   return {
     name: answerCache > 0 ? "ours (answer cache on)" : "ours (answer cache off)",
     port,
-    stop: async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* exited */ }
-      await child.status;
-    },
+    stop: () => terminate(child),
   };
 }
 

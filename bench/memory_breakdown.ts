@@ -11,7 +11,7 @@
  */
 
 import { BenchFlags, writeBenchOutput } from "./flags.ts";
-import { type MemoryStep, snapshotMemory } from "./sync_memory.ts";
+import { type MemoryStep, memoryTable, snapshotMemory } from "./sync_memory.ts";
 import {
   generateSyntheticCluster,
   SYNTHETIC_NODE_NAME,
@@ -64,14 +64,7 @@ async function main(): Promise<void> {
   applyServiceChanges(servicesMap, serviceChanges.checkout());
   applyEndpointsChanges(endpointsMap, endpointChanges.checkout());
   steps.push(snapshotMemory("+ proxier maps applied (trackers emptied)"));
-  const md = [
-    `${services} services x ${endpoints} endpoints`,
-    "",
-    "| step | V8 heap used | RSS | external |",
-    "|---|---|---|---|",
-    ...steps.map((s) => `| ${s.step} | ${s.heapUsedMb} MB | ${s.rssMb} MB | ${s.externalMb} MB |`),
-    "",
-  ].join("\n");
+  const md = memoryTable(services, endpoints, steps);
   await writeBenchOutput("memory_breakdown", { services, endpoints, steps }, md);
   console.log(md);
   if (view.serviceCount + servicesMap.size + endpointsMap.size < 0) console.log(cluster);

@@ -35,6 +35,22 @@ export function snapshotMemory(step: string): MemoryStep {
   return { step, heapUsedMb: mb(m.heapUsed), rssMb: mb(m.rss), externalMb: mb(m.external) };
 }
 
+/** The steps as the Markdown table bench/RESULTS.md quotes, under a `services x endpoints` line. */
+export function memoryTable(
+  services: number,
+  endpoints: number,
+  steps: readonly MemoryStep[],
+): string {
+  return [
+    `${services} services x ${endpoints} endpoints`,
+    "",
+    "| step | V8 heap used | RSS | external |",
+    "|---|---|---|---|",
+    ...steps.map((s) => `| ${s.step} | ${s.heapUsedMb} MB | ${s.rssMb} MB | ${s.externalMb} MB |`),
+    "",
+  ].join("\n");
+}
+
 async function main(): Promise<void> {
   const flags = new BenchFlags(Deno.args);
   if (!(globalThis as { gc?: () => void }).gc) {
@@ -60,14 +76,7 @@ async function main(): Promise<void> {
   );
   const bytes = new TextEncoder().encode(text);
   steps.push(snapshotMemory(`+ the text encoded (${(bytes.length / 1048576).toFixed(0)} MB)`));
-  const md = [
-    `${services} services x ${endpoints} endpoints`,
-    "",
-    "| step | V8 heap used | RSS | external |",
-    "|---|---|---|---|",
-    ...steps.map((s) => `| ${s.step} | ${s.heapUsedMb} MB | ${s.rssMb} MB | ${s.externalMb} MB |`),
-    "",
-  ].join("\n");
+  const md = memoryTable(services, endpoints, steps);
   await writeBenchOutput("sync_memory", { services, endpoints, steps }, md);
   console.log(md);
   // Keep everything reachable until the last snapshot.

@@ -77,3 +77,30 @@ export async function recordNodeEvent(
     client.close();
   }
 }
+
+/**
+ * Upstream's "birth cry": a Normal `Starting` event (action `StartKubeProxy`) on this Node, and
+ * the line upstream's structured event logging prints for it. Best effort and in the
+ * background: a refused or unreachable API server is only logged (by {@linkcode recordNodeEvent}),
+ * never fatal, and start-up does not wait for it.
+ *
+ * @param config The client configuration (`loadClientConfig()`).
+ * @param nodeName This proxy's Node.
+ */
+export function recordBirthCry(config: ClientConfig, nodeName: string): void {
+  const event = {
+    nodeName,
+    reason: "Starting",
+    action: "StartKubeProxy",
+    note: "Starting kube-proxy.",
+    type: "Normal" as const,
+  };
+  log.info("Event occurred", {
+    object: nodeName,
+    kind: "Node",
+    type: event.type,
+    reason: event.reason,
+    message: event.note,
+  });
+  void recordNodeEvent(config, event);
+}

@@ -15,6 +15,7 @@ import {
   TEST_SERVER_OPTIONS,
   withDnsServer,
 } from "./testing.ts";
+import { seededRandom } from "../tests/seeded_random.ts";
 
 const OPTS: DnsServerOptions = {
   ...TEST_SERVER_OPTIONS,
@@ -28,18 +29,6 @@ const IN_PROCESS = 40000;
 const OVER_UDP = 5000;
 /** Stop generating after this long even if the count is not reached (slow CI machines). */
 const BUDGET_MS = 20000;
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEEDS: Uint8Array[] = [
   encodeQuery({ id: 1, name: "svc1.testns.svc.cluster.local", type: "A" }),
@@ -109,7 +98,7 @@ async function assertStillAnswers(server: DnsServer): Promise<void> {
 }
 
 Deno.test(`DnsServer.handle() survives ${IN_PROCESS} random and mutated packets (seed ${SEED})`, async () => {
-  const rand = prng(SEED);
+  const rand = seededRandom(SEED);
   await withDnsServer(makeClusterView(makeFixture()), OPTS, async (server) => {
     const deadline = Date.now() + BUDGET_MS;
     const pending: Promise<void>[] = [];
@@ -127,7 +116,7 @@ Deno.test(`DnsServer.handle() survives ${IN_PROCESS} random and mutated packets 
 });
 
 Deno.test(`DnsServer survives ${OVER_UDP} mutated packets and garbage TCP streams on its sockets (seed ${SEED})`, async () => {
-  const rand = prng(SEED + 1);
+  const rand = seededRandom(SEED + 1);
   await withDnsServer(makeClusterView(makeFixture()), OPTS, async (server) => {
     const { hostname, udpPort, tcpPort } = server.address;
     const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });

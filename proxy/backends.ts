@@ -1,7 +1,7 @@
 /**
  * Picks and builds the rule backends from `mode`: the one place that knows every mode.
- * `main.ts` calls {@linkcode createBackends} once at start-up; the proxier only sees
- * {@linkcode ProxyBackend}s.
+ * `main.ts` calls {@linkcode createBackends} once at start-up (the proxier only sees
+ * {@linkcode ProxyBackend}s), and {@linkcode cleanupAllModes} for `--cleanup`.
  *
  * @module
  */
@@ -124,4 +124,18 @@ async function nftablesBackends(inputs: BackendInputs): Promise<ProxyBackend[]> 
     log.error("Cannot remove all of iptables mode's rules; continuing in nftables mode");
   }
   return backends;
+}
+
+/**
+ * `--cleanup`: removes every mode's rules from the node (iptables mode's chains in both families
+ * and both iptables backends, KUBE-FIREWALL only without kubelet; nftables mode's `kube-proxy`
+ * tables), trying all of them even after a failure.
+ *
+ * @param run Runs iptables and nft.
+ * @returns true when anything failed (logged by the mode's cleanup).
+ */
+export async function cleanupAllModes(run: CommandRunner): Promise<boolean> {
+  const iptablesFailed = await cleanupAllBackends({ run });
+  const nftablesFailed = await cleanupNftables(run);
+  return iptablesFailed || nftablesFailed;
 }

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
 import { configOf } from "./test_fixtures.ts";
-import { createBackends, iptablesBackendOptions } from "./backends.ts";
+import { cleanupAllModes, createBackends, iptablesBackendOptions } from "./backends.ts";
 import type { CommandRunner } from "./exec.ts";
 
 configureLogging({ write: () => {} });
@@ -67,4 +67,26 @@ Deno.test("createBackends() builds nftables backends for mode nftables, removing
   assertEquals(backends.map((b) => b.family), ["IPv4", "IPv6"]);
   assertEquals(backends[0].constructor.name, "NftablesBackend");
   assert(calls.some((c) => c.includes("-t nat -L POSTROUTING")), "iptables mode's cleanup ran");
+});
+
+Deno.test("cleanupAllModes() removes both modes' rules and reports a failure of either", async () => {
+  for (const failing of ["none", "iptables", "nft"]) {
+    const calls: string[] = [];
+    const run: CommandRunner = {
+      run: (cmd, args) => {
+        calls.push([cmd, ...args].join(" "));
+        const fails = (failing === "nft" && cmd === "nft") ||
+          (failing === "iptables" && cmd.includes("tables") && cmd.endsWith("-save"));
+        return Promise.resolve(
+          fails
+            ? { code: 1, stdout: "", stderr: "Permission denied (you must be root)" }
+            : { code: 0, stdout: "iptables v1.8.9 (nf_tables)", stderr: "" },
+        );
+      },
+    };
+    const failed = await cleanupAllModes(run);
+    assert(calls.some((c) => c.startsWith("nft -f -")), `${failing}: nftables cleanup ran`);
+    assert(calls.some((c) => c.startsWith("iptables")), `${failing}: iptables cleanup ran`);
+    assertEquals(failed, failing !== "none", failing);
+  }
 });

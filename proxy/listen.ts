@@ -9,6 +9,8 @@
  * @module
  */
 
+import { log } from "../config/log.ts";
+
 /** An `IP:port` listen address split into its parts. */
 export interface HostPort {
   /** The IP, without brackets (`0.0.0.0`, `::1`). */
@@ -112,4 +114,45 @@ export function serveHttp(opts: ServeOptions): HttpListeners {
       await Promise.all(servers.map((s) => s.shutdown()));
     },
   };
+}
+
+/** Upstream retries a failed health or metrics listen every 5 s (`wait.Until`). */
+const LISTEN_RETRY_MS = 5000;
+
+/**
+ * Starts the health or metrics server as upstream does: when it cannot bind, the error is thrown
+ * (`bindAddressHardFail`) or logged and the start retried every 5 s until it succeeds or
+ * `stopping` aborts.
+ *
+ * @param what The server's name in the log lines ("proxy healthz", "metrics server").
+ * @param server The server.
+ * @param hardFail Whether a failed first start is thrown instead of retried.
+ * @param stopping Ends the retries.
+ * @throws The first start's error, only with `hardFail`.
+ */
+export async function startWithRetry(
+  what: string,
+  server: { start(): Promise<void> },
+  hardFail: boolean,
+  stopping: AbortSignal,
+): Promise<void> {
+  try {
+    await server.start();
+    return;
+  } catch (err) {
+    if (hardFail) throw err;
+    log.error(`Failed to start ${what}, retrying in 5s`, err);
+  }
+  const retryLater = () => {
+    const t = setTimeout(retry, LISTEN_RETRY_MS);
+    stopping.addEventListener("abort", () => clearTimeout(t), { once: true });
+  };
+  const retry = () => {
+    if (stopping.aborted) return;
+    server.start().catch((err) => {
+      log.error(`Failed to start ${what}, retrying in 5s`, err);
+      retryLater();
+    });
+  };
+  retryLater();
 }

@@ -1,5 +1,5 @@
-import { assertEquals, assertThrows } from "../tests/assert.ts";
-import { serveHttp, splitHostPort } from "./listen.ts";
+import { assertEquals, assertRejects, assertThrows } from "../tests/assert.ts";
+import { serveHttp, splitHostPort, startWithRetry } from "./listen.ts";
 
 const hello = () => new Response("hello");
 
@@ -34,4 +34,22 @@ Deno.test("splitHostPort() reads IPv4 and bracketed IPv6 addresses", () => {
   assertThrows(() => splitHostPort("::1:80"), TypeError, "must be IP:port");
   assertThrows(() => splitHostPort("127.0.0.1"), TypeError);
   assertThrows(() => splitHostPort("127.0.0.1:70000"), TypeError);
+});
+
+Deno.test("startWithRetry() throws a failed start with hardFail, else logs and returns", async () => {
+  let starts = 0;
+  const failing = {
+    start(): Promise<void> {
+      starts++;
+      return Promise.reject(new Deno.errors.AddrInUse("Address already in use"));
+    },
+  };
+  const stopping = new AbortController();
+  await assertRejects(
+    () => startWithRetry("metrics server", failing, true, stopping.signal),
+    Deno.errors.AddrInUse,
+  );
+  await startWithRetry("metrics server", failing, false, stopping.signal);
+  assertEquals(starts, 2);
+  stopping.abort(); // clears the pending retry (the test's sanitizer fails on a leaked timer)
 });

@@ -12,12 +12,12 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
-import { answeredBy, SandboxCluster, seenSource } from "../sandbox/cluster.ts";
+import { answeredBy, type SandboxCluster, seenSource } from "../sandbox/cluster.ts";
+import { addSpreadPods } from "./sandbox_case.ts";
 import { makeEndpointSlice, makeService, type ServiceOptions } from "../sandbox/cluster_objects.ts";
 import type { ApiObject } from "../sandbox/api_server.ts";
 import { eventually } from "../sandbox/eventually.ts";
 import { repoPath, type SandboxPod, UNDERLAY_CLIENT_IP } from "../sandbox/sandbox.ts";
-import type { ProxyMode } from "../node_config.ts";
 import { EXIT_DELIVERED, EXIT_DROPPED, EXIT_REJECTED } from "../../proxy/trace/trace_result.ts";
 import type { TraceReport } from "../../proxy/trace/render.ts";
 
@@ -98,230 +98,219 @@ function ipsOf(report: TraceReport): string[] {
 /**
  * Runs the scenario as steps of `t` on a new sandbox cluster in `mode`, and tears it down.
  *
+ * @param cluster the sandbox cluster, its proxies in the mode of `expect`.
  * @param t the test.
- * @param mode the proxies' mode.
  * @param expect the mode's rule texts.
  */
 export async function traceAgreesWithTraffic(
+  cluster: SandboxCluster,
   t: Deno.TestContext,
-  mode: ProxyMode,
   expect: TraceModeTexts,
 ): Promise<void> {
-  const cluster = await SandboxCluster.start({ mode });
   const traceIn = (nodeName: string, args: string[]) =>
     traceOn(cluster, nodeName, args, expect.ruleSource);
-  try {
-    const sb = cluster.sb;
-    const [client, b0, b1, b2, local0] = await cluster.addPods([
-      { name: "client", node: "node1" },
-      { name: "b-0", node: "node1" },
-      { name: "b-1", node: "node2" },
-      { name: "b-2", node: "node2" },
-      { name: "local-0", node: "node2" },
+  const sb = cluster.sb;
+  const { client, b0, b1, b2, local0 } = await addSpreadPods(cluster);
+  const byName = new Map([b0, b1, b2, local0].map((p) => [p.name, p.ip]));
+  const [node1, node2] = sb.nodes;
+  const apply = async (
+    name: string,
+    opts: ServiceOptions,
+    pods: SandboxPod[],
+    edit?: (svc: ApiObject) => void,
+  ) => {
+    const svc = makeService(name, opts);
+    edit?.(svc);
+    await cluster.api.apply(svc);
+    await cluster.api.apply(makeEndpointSlice(svc, pods));
+  };
+
+  await t.step(
+    "ClusterIP: the trace's endpoints and shares are where connections go",
+    async () => {
+      await apply(
+        "spread",
+        { clusterIP: "10.96.2.1", ports: [{ port: 80, targetPort: 8080 }] },
+        [b0, b1, b2],
+      );
+      await cluster.waitForServiceRules("spread");
+      const tr = await traceIn("node1", [
+        "--from",
+        client.ip,
+        "--to",
+        "10.96.2.1:80/tcp",
+      ]);
+      assertEquals(tr.code, EXIT_DELIVERED, tr.text);
+      assertEquals(ipsOf(tr.report), [b0.ip, b1.ip, b2.ip].sort());
+      for (const e of tr.report.trace.endpoints) {
+        assert(Math.abs(e.share - 1 / 3) < 1e-6, tr.text);
+      }
+      assertStringIncludes(tr.text, expect.clusterIPHop);
+      const seen = (await cluster.request(client.netns, "tcp", "10.96.2.1:80", 30)).map(
+        answeredBy,
+      );
+      assertEquals(
+        [...new Set(seen.map((n) => byName.get(n!)))].sort(),
+        ipsOf(tr.report),
+      );
+      // Pod to pod: neither the trace nor the endpoint sees a masquerade.
+      assertEquals(tr.report.trace.endpoints.map((e) => e.masqueraded), [false, false, false]);
+      const sources = (await cluster.request(client.netns, "tcp", "10.96.2.1:80", 3)).map(
+        seenSource,
+      );
+      assertEquals([...new Set(sources)], [client.ip]);
+      // By name, through the API server: the same answer.
+      const named = await traceIn("node1", [
+        "--from",
+        client.ip,
+        "--to",
+        "spread.default:80",
+      ]);
+      assertEquals(ipsOf(named.report), ipsOf(tr.report));
+    },
+  );
+
+  await t.step("NodePort from the underlay: masqueraded as the trace says", async () => {
+    await apply("np", {
+      clusterIP: "10.96.2.2",
+      type: "NodePort",
+      ports: [{ port: 80, targetPort: 8080, nodePort: 30091 }],
+    }, [b0]);
+    await cluster.waitForServiceRules("np");
+    const tr = await traceIn("node2", [
+      "--from",
+      UNDERLAY_CLIENT_IP,
+      "--to",
+      `${node2.ip}:30091`,
     ]);
-    const byName = new Map([b0, b1, b2, local0].map((p) => [p.name, p.ip]));
-    const [node1, node2] = sb.nodes;
-    const apply = async (
-      name: string,
-      opts: ServiceOptions,
-      pods: SandboxPod[],
-      edit?: (svc: ApiObject) => void,
-    ) => {
-      const svc = makeService(name, opts);
-      edit?.(svc);
-      await cluster.api.apply(svc);
-      await cluster.api.apply(makeEndpointSlice(svc, pods));
-    };
+    assertEquals(tr.code, EXIT_DELIVERED, tr.text);
+    assertEquals(ipsOf(tr.report), [b0.ip]);
+    assertEquals(tr.report.trace.endpoints[0].masqueraded, true);
+    assertStringIncludes(tr.text, "externalTrafficPolicy Cluster");
+    const rs = await answersFromClient(cluster, `${node2.ip}:30091`);
+    assertEquals(rs.map(answeredBy), ["b-0", "b-0"]);
+    assertEquals([...new Set(rs.map(seenSource))], [node2.ip]);
+  });
 
-    await t.step(
-      "ClusterIP: the trace's endpoints and shares are where connections go",
-      async () => {
-        await apply(
-          "spread",
-          { clusterIP: "10.96.2.1", ports: [{ port: 80, targetPort: 8080 }] },
-          [b0, b1, b2],
-        );
-        await cluster.waitForServiceRules("spread");
-        const tr = await traceIn("node1", [
-          "--from",
-          client.ip,
-          "--to",
-          "10.96.2.1:80/tcp",
-        ]);
-        assertEquals(tr.code, EXIT_DELIVERED, tr.text);
-        assertEquals(ipsOf(tr.report), [b0.ip, b1.ip, b2.ip].sort());
-        for (const e of tr.report.trace.endpoints) {
-          assert(Math.abs(e.share - 1 / 3) < 1e-6, tr.text);
-        }
-        assertStringIncludes(tr.text, expect.clusterIPHop);
-        const seen = (await cluster.request(client.netns, "tcp", "10.96.2.1:80", 30)).map(
-          answeredBy,
-        );
-        assertEquals(
-          [...new Set(seen.map((n) => byName.get(n!)))].sort(),
-          ipsOf(tr.report),
-        );
-        // Pod to pod: neither the trace nor the endpoint sees a masquerade.
-        assertEquals(tr.report.trace.endpoints.map((e) => e.masqueraded), [false, false, false]);
-        const sources = (await cluster.request(client.netns, "tcp", "10.96.2.1:80", 3)).map(
-          seenSource,
-        );
-        assertEquals([...new Set(sources)], [client.ip]);
-        // By name, through the API server: the same answer.
-        const named = await traceIn("node1", [
-          "--from",
-          client.ip,
-          "--to",
-          "spread.default:80",
-        ]);
-        assertEquals(ipsOf(named.report), ipsOf(tr.report));
-      },
-    );
-
-    await t.step("NodePort from the underlay: masqueraded as the trace says", async () => {
-      await apply("np", {
-        clusterIP: "10.96.2.2",
-        type: "NodePort",
-        ports: [{ port: 80, targetPort: 8080, nodePort: 30091 }],
-      }, [b0]);
-      await cluster.waitForServiceRules("np");
-      const tr = await traceIn("node2", [
+  await t.step(
+    "LoadBalancer source ranges: the trace accepts and drops whom the kernel does",
+    async () => {
+      await apply(
+        "lb",
+        {
+          clusterIP: "10.96.2.3",
+          type: "LoadBalancer",
+          ports: [{ port: 80, targetPort: 8080, nodePort: 30092 }],
+        },
+        [b1],
+        (svc) => {
+          svc.spec.loadBalancerSourceRanges = [`${UNDERLAY_CLIENT_IP}/32`];
+          svc.status = { loadBalancer: { ingress: [{ ip: "10.201.0.3" }] } };
+        },
+      );
+      await cluster.waitForServiceRules("lb");
+      const route = await sb.exec(sb.clientNetns, [
+        "ip",
+        "route",
+        "add",
+        "10.201.0.0/24",
+        "via",
+        node1.ip,
+      ]);
+      assertEquals(route.code, 0, route.stderr);
+      const allowed = await traceIn("node1", [
         "--from",
         UNDERLAY_CLIENT_IP,
         "--to",
-        `${node2.ip}:30091`,
+        "10.201.0.3:80",
       ]);
-      assertEquals(tr.code, EXIT_DELIVERED, tr.text);
-      assertEquals(ipsOf(tr.report), [b0.ip]);
-      assertEquals(tr.report.trace.endpoints[0].masqueraded, true);
-      assertStringIncludes(tr.text, "externalTrafficPolicy Cluster");
-      const rs = await answersFromClient(cluster, `${node2.ip}:30091`);
-      assertEquals(rs.map(answeredBy), ["b-0", "b-0"]);
-      assertEquals([...new Set(rs.map(seenSource))], [node2.ip]);
-    });
+      assertEquals(allowed.code, EXIT_DELIVERED, allowed.text);
+      assertEquals(ipsOf(allowed.report), [b1.ip]);
+      const rs = await answersFromClient(cluster, "10.201.0.3:80");
+      assertEquals(rs.map(answeredBy), ["b-1", "b-1"]);
+      // A pod on node1 is not in the source ranges.
+      const refused = await traceIn("node1", [
+        "--from",
+        client.ip,
+        "--to",
+        "10.201.0.3:80",
+      ]);
+      assertEquals(refused.code, EXIT_DROPPED, refused.text);
+      assertStringIncludes(refused.text, expect.firewallHop);
+      const dropped = await cluster.request(client.netns, "tcp", "10.201.0.3:80", 2);
+      assertEquals(dropped.map((r) => r.ok), [false, false], JSON.stringify(dropped));
+    },
+  );
 
-    await t.step(
-      "LoadBalancer source ranges: the trace accepts and drops whom the kernel does",
-      async () => {
-        await apply(
-          "lb",
-          {
-            clusterIP: "10.96.2.3",
-            type: "LoadBalancer",
-            ports: [{ port: 80, targetPort: 8080, nodePort: 30092 }],
-          },
-          [b1],
-          (svc) => {
-            svc.spec.loadBalancerSourceRanges = [`${UNDERLAY_CLIENT_IP}/32`];
-            svc.status = { loadBalancer: { ingress: [{ ip: "10.201.0.3" }] } };
-          },
-        );
-        await cluster.waitForServiceRules("lb");
-        const route = await sb.exec(sb.clientNetns, [
-          "ip",
-          "route",
-          "add",
-          "10.201.0.0/24",
-          "via",
-          node1.ip,
-        ]);
-        assertEquals(route.code, 0, route.stderr);
-        const allowed = await traceIn("node1", [
-          "--from",
-          UNDERLAY_CLIENT_IP,
-          "--to",
-          "10.201.0.3:80",
-        ]);
-        assertEquals(allowed.code, EXIT_DELIVERED, allowed.text);
-        assertEquals(ipsOf(allowed.report), [b1.ip]);
-        const rs = await answersFromClient(cluster, "10.201.0.3:80");
-        assertEquals(rs.map(answeredBy), ["b-1", "b-1"]);
-        // A pod on node1 is not in the source ranges.
-        const refused = await traceIn("node1", [
-          "--from",
-          client.ip,
-          "--to",
-          "10.201.0.3:80",
-        ]);
-        assertEquals(refused.code, EXIT_DROPPED, refused.text);
-        assertStringIncludes(refused.text, expect.firewallHop);
-        const dropped = await cluster.request(client.netns, "tcp", "10.201.0.3:80", 2);
-        assertEquals(dropped.map((r) => r.ok), [false, false], JSON.stringify(dropped));
-      },
-    );
+  await t.step(
+    "a Service without endpoints: the trace says REJECT and connections are refused",
+    async () => {
+      await apply(
+        "empty",
+        { clusterIP: "10.96.2.4", ports: [{ port: 80, targetPort: 8080 }] },
+        [],
+      );
+      for (const p of cluster.proxies.values()) {
+        await p.waitForRules(expect.noEndpointsRules, 30_000);
+      }
+      const tr = await traceIn("node1", [
+        "--from",
+        client.ip,
+        "--to",
+        "10.96.2.4:80",
+        "--explain",
+      ]);
+      assertEquals(tr.code, EXIT_REJECTED, tr.text);
+      assertEquals(tr.report.trace.outcome, "rejected");
+      assertStringIncludes(tr.text, "no endpoints at all");
+      const rs = await cluster.request(client.netns, "tcp", "10.96.2.4:80", 2);
+      assertEquals(
+        rs.map((r) => r.ok),
+        [false, false],
+        JSON.stringify(rs),
+      );
+      assert(rs.every((r) => /refused/i.test(r.error ?? "")), JSON.stringify(rs));
+    },
+  );
 
-    await t.step(
-      "a Service without endpoints: the trace says REJECT and connections are refused",
-      async () => {
-        await apply(
-          "empty",
-          { clusterIP: "10.96.2.4", ports: [{ port: 80, targetPort: 8080 }] },
-          [],
-        );
-        for (const p of cluster.proxies.values()) {
-          await p.waitForRules(expect.noEndpointsRules, 30_000);
-        }
-        const tr = await traceIn("node1", [
-          "--from",
-          client.ip,
-          "--to",
-          "10.96.2.4:80",
-          "--explain",
-        ]);
-        assertEquals(tr.code, EXIT_REJECTED, tr.text);
-        assertEquals(tr.report.trace.outcome, "rejected");
-        assertStringIncludes(tr.text, "no endpoints at all");
-        const rs = await cluster.request(client.netns, "tcp", "10.96.2.4:80", 2);
-        assertEquals(
-          rs.map((r) => r.ok),
-          [false, false],
-          JSON.stringify(rs),
-        );
-        assert(rs.every((r) => /refused/i.test(r.error ?? "")), JSON.stringify(rs));
-      },
-    );
+  await t.step(
+    "externalTrafficPolicy Local: DROP on a node without a local endpoint, source kept on the other",
+    async () => {
+      await apply("local", {
+        clusterIP: "10.96.2.5",
+        type: "NodePort",
+        externalTrafficPolicy: "Local",
+        ports: [{ port: 80, targetPort: 8080, nodePort: 30093 }],
+      }, [local0]);
+      await cluster.waitForServiceRules("local");
+      const without = await traceIn("node1", [
+        "--from",
+        UNDERLAY_CLIENT_IP,
+        "--to",
+        `${node1.ip}:30093`,
+        "--explain",
+      ]);
+      assertEquals(without.code, EXIT_DROPPED, without.text);
+      assertStringIncludes(without.text, expect.noLocalEndpointsHop);
+      assertEquals(without.report.trace.branches[0].service?.startsWith("default/local"), true);
+      assertStringIncludes(without.text, "no usable endpoint on this node");
+      assertStringIncludes(without.text, "not on this node (node1)");
+      const dropped = await cluster.request(sb.clientNetns, "tcp", `${node1.ip}:30093`, 2);
+      assertEquals(dropped.map((r) => r.ok), [false, false], JSON.stringify(dropped));
 
-    await t.step(
-      "externalTrafficPolicy Local: DROP on a node without a local endpoint, source kept on the other",
-      async () => {
-        await apply("local", {
-          clusterIP: "10.96.2.5",
-          type: "NodePort",
-          externalTrafficPolicy: "Local",
-          ports: [{ port: 80, targetPort: 8080, nodePort: 30093 }],
-        }, [local0]);
-        await cluster.waitForServiceRules("local");
-        const without = await traceIn("node1", [
-          "--from",
-          UNDERLAY_CLIENT_IP,
-          "--to",
-          `${node1.ip}:30093`,
-          "--explain",
-        ]);
-        assertEquals(without.code, EXIT_DROPPED, without.text);
-        assertStringIncludes(without.text, expect.noLocalEndpointsHop);
-        assertEquals(without.report.trace.branches[0].service?.startsWith("default/local"), true);
-        assertStringIncludes(without.text, "no usable endpoint on this node");
-        assertStringIncludes(without.text, "not on this node (node1)");
-        const dropped = await cluster.request(sb.clientNetns, "tcp", `${node1.ip}:30093`, 2);
-        assertEquals(dropped.map((r) => r.ok), [false, false], JSON.stringify(dropped));
-
-        const withLocal = await traceIn("node2", [
-          "--from",
-          UNDERLAY_CLIENT_IP,
-          "--to",
-          `${node2.ip}:30093`,
-        ]);
-        assertEquals(withLocal.code, EXIT_DELIVERED, withLocal.text);
-        assertEquals(ipsOf(withLocal.report), [local0.ip]);
-        assertEquals(withLocal.report.trace.endpoints[0].masqueraded, false);
-        assertStringIncludes(withLocal.text, "traffic policy Local");
-        const rs = await answersFromClient(cluster, `${node2.ip}:30093`);
-        assertEquals(rs.map(answeredBy), ["local-0", "local-0"]);
-        assertEquals([...new Set(rs.map(seenSource))], [UNDERLAY_CLIENT_IP]);
-      },
-    );
-  } finally {
-    await cluster.teardown();
-  }
+      const withLocal = await traceIn("node2", [
+        "--from",
+        UNDERLAY_CLIENT_IP,
+        "--to",
+        `${node2.ip}:30093`,
+      ]);
+      assertEquals(withLocal.code, EXIT_DELIVERED, withLocal.text);
+      assertEquals(ipsOf(withLocal.report), [local0.ip]);
+      assertEquals(withLocal.report.trace.endpoints[0].masqueraded, false);
+      assertStringIncludes(withLocal.text, "traffic policy Local");
+      const rs = await answersFromClient(cluster, `${node2.ip}:30093`);
+      assertEquals(rs.map(answeredBy), ["local-0", "local-0"]);
+      assertEquals([...new Set(rs.map(seenSource))], [UNDERLAY_CLIENT_IP]);
+    },
+  );
 }

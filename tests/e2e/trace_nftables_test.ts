@@ -6,11 +6,10 @@
  */
 
 import { NFTABLES_TEXTS, traceAgreesWithTraffic } from "./trace_flows.ts";
+import { sandboxTest } from "./sandbox_case.ts";
 
-Deno.test({
-  name: "kube-proxy trace agrees with where real traffic goes on nftables-mode sandbox nodes",
-  ignore: Deno.uid() !== 0,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: (t) => traceAgreesWithTraffic(t, "nftables", NFTABLES_TEXTS),
-});
+sandboxTest(
+  "kube-proxy trace agrees with where real traffic goes on nftables-mode sandbox nodes",
+  (cluster, t) => traceAgreesWithTraffic(cluster, t, NFTABLES_TEXTS),
+  { cluster: { mode: "nftables" } },
+);

@@ -11,6 +11,7 @@ import { loadClientConfig } from "../../cache/client.ts";
 import { toEndpointSlice, toService } from "../../cache/convert.ts";
 import type { EndpointSlice, Namespace, Node, Service } from "../../cache/objects.ts";
 import { ApiServerFixture, type RawObject } from "../apiserver/server.ts";
+import { seededRandom } from "../seeded_random.ts";
 
 // Keep the expected warnings of invalid objects and retries out of the test output
 // (KPCACHE_TEST_LOG=1 shows them).
@@ -87,17 +88,6 @@ function key(o: { namespace: string; name: string }): string {
 /** A trimmed object as text, without its resourceVersion. */
 function stateOf(o: object | undefined): string {
   return o === undefined ? ABSENT : JSON.stringify({ ...o, resourceVersion: "" });
-}
-
-/** Seeded PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function makeService(ns: string, name: string, n: number, valid = true): RawObject {
@@ -194,7 +184,7 @@ async function churn(
   fault: (i: number) => void | Promise<void>,
   baseline = new Map<string, string[]>(),
 ): Promise<Map<string, string[]>> {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const expected = new Map<string, string[]>();
   const record = (k: string, state: string) => {
     const seq = expected.get(k) ?? [];

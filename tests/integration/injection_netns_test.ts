@@ -1,8 +1,11 @@
 /**
- * Injection through object names, end to end on the real iptables (issue 14, item 1; root only).
+ * Injection through object names, end to end on the real kernel rules (issue 14, item 1; root
+ * only).
  *
  * main.ts runs in a scratch network namespace against the API server fixture (on the namespace's
- * loopback), once per iptables backend installed (nft, legacy). The fixture validates nothing, so
+ * loopback), in iptables mode once per iptables backend installed (nft, legacy), and in nftables
+ * mode (`nft list table ip kube-proxy`: no element or rule for TCP/443 but the two intended
+ * services', DNATs only to their endpoints). The fixture validates nothing, so
  * it serves the names of the issue as a hostile API server would: a Service name and a port name
  * holding a quote and a newline followed by a DNAT of all TCP/443, a name with a quote and `-j`,
  * a namespace with a space. Some are there at start (the first list), the others arrive over the
@@ -20,7 +23,7 @@ import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { NetnsProcess } from "../sandbox/netns_process.ts";
 import { eventually } from "../sandbox/eventually.ts";
 import { renderNodeConfig } from "../node_config.ts";
-import { isRoot, withScratchNetns } from "./runtime_netns.ts";
+import { isRoot, type ScratchNetns, withScratchNetns } from "./runtime_netns.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const NODE_NAME = "node1";
@@ -159,10 +162,88 @@ async function apply(api: NetnsProcess, object: Raw): Promise<void> {
   assert(reply.startsWith('{"ok":true'), reply);
 }
 
-for (const backend of ["nft", "legacy"] as const) {
+/** How one run programs the node and how its rules are read and judged. */
+interface ModeRun {
+  /** The test name's suffix. */
+  readonly label: string;
+  /** Whether the run's tools are installed. */
+  readonly available: () => Promise<boolean>;
+  /** `mode:` of the config. */
+  readonly mode: "iptables" | "nftables";
+  /** Extra command-line flags of main.ts. */
+  readonly args: readonly string[];
+  /** Every rule of ours in the namespace, as text. */
+  readonly save: (ns: ScratchNetns) => Promise<string>;
+  /** Whether `rules` send the ClusterIP `ip`'s port 443 to a service chain. */
+  readonly programmed: (rules: string, ip: string) => boolean;
+  /** Asserts that `rules` hold exactly the intended services and endpoints, nothing of the rest. */
+  readonly assertOnlyIntended: (rules: string) => void;
+}
+
+/** No line may name a hostile object's addresses or names. */
+function assertNoHostileLine(rules: string): void {
+  for (const line of rules.split("\n")) {
+    assert(!/10\.244\.9\.|10\.96\.0\.7\d/.test(line), `a hostile object's rule: ${line}`);
+    assert(!/evil|demo prod/.test(line), `a hostile name in a rule: ${line}`);
+  }
+}
+
+function iptablesRun(backend: "nft" | "legacy"): ModeRun {
+  const save = `iptables-${backend}-save`;
+  return {
+    label: `iptables ${backend}`,
+    available: () => installed(save),
+    mode: "iptables",
+    args: ["--iptables-backend", backend],
+    save: async (ns) => (await ns.sh(save, "-t", "nat")) + (await ns.sh(save, "-t", "filter")),
+    programmed: (rules, ip) =>
+      new RegExp(`-A KUBE-SERVICES -d ${ip}/32 .*-j KUBE-SVC-`).test(rules),
+    assertOnlyIntended(rules) {
+      // Exactly the intended rules: two services, their two endpoints, nothing else.
+      const chains = (prefix: string) =>
+        new Set(rules.match(new RegExp(`^:${prefix}-\\w+`, "gm")) ?? []).size;
+      assertEquals(chains("KUBE-SVC"), 2, rules);
+      assertEquals(chains("KUBE-SEP"), 2, rules);
+      const dnats = [...rules.matchAll(/-j DNAT --to-destination (\S+)/g)].map((m) => m[1]);
+      assertEquals(dnats.sort(), ENDPOINTS, rules);
+      assertNoHostileLine(rules);
+      for (const line of rules.split("\n")) {
+        // Port 443 only on the two service IPs (the ClusterIP rules and their masquerade).
+        if (line.includes("--dport 443")) {
+          assertMatch(line, new RegExp(`-d (${WEB_IP}|${LATER_IP})/32 `), line);
+        }
+      }
+      assertEquals(rules.match(/--dport 443/g)?.length, 4, rules);
+    },
+  };
+}
+
+const NFTABLES_RUN: ModeRun = {
+  label: "nftables",
+  available: () => installed("nft"),
+  mode: "nftables",
+  args: [],
+  save: (ns) => ns.sh("nft", "list", "table", "ip", "kube-proxy"),
+  programmed: (rules, ip) => rules.includes(`${ip} . tcp . 443 : goto service-`),
+  assertOnlyIntended(rules) {
+    // Exactly the intended chains: two services, each DNATing to its one endpoint (without
+    // affinity the DNAT is in the service chain itself).
+    const services = rules.match(/^\s*chain service-[A-Z0-9]{8}-\S+/gm) ?? [];
+    assertEquals(services.length, 2, rules);
+    const dnats = [...rules.matchAll(/dnat to (\S+)/g)].map((m) => m[1]);
+    assertEquals(dnats.sort(), ENDPOINTS, rules);
+    assertNoHostileLine(rules);
+    // Port 443 only as the two services' elements (`ip . tcp . 443`), in no rule of its own.
+    const elements = [...rules.matchAll(/(\S+) \. tcp \. 443\b/g)].map((m) => m[1]);
+    assertEquals(elements.sort(), [WEB_IP, LATER_IP].sort(), rules);
+    assert(!/dport 443\b/.test(rules), rules);
+  },
+};
+
+for (const run of [iptablesRun("nft"), iptablesRun("legacy"), NFTABLES_RUN]) {
   Deno.test({
-    name: `hostile names program no rule and block no later change (iptables ${backend})`,
-    ignore: !isRoot || !(await installed(`iptables-${backend}-save`)),
+    name: `hostile names program no rule and block no later change (${run.label})`,
+    ignore: !isRoot || !(await run.available()),
     sanitizeResources: false,
     sanitizeOps: false,
     async fn() {
@@ -197,6 +278,7 @@ for (const backend of ["nft", "legacy"] as const) {
               healthzBindAddress: "127.0.0.1:10256",
               metricsBindAddress: "127.0.0.1:10249",
               minSyncPeriod: "100ms",
+              mode: run.mode,
               // Cluster DNS on (it watches Namespaces too, one of which has a space).
               dnsBindAddress: "127.0.0.1",
               dnsPort: 10053,
@@ -211,8 +293,7 @@ for (const backend of ["nft", "legacy"] as const) {
             `${dir}/config.yaml`,
             "--hostname-override",
             NODE_NAME,
-            "--iptables-backend",
-            backend,
+            ...run.args,
           ], { netns: ns.name, label: "kube-proxy", env: ENV });
           processes.push(proxy);
           const waitFor = <T>(what: string, check: () => Promise<T | undefined>) =>
@@ -220,14 +301,9 @@ for (const backend of ["nft", "legacy"] as const) {
               throw new Error(`${err.message}\n${context()}`);
             });
           const context = () => `kube-proxy:\n${proxy.tail(40)}\napiserver:\n${api.tail(10)}`;
-          const save = async () =>
-            (await ns.sh(`iptables-${backend}-save`, "-t", "nat")) +
-            (await ns.sh(`iptables-${backend}-save`, "-t", "filter"));
           const programmed = (ip: string) => async () => {
-            const rules = await save();
-            return new RegExp(`-A KUBE-SERVICES -d ${ip}/32 .*-j KUBE-SVC-`).test(rules)
-              ? rules
-              : undefined;
+            const rules = await run.save(ns);
+            return run.programmed(rules, ip) ? rules : undefined;
           };
           const healthz = async () => {
             const r = await ns.run.run("curl", [
@@ -257,22 +333,7 @@ for (const backend of ["nft", "legacy"] as const) {
           const rules = await waitFor("the later Service's rules", programmed(LATER_IP));
           await waitFor("/healthz 200 after the changes", healthz);
 
-          // Exactly the intended rules: two services, their two endpoints, nothing else.
-          const chains = (prefix: string) =>
-            new Set(rules.match(new RegExp(`^:${prefix}-\\w+`, "gm")) ?? []).size;
-          assertEquals(chains("KUBE-SVC"), 2, rules);
-          assertEquals(chains("KUBE-SEP"), 2, rules);
-          const dnats = [...rules.matchAll(/-j DNAT --to-destination (\S+)/g)].map((m) => m[1]);
-          assertEquals(dnats.sort(), ENDPOINTS, rules);
-          for (const line of rules.split("\n")) {
-            assert(!/10\.244\.9\.|10\.96\.0\.7\d/.test(line), `a hostile object's rule: ${line}`);
-            assert(!/evil|demo prod/.test(line), `a hostile name in a rule: ${line}`);
-            // Port 443 only on the two service IPs (the ClusterIP rules and their masquerade).
-            if (line.includes("--dport 443")) {
-              assertMatch(line, new RegExp(`-d (${WEB_IP}|${LATER_IP})/32 `), line);
-            }
-          }
-          assertEquals(rules.match(/--dport 443/g)?.length, 4, rules);
+          run.assertOnlyIntended(rules);
 
           // A log line per hostile object, naming the field.
           for (const h of HOSTILE) {

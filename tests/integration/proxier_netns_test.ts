@@ -6,32 +6,12 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import type { IPFamily } from "../../cache/objects.ts";
-import { DenoCommandRunner } from "../../proxy/exec.ts";
 import { ExecIptables, type IptablesBackend } from "../../proxy/iptables/iptables.ts";
 import { Proxier } from "../../proxy/proxier.ts";
 import { createIptablesBackends } from "../../proxy/iptables/backend.ts";
 import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "../fixtures.ts";
 import { overallServices, slice } from "../../proxy/iptables/test_helpers.ts";
-
-const isRoot = Deno.uid() === 0;
-
-async function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-}
-
-async function withNetns(fn: (ns: string) => Promise<void>): Promise<void> {
-  const ns = `kprules-${crypto.randomUUID().slice(0, 8)}`;
-  const add = await sh("ip", ["netns", "add", ns]);
-  assertEquals(add.code, 0, add.out);
-  try {
-    await sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    await fn(ns);
-  } finally {
-    await sh("ip", ["netns", "del", ns]);
-  }
-}
+import { isRoot, withScratchNetns } from "./runtime_netns.ts";
 
 /** The overall scenario plus UDP/SCTP multi-port, iTP Local, DNS intercept, dual-stack. */
 function scenario() {
@@ -83,8 +63,7 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
     name: `Proxier rules are accepted by iptables-restore --noflush (${backend})`,
     ignore: !isRoot,
     fn: () =>
-      withNetns(async (ns) => {
-        const run = new DenoCommandRunner({ netns: ns });
+      withScratchNetns(async ({ run }) => {
         const iptables: Partial<Record<IPFamily, ExecIptables>> = {
           IPv4: new ExecIptables("IPv4", backend, { run }),
           IPv6: new ExecIptables("IPv6", backend, { run }),
