@@ -53,7 +53,7 @@ import {
   KUBE_FIREWALL,
   KUBE_PROXY_CANARY,
 } from "./iptables/chains.ts";
-import { type Iptables, IptablesRestoreError, savedChainNames } from "./iptables/iptables.ts";
+import { type Iptables, IptablesRestoreError } from "./iptables/iptables.ts";
 import {
   buildRuleSet,
   type DnsIntercept,
@@ -750,7 +750,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
 
   async #existingNatChains(f: FamilyState): Promise<string[] | undefined> {
     try {
-      return savedChainNames(await f.iptables.save("nat"));
+      return await f.iptables.chainNames("nat");
     } catch (err) {
       log.error("Failed to list nat chains, stale chains are not deleted this sync", err, {
         ipFamily: f.family,
