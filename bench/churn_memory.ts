@@ -9,7 +9,7 @@
  *
  *     deno run -A bench/churn_memory.ts [--seconds=300] [--rate=20] [--services=2000]
  *       [--endpoints=10] [--settle=20] [--after=60] [--backend=nft]
- *       [--v8-flags=--max-semi-space-size=2] [--probe-dir=DIR [--snapshots]]
+ *       [--v8-flags=FLAGS] [--probe-dir=DIR [--snapshots]]
  *
  * `--v8-flags` defaults to the shipped binary's; `--v8-flags=` (empty) runs without any.
  * `--probe-dir` runs the proxy under `memory_probe_main.ts` (V8 heap per second into DIR, and a
@@ -19,10 +19,10 @@
  * @module
  */
 
-import { BenchFlags, writeBenchOutput } from "./flags.ts";
+import { BenchFlags, BINARY_V8_FLAGS, writeBenchOutput } from "./flags.ts";
 import { canUseNetns } from "./netns.ts";
 import {
-  BINARY_V8_FLAGS,
+  readCpuSeconds,
   readLoadAverages,
   readProcessMemory,
   RssRecorder,
@@ -89,6 +89,7 @@ async function inner(flags: BenchFlags): Promise<unknown> {
     await new Promise((r) => setTimeout(r, flags.number("settle", 20) * 1000));
     probeGc();
     recorder.phase = "churn";
+    const cpu0 = await readCpuSeconds(proxy.pid);
     const seconds = flags.number("seconds", 300);
     // Only IPv4 slices of services with endpoints (the mix has a few without).
     const slices = proxy.cluster.endpointSlices.filter((s) =>
@@ -100,6 +101,7 @@ async function inner(flags: BenchFlags): Promise<unknown> {
       flags.number("rate", 20),
       seconds,
     );
+    const cpuSeconds = await readCpuSeconds(proxy.pid) - cpu0;
     load.push(await readLoadAverages());
     recorder.phase = "after";
     await new Promise((r) => setTimeout(r, flags.number("after", 60) * 1000));
@@ -113,6 +115,7 @@ async function inner(flags: BenchFlags): Promise<unknown> {
       firstSyncMs: Math.round(proxy.firstSyncMs),
       changes,
       seconds,
+      cpuSeconds,
       syncs: await scrapeSyncCounts(),
       afterSync: summarizeRss(recorder.of("before")).median,
       peak: summarizeRss([...recorder.of("churn"), ...recorder.of("after")]).peak,
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
   ]) as Record<string, unknown>;
   const md = [
     `Endpoint churn: ${r.changes} changes in ${r.seconds} s, syncs ${JSON.stringify(r.syncs)}, ` +
+    `proxy CPU during churn ${Number(r.cpuSeconds).toFixed(1)} s, ` +
     `first sync ${(Number(r.firstSyncMs) / 1000).toFixed(1)} s; V8 flags: ${
       v8Flags || "(none)"
     }; ` +

@@ -9,7 +9,7 @@
  * last 10 s). A valid query must still be answered at the end.
  *
  *     deno run -A bench/dns_flood_memory.ts [--packets=1000000] [--rate=20000] [--services=2000]
- *       [--settle=20] [--after=30] [--backend=nft] [--v8-flags=--max-semi-space-size=2]
+ *       [--settle=20] [--after=30] [--backend=nft] [--v8-flags=FLAGS]
  *       [--probe-dir=DIR [--snapshots]]
  *
  * `--v8-flags` defaults to the shipped binary's; `--v8-flags=` (empty) runs without any.
@@ -21,11 +21,11 @@
  */
 
 import { encodeQuery } from "../dns/codec.ts";
-import { BenchFlags, writeBenchOutput } from "./flags.ts";
+import { BenchFlags, BINARY_V8_FLAGS, writeBenchOutput } from "./flags.ts";
 import { canUseNetns } from "./netns.ts";
 import {
-  BINARY_V8_FLAGS,
   DNS_PORT,
+  readCpuSeconds,
   readLoadAverages,
   RssRecorder,
   runInScratchNetns,
@@ -187,7 +187,9 @@ async function inner(flags: BenchFlags): Promise<unknown> {
     await new Promise((r) => setTimeout(r, flags.number("settle", 20) * 1000));
     probeGc();
     recorder.phase = "flood";
+    const cpu0 = await readCpuSeconds(proxy.pid);
     const result = await flood(flags.number("packets", 1_000_000), flags.number("rate", 20_000));
+    const cpuSeconds = await readCpuSeconds(proxy.pid) - cpu0;
     load.push(await readLoadAverages());
     recorder.phase = "after";
     const after = flags.number("after", 30);
@@ -200,6 +202,7 @@ async function inner(flags: BenchFlags): Promise<unknown> {
     return {
       firstSyncMs: Math.round(proxy.firstSyncMs),
       ...result,
+      cpuSeconds,
       answering,
       before: summarizeRss(recorder.of("before")).median,
       peak: summarizeRss([...recorder.of("flood"), ...recorder.of("after")]).peak,

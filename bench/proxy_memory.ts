@@ -28,9 +28,6 @@ import {
   type SyntheticCluster,
 } from "./synthetic.ts";
 
-/** The V8 flags of the shipped binary (`deno task compile` in deno.json). */
-export const BINARY_V8_FLAGS = "--max-semi-space-size=2";
-
 /** Port the proxy's DNS responder listens on (127.0.0.1, inside the scratch namespace). */
 export const DNS_PORT = 53;
 
@@ -188,6 +185,14 @@ export async function readProcessMemory(pid: number): Promise<{ rssMb: number; h
   const text = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(text)?.[1] ?? 0);
   return { rssMb: kb("VmRSS") / 1024, hwmMb: kb("VmHWM") / 1024 };
+}
+
+/** CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`. */
+export async function readCpuSeconds(pid: number): Promise<number> {
+  const text = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
 }
 
 /** One sample: seconds since the recorder started, VmRSS in MiB, and a phase label. */

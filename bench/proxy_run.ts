@@ -21,7 +21,7 @@
 
 import { renderNodeConfig } from "../tests/node_config.ts";
 import { ScratchNetns } from "./netns.ts";
-import { BenchFlags } from "./flags.ts";
+import { BenchFlags, BINARY_V8_FLAGS } from "./flags.ts";
 import {
   generateSyntheticCluster,
   type RawObject,
@@ -207,7 +207,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
         "run",
         "-A",
         // What `deno task compile` bakes into the shipped binary (deno.json): measure that.
-        `--v8-flags=${flags.string("v8-flags", "--max-semi-space-size=2")}`,
+        `--v8-flags=${flags.string("v8-flags", BINARY_V8_FLAGS)}`,
         ...(flags.string("cpu-prof-dir", "") !== ""
           ? ["--cpu-prof", `--cpu-prof-dir=${flags.string("cpu-prof-dir", "")}`]
           : []),
