@@ -19,16 +19,14 @@
  * @module
  */
 
-import { BenchFlags, BINARY_V8_FLAGS, writeBenchOutput } from "./flags.ts";
-import { canUseNetns } from "./netns.ts";
+import type { BenchFlags } from "./flags.ts";
 import {
   readCpuSeconds,
   readLoadAverages,
   readProcessMemory,
-  RssRecorder,
-  runInScratchNetns,
-  startProxyUnderTest,
+  runMemoryBenchmark,
   summarizeRss,
+  withInnerRun,
 } from "./proxy_memory.ts";
 import type { RawObject } from "./synthetic.ts";
 
@@ -70,24 +68,8 @@ async function churn(
   return changes;
 }
 
-async function inner(flags: BenchFlags): Promise<unknown> {
-  const probeDir = flags.string("probe-dir", "");
-  const proxy = await startProxyUnderTest({
-    services: flags.number("services", 2000),
-    endpointsPerService: flags.number("endpoints", 10),
-    backend: flags.string("backend", "nft"),
-    v8Flags: flags.string("v8-flags", BINARY_V8_FLAGS),
-    probeDir: probeDir === "" ? undefined : probeDir,
-    snapshots: flags.has("snapshots"),
-  });
-  const recorder = new RssRecorder(proxy.pid);
-  const probeGc = () => probeDir !== "" && Deno.kill(proxy.pid, "SIGUSR2");
-  try {
-    const load = [await readLoadAverages()];
-    recorder.phase = "before";
-    recorder.start();
-    await new Promise((r) => setTimeout(r, flags.number("settle", 20) * 1000));
-    probeGc();
+function inner(flags: BenchFlags): Promise<unknown> {
+  return withInnerRun(flags, async ({ proxy, recorder, load, probeGc }) => {
     recorder.phase = "churn";
     const cpu0 = await readCpuSeconds(proxy.pid);
     const seconds = flags.number("seconds", 300);
@@ -122,31 +104,12 @@ async function inner(flags: BenchFlags): Promise<unknown> {
       steady: summarizeRss(lastMinute.map((s) => s.rssMb)).median,
       after: summarizeRss(recorder.of("after").slice(-10)).median,
       hwm: Math.round(hwmMb),
-      load,
-      samples: recorder.samples,
     };
-  } finally {
-    await proxy.close();
-  }
+  });
 }
 
-async function main(): Promise<void> {
-  const flags = new BenchFlags(Deno.args);
-  if (flags.has("inner")) {
-    console.log(JSON.stringify(await inner(flags)));
-    Deno.exit(0);
-  }
-  if (!canUseNetns()) {
-    console.error("churn_memory: needs root (network namespaces); skipped");
-    return;
-  }
-  const v8Flags = flags.string("v8-flags", BINARY_V8_FLAGS);
-  const r = await runInScratchNetns(new URL(import.meta.url).pathname, [
-    ...Deno.args.filter((a) => !a.startsWith("--v8-flags")),
-    `--v8-flags=${v8Flags}`,
-    "--inner",
-  ]) as Record<string, unknown>;
-  const md = [
+function render(r: Record<string, unknown>, v8Flags: string): string {
+  return [
     `Endpoint churn: ${r.changes} changes in ${r.seconds} s, syncs ${JSON.stringify(r.syncs)}, ` +
     `proxy CPU during churn ${Number(r.cpuSeconds).toFixed(1)} s, ` +
     `first sync ${(Number(r.firstSyncMs) / 1000).toFixed(1)} s; V8 flags: ${
@@ -159,8 +122,8 @@ async function main(): Promise<void> {
     `| ${r.afterSync} MB | ${r.peak} MB | ${r.steady} MB | ${r.after} MB | ${r.hwm} MB |`,
     "",
   ].join("\n");
-  await writeBenchOutput("churn_memory", r, md);
-  console.log(md);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runMemoryBenchmark("churn_memory", new URL(import.meta.url).pathname, inner, render);
+}

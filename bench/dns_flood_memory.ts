@@ -21,16 +21,14 @@
  */
 
 import { encodeQuery } from "../dns/codec.ts";
-import { BenchFlags, BINARY_V8_FLAGS, writeBenchOutput } from "./flags.ts";
-import { canUseNetns } from "./netns.ts";
+import type { BenchFlags } from "./flags.ts";
 import {
   DNS_PORT,
   readCpuSeconds,
   readLoadAverages,
-  RssRecorder,
-  runInScratchNetns,
-  startProxyUnderTest,
+  runMemoryBenchmark,
   summarizeRss,
+  withInnerRun,
 } from "./proxy_memory.ts";
 import { syntheticNamespace, syntheticServiceName } from "./synthetic.ts";
 
@@ -167,25 +165,8 @@ async function answersValidQuery(): Promise<boolean> {
   }
 }
 
-async function inner(flags: BenchFlags): Promise<unknown> {
-  const probeDir = flags.string("probe-dir", "");
-  const proxy = await startProxyUnderTest({
-    services: flags.number("services", 2000),
-    endpointsPerService: flags.number("endpoints", 10),
-    backend: flags.string("backend", "nft"),
-    v8Flags: flags.string("v8-flags", BINARY_V8_FLAGS),
-    probeDir: probeDir === "" ? undefined : probeDir,
-    snapshots: flags.has("snapshots"),
-  });
-  const recorder = new RssRecorder(proxy.pid);
-  // The probe's forced GC (and heap snapshot): after the RSS figures are taken.
-  const probeGc = () => probeDir !== "" && Deno.kill(proxy.pid, "SIGUSR2");
-  try {
-    const load = [await readLoadAverages()];
-    recorder.phase = "before";
-    recorder.start();
-    await new Promise((r) => setTimeout(r, flags.number("settle", 20) * 1000));
-    probeGc();
+function inner(flags: BenchFlags): Promise<unknown> {
+  return withInnerRun(flags, async ({ proxy, recorder, load, probeGc }) => {
     recorder.phase = "flood";
     const cpu0 = await readCpuSeconds(proxy.pid);
     const result = await flood(flags.number("packets", 1_000_000), flags.number("rate", 20_000));
@@ -208,31 +189,12 @@ async function inner(flags: BenchFlags): Promise<unknown> {
       peak: summarizeRss([...recorder.of("flood"), ...recorder.of("after")]).peak,
       after: summarizeRss(recorder.of("after")).last,
       afterMedianLast10s: summarizeRss(tail).median,
-      load,
-      samples: recorder.samples,
     };
-  } finally {
-    await proxy.close();
-  }
+  });
 }
 
-async function main(): Promise<void> {
-  const flags = new BenchFlags(Deno.args);
-  if (flags.has("inner")) {
-    console.log(JSON.stringify(await inner(flags)));
-    Deno.exit(0);
-  }
-  if (!canUseNetns()) {
-    console.error("dns_flood_memory: needs root (network namespaces); skipped");
-    return;
-  }
-  const v8Flags = flags.string("v8-flags", BINARY_V8_FLAGS);
-  const r = await runInScratchNetns(new URL(import.meta.url).pathname, [
-    ...Deno.args.filter((a) => !a.startsWith("--v8-flags")),
-    `--v8-flags=${v8Flags}`,
-    "--inner",
-  ]) as Record<string, unknown>;
-  const md = [
+function render(r: Record<string, unknown>, v8Flags: string): string {
+  return [
     `DNS flood: ${r.sent} malformed packets in ${Number(r.seconds).toFixed(0)} s, ${r.replies} ` +
     `error replies, valid query answered after: ${r.answering}; V8 flags: ${
       v8Flags || "(none)"
@@ -244,8 +206,8 @@ async function main(): Promise<void> {
     `| ${r.before} MB | ${r.peak} MB | ${r.after} MB | ${r.afterMedianLast10s} MB |`,
     "",
   ].join("\n");
-  await writeBenchOutput("dns_flood_memory", r, md);
-  console.log(md);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runMemoryBenchmark("dns_flood_memory", new URL(import.meta.url).pathname, inner, render);
+}

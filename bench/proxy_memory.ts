@@ -19,7 +19,8 @@
 
 import type { ApiServerFixture } from "../tests/apiserver/server.ts";
 import { renderNodeConfig } from "../tests/node_config.ts";
-import { ScratchNetns } from "./netns.ts";
+import { BenchFlags, BINARY_V8_FLAGS, writeBenchOutput } from "./flags.ts";
+import { canUseNetns, ScratchNetns } from "./netns.ts";
 import { quantile } from "./stats.ts";
 import {
   generateSyntheticCluster,
@@ -48,6 +49,84 @@ export async function runInScratchNetns(script: string, args: string[]): Promise
     return JSON.parse(line);
   } finally {
     await ns.remove();
+  }
+}
+
+/**
+ * The `main` of a memory-over-time benchmark. With `--inner` (inside the namespace): prints
+ * `inner(flags)` as one JSON line and exits. Otherwise: runs `script` again inside a scratch
+ * namespace with `--v8-flags` resolved (default: the binary's), prints `render(result, v8Flags)`
+ * and writes it with the raw result to `bench/out/<name>.*`. Skips itself without root.
+ */
+export async function runMemoryBenchmark(
+  name: string,
+  script: string,
+  inner: (flags: BenchFlags) => Promise<unknown>,
+  render: (result: Record<string, unknown>, v8Flags: string) => string,
+): Promise<void> {
+  const flags = new BenchFlags(Deno.args);
+  if (flags.has("inner")) {
+    console.log(JSON.stringify(await inner(flags)));
+    Deno.exit(0);
+  }
+  if (!canUseNetns()) {
+    console.error(`${name}: needs root (network namespaces); skipped`);
+    return;
+  }
+  const v8Flags = flags.string("v8-flags", BINARY_V8_FLAGS);
+  const result = await runInScratchNetns(script, [
+    ...Deno.args.filter((a) => !a.startsWith("--v8-flags")),
+    `--v8-flags=${v8Flags}`,
+    "--inner",
+  ]) as Record<string, unknown>;
+  const md = render(result, v8Flags);
+  await writeBenchOutput(name, result, md);
+  console.log(md);
+}
+
+/** A proxy under test, its RSS recorder and the load averages noted so far. */
+export interface InnerRun {
+  readonly proxy: ProxyUnderTest;
+  readonly recorder: RssRecorder;
+  readonly load: string[];
+  /** With `--probe-dir`: makes the probe force a GC (and a heap snapshot with `--snapshots`). */
+  probeGc(): void;
+}
+
+/**
+ * An inner run: the proxy as the flags say (`--services` default 2,000, `--endpoints` 10,
+ * `--backend` nft, `--v8-flags`, `--probe-dir`, `--snapshots`), RSS sampling in phase "before" for
+ * `--settle` seconds (default 20) and a probe GC, then `body`; its result is returned with the load
+ * averages and the RSS samples. The proxy is stopped in any case.
+ */
+export async function withInnerRun(
+  flags: BenchFlags,
+  body: (run: InnerRun) => Promise<Record<string, unknown>>,
+): Promise<Record<string, unknown>> {
+  const probeDir = flags.string("probe-dir", "");
+  const proxy = await startProxyUnderTest({
+    services: flags.number("services", 2000),
+    endpointsPerService: flags.number("endpoints", 10),
+    backend: flags.string("backend", "nft"),
+    v8Flags: flags.string("v8-flags", BINARY_V8_FLAGS),
+    probeDir: probeDir === "" ? undefined : probeDir,
+    snapshots: flags.has("snapshots"),
+  });
+  const recorder = new RssRecorder(proxy.pid);
+  const probeGc = () => {
+    if (probeDir !== "") Deno.kill(proxy.pid, "SIGUSR2");
+  };
+  try {
+    const load = [await readLoadAverages()];
+    recorder.phase = "before";
+    recorder.start();
+    await new Promise((r) => setTimeout(r, flags.number("settle", 20) * 1000));
+    probeGc();
+    const result = await body({ proxy, recorder, load, probeGc });
+    return { ...result, load, samples: recorder.samples };
+  } finally {
+    recorder.stop();
+    await proxy.close();
   }
 }
 
@@ -140,13 +219,7 @@ export async function startProxyUnderTest(opts: ProxyUnderTestOptions): Promise<
   child.status.then(() => exited = true);
   const logTail = async () => (await Deno.readTextFile(`${dir}/proxy.log`)).slice(-3000);
   const close = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await Promise.race([child.status, new Promise((r) => setTimeout(r, 5000))]);
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
+    await stopChild(child);
     await child.status;
     await api.close();
     await Deno.remove(dir, { recursive: true }).catch(() => undefined);
@@ -168,6 +241,17 @@ export async function startProxyUnderTest(opts: ProxyUnderTestOptions): Promise<
     logTail,
     close,
   };
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited 5 s later. */
+export async function stopChild(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* exited */ }
+  await Promise.race([child.status, new Promise((r) => setTimeout(r, 5000))]);
+  try {
+    child.kill("SIGKILL");
+  } catch { /* exited */ }
 }
 
 async function healthy(): Promise<boolean> {

@@ -21,6 +21,7 @@
 
 import { renderNodeConfig } from "../tests/node_config.ts";
 import { ScratchNetns } from "./netns.ts";
+import { stopChild } from "./proxy_memory.ts";
 import { BenchFlags, BINARY_V8_FLAGS } from "./flags.ts";
 import {
   generateSyntheticCluster,
@@ -285,15 +286,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
   } catch (err) {
     return { ...base, error: String(err) };
   } finally {
-    if (child) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* exited */ }
-      await Promise.race([child.status, new Promise((r) => setTimeout(r, 5000))]);
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-    }
+    if (child) await stopChild(child);
     await api.close();
     if (!flags.has("keep")) await Deno.remove(dir, { recursive: true }).catch(() => undefined);
   }
