@@ -1,13 +1,15 @@
 /**
- * kube-proxy (iptables mode) with a built-in cluster DNS responder: the composition root.
+ * kube-proxy with a built-in cluster DNS responder: the composition root.
  *
  * Nothing here decides how a rule looks or how a name resolves; it only wires the modules, in
  * upstream's start-up order (`cmd/kube-proxy/app/server.go`):
  * 1. command line + `--config` → validated options (`config/options.ts`); a `ConfigError` prints
  *    every problem, one `path: message` line each, and exits 2 before anything else happens;
- * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0;
- * 3. `--cleanup`: remove our rules in both families and both backends
- *    (`proxy/iptables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
+ * 2. `--help`, `--version`, `--write-config-to`: print or write, exit 0; `kube-proxy trace ...`
+ *    is dispatched before any of this to `proxy/trace/command.ts` (read only, its own flags and
+ *    exit statuses);
+ * 3. `--cleanup`: remove our rules in both families, both iptables backends and nftables
+ *    (`proxy/iptables/cleanup.ts`, `proxy/nftables/cleanup.ts`), exit 0, or 1 with `encountered an error while tearing down
  *    rules`;
  * 4. the API client (`cache/client.ts`): a missing or broken kubeconfig exits 1 here, before
  *    anything on the node is read or written;
@@ -15,11 +17,11 @@
  *    start-up line (version, mode, backend, node name, effective settings);
  * 6. node preparation (`proxy/node_prep.ts`): OOM score, conntrack sysctls, route_localnet,
  *    bridge check; a failure upstream treats as fatal exits 1; `--init-only` exits 0 after it;
- * 7. the iptables of each usable family (`proxy/iptables/families.ts`), the watch cache
- *    (`cache/cache.ts`), the DNS view and server (`dns/`; a bind failure is logged, not fatal),
- *    the health, service health and metrics servers (a bind failure exits 1 only with
- *    `bindAddressHardFail`, else it is retried every 5 s), and the `Proxier` (`proxy/proxier.ts`)
- *    registered on the cache;
+ * 7. the watch cache (`cache/cache.ts`), the DNS view and server (`dns/`; a bind failure is
+ *    logged, not fatal), the health, service health and metrics servers (a bind failure exits 1
+ *    only with `bindAddressHardFail`, else it is retried every 5 s), the mode's backends, one per
+ *    usable family (`proxy/backends.ts` picks them from `mode`), and the backend-neutral
+ *    `Proxier` (`proxy/proxier.ts`) registered on the cache;
  * 8. the cache and the proxier's sync loop start, and the `Starting` event is posted on the Node
  *    (best effort, `cache/events.ts`); SIGTERM or SIGINT stop everything within a
  *    second, leaving the rules in place, and exit 0; a write to the `--config` file does the
@@ -40,19 +42,18 @@ import {
   writeConfigFile,
 } from "./config/options.ts";
 import { renderConfigz } from "./config/configz.ts";
-import { logStartup } from "./config/startup_log.ts";
+import { logCacheSync, logProxier, logStartup } from "./config/startup_log.ts";
 import { versionString } from "./config/version.ts";
 import { type ConfigFileWatch, watchConfigFile } from "./config/watch_config_file.ts";
 import { ClusterCache } from "./cache/cache.ts";
+import { ServiceCIDRTracker } from "./cache/service_cidr.ts";
 import { type ClientConfig, loadClientConfig } from "./cache/client.ts";
 import { recordNodeEvent } from "./cache/events.ts";
-import type { IPFamily } from "./cache/objects.ts";
 import { Conntrack } from "./proxy/conntrack.ts";
 import { type CommandRunner, DenoCommandRunner } from "./proxy/exec.ts";
 import { nodeAddressesFor, ServiceHealthServer } from "./proxy/healthcheck.ts";
 import { ProxierHealthServer } from "./proxy/healthz.ts";
 import { MetricsServer, ProxyMetrics } from "./proxy/metrics.ts";
-import { trackNodeAddresses } from "./proxy/node_addresses.ts";
 import { prepareNode } from "./proxy/node_prep.ts";
 import { Proxier } from "./proxy/proxier.ts";
 import {
@@ -60,9 +61,13 @@ import {
   primaryIPFamily,
   proxierOptionsFromConfig,
 } from "./proxy/proxier_options.ts";
+import { createBackends } from "./proxy/backends.ts";
+import type { ProxyBackend } from "./proxy/backend.ts";
 import { cleanupAllBackends } from "./proxy/iptables/cleanup.ts";
-import { createFamilies, supportsRandomFully } from "./proxy/iptables/families.ts";
-import { detectBackend, type Iptables } from "./proxy/iptables/iptables.ts";
+import { cleanupNftables } from "./proxy/nftables/cleanup.ts";
+import { runTrace } from "./proxy/trace/command.ts";
+import { detectBackend } from "./proxy/iptables/iptables.ts";
+import { ClientFilter } from "./dns/client_filter.ts";
 import { ClusterView } from "./dns/cluster_view.ts";
 import { DnsServer } from "./dns/server.ts";
 
@@ -149,11 +154,15 @@ function signalPromise(): Promise<string> {
  *
  * @param args The command line after the program name.
  * @param deps Command runner and stop signal (tests); real ones by default.
- * @returns The process exit code: 0 after `--help`, `--version`, `--write-config-to`, a good
+ * @returns The process exit code (for `trace`, the trace's: see `proxy/trace/README.md`): 0 after `--help`, `--version`, `--write-config-to`, a good
  *   `--cleanup`, `--init-only` or a signal; 2 on a configuration error; 1 on any other failure
  *   and when the `--config` file was updated while running.
  */
 export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<number> {
+  // `kube-proxy trace ...` is a read-only subcommand with its own flags (proxy/trace/).
+  if (args[0] === "trace") {
+    return await runTrace(args.slice(1), deps.run !== undefined ? { run: deps.run } : {});
+  }
   let options: Options;
   try {
     options = await loadOptions(args);
@@ -186,7 +195,8 @@ export async function runKubeProxy(args: string[], deps: RunDeps = {}): Promise<
   if (options.cleanup) {
     logStartup(options, options.iptablesBackend);
     // cleanupAllBackends decides on KUBE-FIREWALL itself ("auto": only without kubelet).
-    const failed = await cleanupAllBackends({ run });
+    const iptablesFailed = await cleanupAllBackends({ run });
+    const failed = await cleanupNftables(run) || iptablesFailed;
     if (failed) {
       log.error("encountered an error while tearing down rules");
       return EXIT_FAILURE;
@@ -231,6 +241,7 @@ async function runProxy(
     ? await detectBackend(run)
     : options.iptablesBackend;
   logStartup(options, backend);
+  logProxier(options);
 
   const localhostNodePorts = localhostNodePortsEffective(config);
   // Upstream decides on the INVALID drop rule from the kernel's value after start-up.
@@ -255,19 +266,6 @@ async function runProxy(
   }
 
   const primary = primaryIPFamily(config);
-  let iptables: Partial<Record<IPFamily, Iptables>>;
-  try {
-    iptables = await createFamilies(backend, primary, run);
-  } catch (err) {
-    throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
-  }
-  const families = (["IPv4", "IPv6"] as const).filter((f) => iptables[f] !== undefined);
-  if (families.length === 2) {
-    log.info("kube-proxy running in dual-stack mode", { primaryIPFamily: primary });
-  } else {
-    log.info("kube-proxy running in single-stack mode", { ipFamily: primary });
-  }
-
   const stopping = new AbortController();
   const stoppables: Stoppable[] = [];
   // Upstream exits when the --config file is written or renamed, so that it is restarted and
@@ -277,23 +275,41 @@ async function runProxy(
     const watch = configWatch = watchConfigFile(options.configFile);
     stoppables.push({ name: "configuration file watch", stop: () => watch.close() });
   }
-  const metrics = new ProxyMetrics();
+  const metrics = new ProxyMetrics({
+    featureGates: config.featureGates,
+    apiServerHost: new URL(clientConfig.server).host,
+    dns: dns.enabled,
+  });
+  clientConfig = { ...clientConfig, onRequest: (r) => metrics.observeRestRequest(r) };
   const cache = new ClusterCache(clientConfig, options.nodeName);
-
-  // Node IPs and `nodePortAddresses: [primary]` follow the Node object; registered before the
-  // proxier so that its full sync on a Node change sees the new values.
-  const nodeIPs: Partial<Record<IPFamily, string>> = {};
-  const nodePortAddresses = [...(config.nodePortAddresses ?? [])];
-  cache.addNodeHandler(trackNodeAddresses(config, nodeIPs, nodePortAddresses));
 
   try {
     // Cluster DNS first: the interception rules need the port it really listens on.
     let dnsPort: number | undefined;
-    if (dns.enabled) {
+    if (!dns.enabled) {
+      log.info(
+        "Cluster DNS responder disabled, no DNS port opened; to turn it on, add a document " +
+          "'apiVersion: dns.kubeproxy.config/v1alpha1, kind: ClusterDNSConfiguration' to the " +
+          "--config file (see config/README.md)",
+      );
+    } else {
       const view = new ClusterView();
       cache.addServiceHandler(view);
       cache.addEndpointSliceHandler(view);
       cache.addNamespaceHandler(view);
+      // Only this cluster's clients are answered: pod CIDRs (the Node's follow its events),
+      // node addresses, loopback and `allowedClients`.
+      const clients = new ClientFilter({
+        clusterCIDRs: config.clusterCIDR.split(",").filter((c) => c.trim() !== ""),
+        allowedClients: dns.allowedClients,
+      });
+      cache.addNodeHandler(clients);
+      if (config.clusterCIDR === "" && dns.allowedClients.length === 0) {
+        log.warn(
+          "Cluster DNS answers only this Node's podCIDRs, its addresses and loopback: set " +
+            "clusterCIDR or the DNS document's allowedClients if pods get addresses elsewhere",
+        );
+      }
       const server = new DnsServer(view, {
         bindAddress: dns.bindAddress,
         port: dns.port,
@@ -306,6 +322,7 @@ async function runProxy(
         tcpIdleTimeoutMs: dns.tcpIdleTimeout,
         nsAddresses: dns.serviceIPs.length > 0 ? dns.serviceIPs : undefined,
         metrics: metrics.dns,
+        clients,
       });
       try {
         await server.start();
@@ -319,11 +336,12 @@ async function runProxy(
       }
     }
 
+    const proxierOptions = proxierOptionsFromConfig(config, options.nodeName);
     let healthz: ProxierHealthServer | undefined;
     if (config.healthzBindAddress !== "") {
       healthz = new ProxierHealthServer({
         bindAddress: config.healthzBindAddress,
-        healthTimeoutMs: 2 * config.iptables.syncPeriod,
+        healthTimeoutMs: 2 * proxierOptions.syncPeriodMs,
         metrics,
       });
     }
@@ -338,17 +356,34 @@ async function runProxy(
     });
     stoppables.push({ name: "service health checks", stop: () => serviceHealth.stop() });
 
-    const proxierOptions = proxierOptionsFromConfig(config, dns, {
-      nodeName: options.nodeName,
-      families,
-      nodeIPs,
-      nodePortAddresses,
-      tcpBeLiberal,
-      randomFully: await supportsRandomFully(backend, run),
-      dnsPort,
-    });
+    // The mode's backends, one per usable family (the DNS interception needs the responder's port).
+    let backends: ProxyBackend[];
+    try {
+      backends = await createBackends(config.mode, {
+        config,
+        dns,
+        primary,
+        run,
+        tcpBeLiberal,
+        dnsPort,
+        iptablesBackend: backend,
+        metrics,
+        nftablesMetrics: metrics,
+        watchServiceCIDRs: (onChange) =>
+          cache.addServiceCIDRHandler(new ServiceCIDRTracker(onChange)),
+      });
+    } catch (err) {
+      throw new StartupError(errorMessage(err), EXIT_FAILURE, { cause: err });
+    }
+    const families = backends.map((b) => b.family);
+    metrics.showFamilies(families);
+    if (families.length === 2) {
+      log.info("kube-proxy running in dual-stack mode", { primaryIPFamily: primary });
+    } else {
+      log.info("kube-proxy running in single-stack mode", { ipFamily: primary });
+    }
     const proxier = new Proxier(proxierOptions, {
-      iptables,
+      backends,
       conntrack: new Conntrack(run),
       health: healthz,
       serviceHealthServer: serviceHealth,
@@ -378,6 +413,7 @@ async function runProxy(
       stoppables.push({ name: "metrics", stop: () => metricsServer.stop() });
     }
 
+    logCacheSync(cache.synced);
     await cache.start();
     stoppables.unshift({ name: "cluster cache", stop: () => cache.stop() });
     proxier.start();

@@ -1,15 +1,17 @@
 /**
  * `deno task bench`: every benchmark in turn, each as its own process (so one's memory and JIT
  * state do not colour the next), with bounds chosen to keep the whole run near 25 minutes on the
- * 2-core machine (the two memory-over-time benchmarks of issue 14 take ~8 of them). Each benchmark also runs alone (see its file). Benchmarks that need root or a
- * missing Debian tool say so and are skipped. Figures land in bench/out/, plots in bench/plots/.
+ * 2-core machine (the two memory-over-time benchmarks of issue 14 take ~8 of them). Each benchmark
+ * also runs alone (see its file). Benchmarks that need root or a missing Debian tool say so and
+ * are skipped. Figures land in bench/out/, plots in bench/plots/.
  *
- *     deno task bench [--quick] [--only=iptables_restore,dns_perf,latency,sync_memory,rss,...]
+ *     deno task bench [--quick] [--only=iptables_restore,dns_perf,nft_mode,latency,...]
  *
  * @module
  */
 
 import { BenchFlags } from "./flags.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** The benchmarks and the arguments `all.ts` gives them (full, quick). */
 export const BENCHMARKS: readonly {
@@ -27,6 +29,11 @@ export const BENCHMARKS: readonly {
     name: "dns_perf",
     full: ["--seconds=5", "--latency-seconds=2", "--rounds=2"],
     quick: ["--seconds=2", "--latency-seconds=1", "--rounds=1"],
+  },
+  {
+    name: "nft_mode",
+    full: ["--sizes=1000,10000", "--changes=9"],
+    quick: ["--sizes=1000", "--changes=5"],
   },
   {
     name: "latency",
@@ -68,6 +75,7 @@ async function main(): Promise<void> {
     console.error(`\n== bench/${b.name}.ts ${args.join(" ")}`);
     const t0 = performance.now();
     const status = await new Deno.Command(Deno.execPath(), {
+      env: CHILD_ENV,
       args: ["run", "-A", ...(b.denoArgs ?? []), path, ...args],
       stdout: "inherit",
       stderr: "inherit",

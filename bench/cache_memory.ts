@@ -17,6 +17,7 @@
 import { startFixtureProcess } from "./fixture_process.ts";
 import { BenchFlags, writeBenchOutput } from "./flags.ts";
 import { generateSyntheticCluster, SYNTHETIC_NODE_NAME } from "./synthetic.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** What the cache process reports. */
 export interface CacheMemoryResult {
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
     const loadMs = fixture.loadMs;
     console.error(`cache_memory: fixture loaded ${services} services in ${Math.round(loadMs)} ms`);
     const child = await new Deno.Command(Deno.execPath(), {
+      env: CHILD_ENV,
       args: [
         "run",
         "-A",

@@ -23,6 +23,7 @@ import { formatSummary, quantile, readLoadAverage, readMachineInfo, summarize } 
 import type { Summary } from "./stats.ts";
 import { generateSyntheticCluster, trimSyntheticCluster } from "./synthetic.ts";
 import { queryMixes, renderNsdZone } from "./dns_zone.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** One dnsperf measurement. */
 export interface DnsperfResult {
@@ -150,6 +151,7 @@ async function startOurs(
 ): Promise<RunningServer> {
   const main = new URL("./dns_server_main.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: [
       "run",
       "-A",

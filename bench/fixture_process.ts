@@ -6,6 +6,7 @@
  */
 
 import type { SyntheticCluster } from "./synthetic.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** A running fixture process. */
 export interface FixtureProcess {
@@ -51,6 +52,7 @@ export async function startFixtureProcess(
   );
   const t0 = performance.now();
   const fixture = new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: [
       "run",
       "-A",

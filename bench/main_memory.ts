@@ -7,6 +7,7 @@
  * keep from the sync's peak.
  *
  *     deno run -A bench/main_memory.ts [--services=10000] [--endpoints=10] [--v8-flags=...]
+ *       [--mode=iptables|nftables]
  *
  * `--v8-flags` (comma-separated, as DENO_V8_FLAGS) are passed to the proxy's process.
  *
@@ -21,6 +22,7 @@ import {
   SYNTHETIC_CLUSTER_CIDR,
   SYNTHETIC_NODE_NAME,
 } from "./synthetic.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 const MB = 1024 * 1024;
 
@@ -59,7 +61,11 @@ async function summarizeSmaps(): Promise<Record<string, number>> {
 }
 
 /** Child mode: the proxy in this process against `server`; prints one JSON line. */
-async function runProxyProcess(server: string, services: number): Promise<void> {
+async function runProxyProcess(
+  server: string,
+  services: number,
+  mode: "iptables" | "nftables",
+): Promise<void> {
   const { runKubeProxy } = await import("../main.ts");
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
   let restores = 0;
@@ -67,11 +73,15 @@ async function runProxyProcess(server: string, services: number): Promise<void> 
   let fullSyncSeen: () => void = () => {};
   const fullSync = new Promise<void>((r) => fullSyncSeen = r);
   const runner = {
-    run(cmd: string, _args: string[], opts: { stdin?: string | Iterable<string> } = {}) {
+    run(cmd: string, args: string[], opts: { stdin?: string | Iterable<string> } = {}) {
+      // nftables mode's start-up check asks for nft's version.
+      if (cmd === "nft" && args[0] === "--version") {
+        return Promise.resolve({ code: 0, stdout: "nftables v1.0.6", stderr: "" });
+      }
       let chars = 0;
       if (typeof opts.stdin === "string") chars = opts.stdin.length;
       else if (opts.stdin !== undefined) { for (const chunk of opts.stdin) chars += chunk.length; }
-      if (cmd.includes("restore")) {
+      if (cmd.includes("restore") || (cmd === "nft" && args[0] === "-f")) {
         restores++;
         biggest = Math.max(biggest, chars);
         // A full sync's nat table has a KUBE-SVC chain line per service: ~100 bytes each at least.
@@ -87,6 +97,7 @@ async function runProxyProcess(server: string, services: number): Promise<void> 
   await Deno.writeTextFile(
     `${dir}/config.yaml`,
     renderNodeConfig({
+      mode,
       nodeName: SYNTHETIC_NODE_NAME,
       clusterCIDR: SYNTHETIC_CLUSTER_CIDR,
       healthzBindAddress: `127.0.0.1:${port()}`,
@@ -135,7 +146,11 @@ async function main(): Promise<void> {
   const flags = new BenchFlags(Deno.args);
   const services = flags.number("services", 10_000);
   if (flags.string("child-server", "") !== "") {
-    await runProxyProcess(flags.string("child-server", ""), services);
+    await runProxyProcess(
+      flags.string("child-server", ""),
+      services,
+      flags.string("mode", "iptables") as "iptables" | "nftables",
+    );
     return;
   }
   const endpoints = flags.number("endpoints", 10);
@@ -146,6 +161,7 @@ async function main(): Promise<void> {
   const fixture = await startFixtureProcess(cluster, dir);
   try {
     const child = await new Deno.Command(Deno.execPath(), {
+      env: CHILD_ENV,
       args: [
         "run",
         "-A",
@@ -153,6 +169,7 @@ async function main(): Promise<void> {
         `${root}bench/main_memory.ts`,
         `--child-server=${fixture.url}`,
         `--services=${services}`,
+        `--mode=${flags.string("mode", "iptables")}`,
       ],
       stdout: "piped",
       stderr: "null",
@@ -162,7 +179,9 @@ async function main(): Promise<void> {
     if (lines.length > 1) console.error(lines.slice(0, -1).join("\n"));
     const r = JSON.parse(lines[lines.length - 1]);
     const md = [
-      `${services} services x ${endpoints} endpoints, V8 flags: ${v8Flags || "(none)"}`,
+      `${services} services x ${endpoints} endpoints, mode ${
+        flags.string("mode", "iptables")
+      }, V8 flags: ${v8Flags || "(none)"}`,
       "",
       "| first full sync | RSS after sync | RSS after GC | RSS 15 s later | V8 heap used / committed after GC | external | peak (VmHWM) |",
       "|---|---|---|---|---|---|---|",

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
+
 /** Output of a command run in the namespace. */
 export interface CommandResult {
   readonly code: number;
@@ -83,6 +85,7 @@ export async function runCommand(
   const start = performance.now();
   const child = new Deno.Command(cmd, {
     args,
+    env: CHILD_ENV,
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

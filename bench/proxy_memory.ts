@@ -19,6 +19,7 @@
 
 import type { ApiServerFixture } from "../tests/apiserver/server.ts";
 import { renderNodeConfig } from "../tests/node_config.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 import { BenchFlags, BINARY_V8_FLAGS, writeBenchOutput } from "./flags.ts";
 import { canUseNetns, ScratchNetns } from "./netns.ts";
 import { quantile } from "./stats.ts";
@@ -208,9 +209,11 @@ export async function startProxyUnderTest(opts: ProxyUnderTestOptions): Promise<
       `${dir}/config.yaml`,
       `--iptables-backend=${opts.backend}`,
     ],
-    env: opts.probeDir === undefined
-      ? {}
-      : { KPMEM_PROBE_DIR: opts.probeDir, KPMEM_SNAPSHOTS: opts.snapshots ? "1" : "0" },
+    env: opts.probeDir === undefined ? CHILD_ENV : {
+      ...CHILD_ENV,
+      KPMEM_PROBE_DIR: opts.probeDir,
+      KPMEM_SNAPSHOTS: opts.snapshots ? "1" : "0",
+    },
     stdout: "null",
     stderr: "piped",
   }).spawn();

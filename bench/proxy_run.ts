@@ -27,9 +27,11 @@ import {
   generateSyntheticCluster,
   type RawObject,
   SYNTHETIC_CLUSTER_CIDR,
+  syntheticClusterIP,
   syntheticNamespace,
   syntheticServiceName,
 } from "./synthetic.ts";
+import { CHILD_ENV } from "../tests/sandbox/command.ts";
 
 /** What one inner run measured. */
 export interface ProxyRunResult {
@@ -50,6 +52,8 @@ export interface ProxyRunResult {
   readonly pollMs: number;
   /** Sums and counts of the proxy's sync-duration histograms after the changes. */
   readonly syncMetrics?: Record<string, number>;
+  /** The proxy mode measured (`iptables` when unset). */
+  readonly mode?: string;
   readonly error?: string;
 }
 
@@ -71,6 +75,8 @@ export interface ProxyBenchOptions {
   readonly whatIf?: string;
   /** Run main.ts with `--cpu-prof` into this directory (written when it exits on SIGTERM). */
   readonly cpuProfDir?: string;
+  /** The proxy mode (`iptables` by default); nftables mode's kernel check reads its chains. */
+  readonly mode?: "iptables" | "nftables";
 }
 
 /** Runs one proxy benchmark in a fresh scratch namespace (root only). */
@@ -90,6 +96,7 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunRe
       `--min-sync-period=${opts.minSyncPeriod ?? "1s"}`,
       `--what-if=${opts.whatIf ?? ""}`,
       `--cpu-prof-dir=${opts.cpuProfDir ?? ""}`,
+      `--mode=${opts.mode ?? "iptables"}`,
     ]);
     const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
     if (!line) {
@@ -101,8 +108,13 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunRe
   }
 }
 
-function renderConfig(kubeconfig: string, minSyncPeriod: string): string {
+function renderConfig(
+  kubeconfig: string,
+  minSyncPeriod: string,
+  mode: "iptables" | "nftables",
+): string {
   return renderNodeConfig({
+    mode,
     kubeconfig,
     nodeName: "node-0",
     clusterCIDR: SYNTHETIC_CLUSTER_CIDR,
@@ -150,13 +162,45 @@ async function chainHasDnat(backend: string, chain: string, dest: string): Promi
   return false;
 }
 
+/** nftables mode: whether a set of the `kube-proxy` table holds `element`. */
+async function nftSetHas(set: string, element: string): Promise<boolean> {
+  const out = await new Deno.Command("nft", {
+    args: ["list", "set", "ip", "kube-proxy", set],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  return out.code === 0 && new RegExp(`[ {]${element.replaceAll(".", "\\.")}[,\\s}]`).test(text);
+}
+
+/**
+ * nftables mode's check of a change: whether `element` is in `set`, asked as a `nft --check`
+ * deletion (refused when absent; changes nothing). The new endpoint's `hairpin-ips` element is
+ * written in the same atomic transaction as its DNAT rule. Listing a chain or getting an element
+ * would cost ~1.5 s at 10,000 services (nft 1.0.6 dumps every set's elements first).
+ */
+async function nftHasElement(set: string, element: string): Promise<boolean> {
+  const child = new Deno.Command("nft", {
+    args: ["--check", "-f", "-"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(`delete element ip kube-proxy ${set} { ${element} }\n`));
+  await w.close();
+  return (await child.status).code === 0;
+}
+
 async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
   const { ApiServerFixture } = await import("../tests/apiserver/server.ts");
   const { servicePortEndpointChainName } = await import("../proxy/iptables/chains.ts");
   const services = flags.number("services", 1000);
   const m = flags.number("endpoints", 10);
   const backend = flags.string("backend", "nft");
+  const mode = flags.string("mode", "iptables") as "iptables" | "nftables";
   const base = {
+    mode,
     services,
     endpointsPerService: m,
     backend,
@@ -184,7 +228,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     await api.writeKubeconfig(kubeconfig);
     await Deno.writeTextFile(
       `${dir}/config.yaml`,
-      renderConfig(kubeconfig, flags.string("min-sync-period", "1s")),
+      renderConfig(kubeconfig, flags.string("min-sync-period", "1s"), mode),
     );
     const mainTs = new URL("../main.ts", import.meta.url).pathname;
     const logFile = await Deno.open(`${dir}/proxy.log`, { write: true, create: true });
@@ -203,7 +247,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     }
     const start = performance.now();
     child = new Deno.Command(Deno.execPath(), {
-      env,
+      env: { ...CHILD_ENV, ...env },
       args: [
         "run",
         "-A",
@@ -236,7 +280,14 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     const timeout = flags.number("sync-timeout", 300_000);
     let exited = false;
     child.status.then(() => exited = true);
-    while (!(await chainHasDnat(backend, lastChain, "DNAT"))) {
+    // nftables mode: the last service's ClusterIP in `cluster-ips` (one transaction writes it
+    // with every chain); listing that one set costs ~40 ms at 10,000 services.
+    const lastIP = syntheticClusterIP(last);
+    const lastSynced = () =>
+      mode === "nftables"
+        ? nftSetHas("cluster-ips", lastIP)
+        : chainHasDnat(backend, lastChain, "DNAT");
+    while (!(await lastSynced())) {
       if (exited) throw new Error(`main.ts exited: ${await tail(`${dir}/proxy.log`)}`);
       if (performance.now() - start > timeout) {
         const st = await readStatus(child.pid);
@@ -260,7 +311,11 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
         )!,
       );
       const newIP = `10.250.${(k >> 8) & 255}.${k & 255}`;
-      ((slice.endpoints as RawObject[])[0] as RawObject).addresses = [newIP];
+      const changed = (slice.endpoints as RawObject[])[0] as RawObject;
+      changed.addresses = [newIP];
+      // nftables mode: the new endpoint is on this node, so that its `hairpin-ips` element
+      // (local endpoints only) marks the transaction in the kernel for `nftHasElement`.
+      if (mode === "nftables") changed.nodeName = "node-0";
       const chain = servicePortEndpointChainName(
         `${syntheticNamespace(j)}/${syntheticServiceName(j)}`,
         "tcp",
@@ -271,7 +326,9 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
       api.apply(slice);
       for (;;) {
         const p0 = performance.now();
-        const ok = await chainHasDnat(backend, chain, dest);
+        const ok = mode === "nftables"
+          ? await nftHasElement("hairpin-ips", `${newIP} . ${newIP}`)
+          : await chainHasDnat(backend, chain, dest);
         polls.push(performance.now() - p0);
         if (ok) break;
         if (performance.now() - written > 60_000) throw new Error(`change ${k} not seen in 60 s`);

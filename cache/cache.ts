@@ -32,6 +32,12 @@ import type {
 } from "./handlers.ts";
 import type { EndpointSlice, Namespace, Node, Service } from "./objects.ts";
 import {
+  SERVICE_CIDRS_PATH,
+  type ServiceCIDR,
+  type ServiceCIDRHandler,
+  toServiceCIDR,
+} from "./service_cidr.ts";
+import {
   type BackoffOptions,
   DEFAULT_FORBIDDEN_RETRY_MS,
   Reflector,
@@ -69,6 +75,7 @@ export class ClusterCache {
   #sliceHandlers: EndpointSliceHandler[] = [];
   #nodeHandlers: NodeHandler[] = [];
   #namespaceHandlers: NamespaceHandler[] = [];
+  #serviceCIDRHandlers: ServiceCIDRHandler[] = [];
   #client: ApiClient | undefined;
   #abort: AbortController | undefined;
   #runs: Promise<void>[] = [];
@@ -119,6 +126,14 @@ export class ClusterCache {
   /** Registers a Namespace handler (before `start()`). */
   addNamespaceHandler(handler: NamespaceHandler): void {
     this.#namespaceHandlers.push(handler);
+  }
+
+  /**
+   * Registers a ServiceCIDR handler (before `start()`); only then are ServiceCIDRs watched.
+   * A 403 or 404 (old clusters) reports them unavailable and counts them as synced.
+   */
+  addServiceCIDRHandler(handler: ServiceCIDRHandler): void {
+    this.#serviceCIDRHandlers.push(handler);
   }
 
   /**
@@ -273,6 +288,33 @@ export class ClusterCache {
         },
       });
       reflectors.push(this.#namespaces as Reflector<unknown>);
+    }
+    if (this.#serviceCIDRHandlers.length > 0) {
+      const ch = this.#serviceCIDRHandlers;
+      const cidrSink: ReflectorSink<ServiceCIDR> = {
+        add: (c) => callEach(ch, "ServiceCIDR add", (h) => h.onServiceCIDRAdd(c)),
+        update: (p, c) => callEach(ch, "ServiceCIDR update", (h) => h.onServiceCIDRUpdate(p, c)),
+        delete: (c) => callEach(ch, "ServiceCIDR delete", (h) => h.onServiceCIDRDelete(c)),
+        synced: () => {
+          callEach(ch, "ServiceCIDRs synced", (h) => h.onServiceCIDRsSynced());
+          this.#markSynced("ServiceCIDR");
+        },
+      };
+      reflectors.push(
+        new Reflector(client, {
+          ...common,
+          kind: "ServiceCIDR",
+          path: SERVICE_CIDRS_PATH,
+          convert: toServiceCIDR,
+          sink: cidrSink,
+          forbiddenRetryMs: this.#opts.forbiddenRetryMs,
+          notFoundIsForbidden: true,
+          onForbidden: () => {
+            callEach(ch, "ServiceCIDRs unavailable", (h) => h.onServiceCIDRsUnavailable());
+            this.#markSynced("ServiceCIDR");
+          },
+        }) as Reflector<unknown>,
+      );
     }
     this.#kinds = reflectors.length;
     const signal = this.#abort.signal;

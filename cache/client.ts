@@ -34,7 +34,10 @@ import { newClusters, newContexts, newUsers } from "@kubernetes/client-node/dist
 import type { ExecAuth } from "@kubernetes/client-node/dist/exec_auth.js";
 import { parseYamlDocuments } from "../config/load.ts";
 import type { Cluster, User } from "./kube_config.d.ts";
+import { ApiConnectionError, describeFetchError } from "./fetch_error.ts";
 import { decodeList } from "./list_decoder.ts";
+
+export { ApiConnectionError };
 
 /** Default directory of the in-cluster service account (token, ca.crt). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -51,6 +54,21 @@ export interface ClientConfigOptions {
   readonly env?: (name: string) => string | undefined;
 }
 
+/**
+ * One request to the API server, as client-go's `rest_client_*` metrics see it: `code` is the
+ * HTTP status, or `<error>` when no answer came; `seconds` runs until the response headers.
+ */
+export interface RequestRecord {
+  /** `GET`, `POST`. */
+  readonly method: string;
+  /** The API server's `host:port` as in the URL. */
+  readonly host: string;
+  /** The status code as text, or `<error>`. */
+  readonly code: string;
+  /** Time to the response headers (or to the failure). */
+  readonly seconds: number;
+}
+
 /** A resolved client configuration. */
 export interface ClientConfig {
   /** Base URL of the API server, without a trailing slash. */
@@ -64,6 +82,8 @@ export interface ClientConfig {
   readonly clientKey: string | undefined;
   /** Request headers (Authorization); re-evaluated per request so rotated tokens are picked up. */
   headers(): Promise<Record<string, string>>;
+  /** Told about every request (main.ts records the `rest_client_*` metrics with it). */
+  readonly onRequest?: (request: RequestRecord) => void;
 }
 
 /** An error answer of the API server (non-2xx status, or an `ERROR` watch event). */
@@ -396,11 +416,36 @@ export class ApiClient {
     return this.#config.server;
   }
 
+  /**
+   * `fetch` with this client's TLS, reporting the request to `onRequest` and turning a failure
+   * without an answer into an {@linkcode ApiConnectionError} that says why (an abort stays as is).
+   */
+  async #fetch(url: URL, init: RequestInit & { method: string }): Promise<Response> {
+    const started = performance.now();
+    const report = (code: string) =>
+      this.#config.onRequest?.({
+        method: init.method,
+        host: url.host,
+        code,
+        seconds: (performance.now() - started) / 1000,
+      });
+    let res: Response;
+    try {
+      res = await fetch(url, { ...init, client: this.#http });
+    } catch (err) {
+      report("<error>");
+      if (init.signal?.aborted) throw err;
+      throw new ApiConnectionError(describeFetchError(err, init.method, url), err);
+    }
+    report(String(res.status));
+    return res;
+  }
+
   async #get(path: string, query: Record<string, string>, signal: AbortSignal): Promise<Response> {
     const url = new URL(this.#config.server + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const headers = { accept: "application/json", ...(await this.#config.headers()) };
-    const res = await fetch(url, { headers, signal, client: this.#http });
+    const res = await this.#fetch(url, { method: "GET", headers, signal });
     if (res.status !== 200) {
       let message = res.statusText;
       try {
@@ -422,7 +467,8 @@ export class ApiClient {
    * @param onItem Called per item, in order.
    * @param signal Aborts the request.
    * @returns the list's resourceVersion.
-   * @throws {ApiStatusError} on a non-200 answer; other errors on network or decoding problems.
+   * @throws {ApiStatusError} on a non-200 answer; {@linkcode ApiConnectionError} when no answer
+   *   came (refused, TLS, DNS); other errors on decoding problems.
    */
   async list(
     path: string,
@@ -500,7 +546,8 @@ export class ApiClient {
    * @param body The object.
    * @param signal Aborts the request.
    * @returns the created object as the server returned it.
-   * @throws {ApiStatusError} on a non-2xx answer.
+   * @throws {ApiStatusError} on a non-2xx answer; {@linkcode ApiConnectionError} when no answer
+   *   came.
    */
   async create(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
     const headers = {
@@ -508,12 +555,11 @@ export class ApiClient {
       "content-type": "application/json",
       ...(await this.#config.headers()),
     };
-    const res = await fetch(this.#config.server + path, {
+    const res = await this.#fetch(new URL(this.#config.server + path), {
       method: "POST",
       headers,
       body: JSON.stringify(body),
       signal,
-      client: this.#http,
     });
     // deno-lint-ignore no-explicit-any
     let answer: any = undefined;

@@ -6,7 +6,9 @@
  * tens of megabytes rather than the API objects' full size. Don't add fields here that no consumer
  * reads. Converters from the raw API objects (`toService`, `toEndpointSlice`, `toNode`,
  * `toNamespace`) live in `cache/convert.ts`; they reject objects that cannot be used (bad IPs,
- * missing ports) so that consumers never see them.
+ * missing ports, names that break Kubernetes' rules, wrong types) so that consumers never see
+ * them: every name, namespace and port name here is a valid DNS-1123 (or DNS-1035) name, every
+ * protocol one of TCP/UDP/SCTP, so none can change the text of a rule it is written into.
  *
  * Every field is normalized: lists are never undefined (empty instead), IPs are in canonical form,
  * and the EndpointSlice conditions have their API defaults applied (`ready` unset means ready,

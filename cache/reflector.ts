@@ -79,6 +79,11 @@ export interface ReflectorOptions<T> {
    * calls it again. Without it, a 403 is retried like any other failure.
    */
   readonly onForbidden?: (err: ApiStatusError) => void;
+  /**
+   * Treat 404 Not Found like 403 (a resource an older API server does not serve, such as
+   * ServiceCIDRs): reported through `onForbidden` and retried rarely.
+   */
+  readonly notFoundIsForbidden?: boolean;
   /** Delay between retries of a 403; default {@linkcode DEFAULT_FORBIDDEN_RETRY_MS}. */
   readonly forbiddenRetryMs?: number;
 }
@@ -266,7 +271,7 @@ export class Reflector<T> {
 
   #isForbidden(err: unknown): boolean {
     return this.#opts.onForbidden !== undefined && err instanceof ApiStatusError &&
-      err.code === 403;
+      (err.code === 403 || (err.code === 404 && this.#opts.notFoundIsForbidden === true));
   }
 
   /** Reports the first 403 of a run, then waits the (long) forbidden retry delay. */

@@ -483,10 +483,18 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "help", short: "h", type: "bool", usage: "help for kube-proxy" },
 ];
 
-const BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((f) => [f.name, f]));
-const BY_SHORT: ReadonlyMap<string, FlagSpec> = new Map(
-  FLAGS.filter((f) => f.short).map((f) => [f.short!, f]),
-);
+/** A flag table indexed by long and short name. */
+interface FlagIndex {
+  readonly byName: ReadonlyMap<string, FlagSpec>;
+  readonly byShort: ReadonlyMap<string, FlagSpec>;
+}
+
+function indexFlags(table: readonly FlagSpec[]): FlagIndex {
+  return {
+    byName: new Map(table.map((f) => [f.name, f])),
+    byShort: new Map(table.filter((f) => f.short).map((f) => [f.short!, f])),
+  };
+}
 
 /** The result of parsing the command line. */
 export interface ParsedFlags {
@@ -606,11 +614,11 @@ function parseValue(spec: FlagSpec, raw: string, previous: FlagValue | undefined
 }
 
 /** Rewrites `-v=2` (pflag's shorthand-with-equals) as `-v 2`, which commander understands. */
-function normalizeShorthand(args: readonly string[]): string[] {
+function normalizeShorthand(args: readonly string[], index: FlagIndex): string[] {
   const out: string[] = [];
   for (const arg of args) {
     const m = arg.match(/^-([a-zA-Z])=(.*)$/s);
-    if (m && BY_SHORT.has(m[1])) out.push(`-${m[1]}`, m[2]);
+    if (m && index.byShort.has(m[1])) out.push(`-${m[1]}`, m[2]);
     else out.push(arg);
   }
   return out;
@@ -620,7 +628,7 @@ function normalizeShorthand(args: readonly string[]): string[] {
  * Finds what pflag would take as positional arguments (which kube-proxy rejects): a word after
  * a boolean flag given without `=`, anything after `--`, any other stray word.
  */
-function findStrayArguments(args: readonly string[]): string[] {
+function findStrayArguments(args: readonly string[], index: FlagIndex): string[] {
   const stray: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -630,7 +638,9 @@ function findStrayArguments(args: readonly string[]): string[] {
       continue;
     }
     if (arg.includes("=")) continue;
-    const spec = arg.startsWith("--") ? BY_NAME.get(arg.slice(2)) : BY_SHORT.get(arg.slice(1));
+    const spec = arg.startsWith("--")
+      ? index.byName.get(arg.slice(2))
+      : index.byShort.get(arg.slice(1));
     if (!spec) continue;
     if (spec.type !== "bool" && spec.type !== "version") i++; // the flag's value
   }
@@ -650,15 +660,38 @@ function findStrayArguments(args: readonly string[]): string[] {
  * ```
  */
 export function parseFlags(args: readonly string[]): ParsedFlags {
+  return parseFlagTable(args, FLAGS, "kube-proxy");
+}
+
+/**
+ * Parses a command line against any flag table with pflag's rules, as {@linkcode parseFlags}
+ * does for kube-proxy's own flags (subcommands such as `kube-proxy trace` have their own table).
+ *
+ * @param args The arguments after the program (and subcommand) name.
+ * @param table The flags accepted.
+ * @param command The command's name, for the stray-argument message.
+ * @returns The flags given explicitly.
+ * @throws {ConfigError} As {@linkcode parseFlags}.
+ * @example
+ * ```ts
+ * parseFlagTable(["--output=json"], [{ name: "output", type: "string", usage: "" }], "kube-proxy trace");
+ * ```
+ */
+export function parseFlagTable(
+  args: readonly string[],
+  table: readonly FlagSpec[],
+  command: string,
+): ParsedFlags {
+  const index = indexFlags(table);
   const problems: ConfigProblem[] = [];
   const set = new Map<string, FlagValue>();
-  const program = new Command("kube-proxy")
+  const program = new Command(command)
     .exitOverride()
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .configureOutput({ writeOut: () => {}, writeErr: () => {} });
-  for (const spec of FLAGS) {
+  for (const spec of table) {
     const boolish = spec.type === "bool" || spec.type === "version";
     const names = (spec.short ? `-${spec.short}, ` : "") +
       `--${spec.name} ${boolish ? "[value]" : "<value>"}`;
@@ -676,7 +709,7 @@ export function parseFlags(args: readonly string[]): ParsedFlags {
     if (boolish) option.preset("true");
     program.addOption(option);
   }
-  const normalized = normalizeShorthand(args);
+  const normalized = normalizeShorthand(args, index);
   try {
     program.parse(normalized, { from: "user" });
   } catch (err) {
@@ -696,11 +729,11 @@ export function parseFlags(args: readonly string[]): ParsedFlags {
     problems.push({ path: name, message: "unknown flag" });
   }
   if (unknown.length === 0) {
-    const stray = findStrayArguments(normalized);
+    const stray = findStrayArguments(normalized, index);
     if (stray.length > 0) {
       problems.push({
         path: "command line",
-        message: `"kube-proxy" does not take any arguments, got ${
+        message: `"${command}" does not take any arguments, got ${
           JSON.stringify(stray)
         } (a boolean flag takes its value as --flag=false)`,
       });
@@ -717,7 +750,33 @@ export function parseFlags(args: readonly string[]): ParsedFlags {
  * @returns The help text, ending with a newline.
  */
 export function renderHelp(): string {
-  const rows = FLAGS.filter((f) => !f.deprecated)
+  return [
+    "The Kubernetes network proxy runs on each node. This build implements the iptables proxy",
+    "mode and answers cluster DNS queries from the same watch of the Kubernetes API: Services",
+    "and EndpointSlices become iptables rules (ClusterIP, NodePort, LoadBalancer, externalIPs)",
+    "and DNS records (<service>.<namespace>.svc.<cluster domain>).",
+    "",
+    "Usage:",
+    "  kube-proxy [flags]",
+    "",
+    "Flags:",
+    ...renderFlagRows(FLAGS),
+    "",
+    "Commands:",
+    "  trace   follow a packet through this node's rules (kube-proxy trace --help)",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The flag lines of a `--help` text, as pflag prints them: sorted, with the type name and the
+ * default, deprecated flags left out.
+ *
+ * @param table The flags.
+ * @returns One line per flag.
+ */
+export function renderFlagRows(table: readonly FlagSpec[]): string[] {
+  const rows = table.filter((f) => !f.deprecated)
     .slice()
     .sort((a, b) => (a.name < b.name ? -1 : 1))
     .map((f) => {
@@ -729,18 +788,5 @@ export function renderHelp(): string {
       return [left, usage] as const;
     });
   const width = Math.max(...rows.map(([left]) => left.length));
-  const lines = rows.map(([left, usage]) => `${left.padEnd(width)}   ${usage}`);
-  return [
-    "The Kubernetes network proxy runs on each node. This build implements the iptables proxy",
-    "mode and answers cluster DNS queries from the same watch of the Kubernetes API: Services",
-    "and EndpointSlices become iptables rules (ClusterIP, NodePort, LoadBalancer, externalIPs)",
-    "and DNS records (<service>.<namespace>.svc.<cluster domain>).",
-    "",
-    "Usage:",
-    "  kube-proxy [flags]",
-    "",
-    "Flags:",
-    ...lines,
-    "",
-  ].join("\n");
+  return rows.map(([left, usage]) => `${left.padEnd(width)}   ${usage}`);
 }

@@ -3,11 +3,14 @@
  * `KubeProxyConfiguration` (upstream's v1alpha1) and at most one `ClusterDNSConfiguration`
  * (ours). The only importer of the `yaml` package.
  *
- * Decoding is strict, as upstream's first decoding pass: an unknown or duplicate field, a value
- * of the wrong type, a malformed duration, a wrong `apiVersion` or `kind`, an empty file or
- * invalid YAML are all errors, reported together as one `ConfigError` whose problems name the
- * field and the line. (Upstream then retries leniently and only warns about unknown fields; we
- * do not, so that a typo cannot silently change behaviour.)
+ * Decoding follows upstream's two passes: an unknown field is not an error but is reported in
+ * `unknownFields` (path and line) so that the caller warns about each one and starts, as
+ * upstream's lenient fallback does (a config written by a newer kubeadm must not stop a
+ * rollout). A duplicate field, a value of the wrong type, a malformed duration, a wrong
+ * `apiVersion` or `kind`, an empty file, invalid YAML or a file that is not UTF-8
+ * ({@linkcode readConfigFile}) are errors, reported together as one `ConfigError` whose problems
+ * name the field and the line. A value quoted in a message is cut short and escaped
+ * ({@linkcode excerpt}), so that a file of binary garbage is described, never echoed.
  *
  * YAML is read with the YAML 1.1 schema, as upstream's `sigs.k8s.io/yaml` does (`yes`/`no`/`on`/
  * `off` are booleans), and a number or boolean given for a string field is taken as its text
@@ -57,6 +60,90 @@ export interface LoadedConfig {
   readonly config: KubeProxyConfiguration;
   /** The DNS document (all defaults when the file has none). */
   readonly dns: ClusterDNSConfiguration;
+  /**
+   * The fields the file sets that this build does not know, ignored, each with its path and
+   * line (`KubeProxyConfiguration.iptables.newField (line 7)`), in file order.
+   */
+  readonly unknownFields: readonly string[];
+}
+
+/** Longest excerpt of a value in a message, in characters of the escaped text. */
+const EXCERPT_MAX = 48;
+
+/**
+ * Text made safe for a message: every character outside printable ASCII escaped (`\u001b`) as
+ * in a JSON string, and cut after `max` characters of the escaped text.
+ */
+function escapeText(value: string, max: number): { text: string; cut: boolean } {
+  let text = "";
+  for (const c of value) {
+    const escaped = JSON.stringify(c).slice(1, -1).replace(
+      /[^\x20-\x7e]/g,
+      (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+    if (text.length + escaped.length > max) return { text, cut: true };
+    text += escaped;
+  }
+  return { text, cut: false };
+}
+
+/**
+ * A value as a message quotes it: JSON-quoted, every character outside printable ASCII escaped
+ * (`\u001b`), and cut after 48 characters of that with the full length said, so that binary
+ * garbage cannot reach a terminal or flood a log.
+ *
+ * @param value The text to quote.
+ * @returns e.g. `"ipvs"`, or `"\u0000\u00ff..." (3000 characters)`.
+ */
+export function excerpt(value: string): string {
+  const { text, cut } = escapeText(value, EXCERPT_MAX);
+  return cut ? `"${text}..." (${[...value].length} characters)` : `"${text}"`;
+}
+
+/** Text shown unquoted in a message (a parser's message, an unknown kind), escaped and cut. */
+function unquoted(value: string, max = EXCERPT_MAX): string {
+  const { text, cut } = escapeText(value, max);
+  return cut ? `${text}...` : text;
+}
+
+/**
+ * Reads a configuration file as UTF-8, as upstream's YAML reader requires it.
+ *
+ * @param path The `--config` path.
+ * @returns The text.
+ * @throws {ConfigError} `not valid UTF-8 at byte N` when it is not UTF-8 (nothing of it quoted).
+ * @throws {Error} The read error (missing file, permissions).
+ */
+export async function readConfigFile(path: string): Promise<string> {
+  const bytes = await Deno.readFile(path);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError([{
+      path,
+      message: `not valid UTF-8 at byte ${firstInvalidUtf8(bytes)} ` +
+        `(${bytes.length} bytes); expected a YAML ${KUBE_PROXY_KIND} document`,
+    }]);
+  }
+}
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  // A sequence is at most 4 bytes: grow the valid prefix until a decode of it fails.
+  let lo = 0;
+  while (lo < bytes.length) {
+    const lead = bytes[lo];
+    const length = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+    if (length === 0 || lo + length > bytes.length) return lo;
+    try {
+      strict.decode(bytes.subarray(lo, lo + length));
+    } catch {
+      return lo;
+    }
+    lo += length;
+  }
+  return lo;
 }
 
 /** Options of {@linkcode loadConfig}. */
@@ -91,6 +178,7 @@ class Decoder {
   #doc: Document.Parsed;
   #lines: LineCounter;
   #problems: { line: number; problem: ConfigProblem }[] = [];
+  #unknown: { line: number; text: string }[] = [];
 
   constructor(doc: Document.Parsed, lines: LineCounter) {
     this.#doc = doc;
@@ -100,6 +188,20 @@ class Decoder {
   /** The problems found so far, in file order. */
   problems(): ConfigProblem[] {
     return this.#problems.sort((a, b) => a.line - b.line).map((p) => p.problem);
+  }
+
+  /** The unknown fields found so far, in file order (`path (line N)`). */
+  unknownFields(): string[] {
+    return this.#unknown.sort((a, b) => a.line - b.line).map((u) => u.text);
+  }
+
+  /** Records a field this build does not know: ignored, for the caller to warn about. */
+  unknownField(path: string, node: unknown): void {
+    const line = this.line(node);
+    this.#unknown.push({
+      line: line ?? 0,
+      text: line === undefined ? path : `${path} (line ${line})`,
+    });
   }
 
   /** Line of a node, for messages. */
@@ -168,12 +270,12 @@ class Decoder {
           const where = path ? `${path}.${key}` : key;
           if (!known.has(key)) {
             if (!(root && (key === "apiVersion" || key === "kind"))) {
-              this.problem(where, `unknown field ${JSON.stringify(key)}`, keyNode);
+              this.unknownField(path ? `${path}.${excerptKey(key)}` : excerptKey(key), keyNode);
             }
             continue;
           }
           if (present.has(key)) {
-            this.problem(where, `duplicate field ${JSON.stringify(key)}`, keyNode);
+            this.problem(where, `duplicate field ${excerpt(key)}`, keyNode);
             continue;
           }
           present.set(key, this.resolve(pair.value));
@@ -185,8 +287,7 @@ class Decoder {
             const key = keyNode && isScalar(keyNode) ? String(keyNode.value) : undefined;
             if (key === undefined || present.has(key)) continue;
             if (!known.has(key)) {
-              const where = path ? `${path}.${key}` : key;
-              this.problem(where, `unknown field ${JSON.stringify(key)}`, keyNode);
+              this.unknownField(path ? `${path}.${excerptKey(key)}` : excerptKey(key), keyNode);
               continue;
             }
             present.set(key, this.resolve(pair.value));
@@ -324,13 +425,18 @@ class Decoder {
   }
 }
 
+/** A field name for a path: as it is when plain, else as an {@linkcode excerpt}. */
+function excerptKey(key: string): string {
+  return /^[\w.-]{1,64}$/.test(key) ? key : excerpt(key);
+}
+
 function describe(node: unknown): string {
   if (node === undefined || node === null) return "null";
   if (isMap(node)) return "a mapping";
   if (isSeq(node)) return "a list";
   if (isScalar(node)) {
     const v = node.value;
-    if (typeof v === "string") return `string ${JSON.stringify(v)}`;
+    if (typeof v === "string") return `string ${excerpt(v)}`;
     if (typeof v === "number") return `number ${v}`;
     if (typeof v === "boolean") return `bool ${v}`;
     if (v === null) return "null";
@@ -394,6 +500,7 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter: lines });
   const found: Record<string, Json> = {};
+  const unknownFields: string[] = [];
   let seen = 0;
   for (const doc of Array.isArray(docs) ? docs : []) {
     if (doc.errors.length > 0) {
@@ -401,7 +508,10 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
         const pos = err.linePos?.[0];
         const where = pos ? ` at line ${pos.line}, column ${pos.col}` : "";
         const first = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-        problems.push({ path: source, message: `invalid YAML${where}: ${first}` });
+        problems.push({
+          path: source,
+          message: `invalid YAML${where}: ${unquoted(first, 160)}`,
+        });
       }
       seen++;
       continue;
@@ -412,6 +522,7 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
     seen++;
     decodeDocument(decoder, root, source, found);
     problems.push(...decoder.problems());
+    unknownFields.push(...decoder.unknownFields());
   }
   if (seen === 0) {
     problems.push({
@@ -424,9 +535,19 @@ export function loadConfig(text: string, options: LoadConfigOptions = {}): Loade
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     config: finishKubeProxy(found[KUBE_PROXY_KIND]),
-    dns: (found[CLUSTER_DNS_KIND] ??
-      decodeEmpty(CLUSTER_DNS_FIELDS)) as unknown as ClusterDNSConfiguration,
+    dns: found[CLUSTER_DNS_KIND] !== undefined
+      ? found[CLUSTER_DNS_KIND] as unknown as ClusterDNSConfiguration
+      : absentDns(),
+    unknownFields,
   };
+}
+
+/** The DNS document of a file without one: every default, but off (port 53 only when asked). */
+function absentDns(): ClusterDNSConfiguration {
+  return {
+    ...decodeEmpty(CLUSTER_DNS_FIELDS),
+    enabled: false,
+  } as unknown as ClusterDNSConfiguration;
 }
 
 /** Decodes one non-empty document into `found[kind]`, recording problems on the decoder. */
@@ -437,7 +558,7 @@ function decodeDocument(
   found: Record<string, Json>,
 ): void {
   if (!isMap(root)) {
-    decoder.problem(source, `a document must be a mapping, got ${describe(root)}`, root);
+    decoder.problem(source, `not a YAML mapping: the document is ${describe(root)}`, root);
     return;
   }
   const apiVersion = scalarText(decoder, root.get("apiVersion", true), "apiVersion");
@@ -459,18 +580,19 @@ function decodeDocument(
   const entry = Object.hasOwn(known, kind) ? known[kind] : undefined;
   if (!entry) {
     decoder.problem(
-      `${kind}.kind`,
-      `got unexpected config type: ${apiVersion}, Kind=${kind}; ` +
+      `${excerptKey(kind)}.kind`,
+      `got unexpected config type: ${unquoted(apiVersion)}, Kind=${unquoted(kind)}; ` +
         `expected ${KUBE_PROXY_KIND} or ${CLUSTER_DNS_KIND}`,
       root.get("kind", true),
     );
     return;
   }
   const [wantVersion, fields] = entry;
+  // (kind is known from here on: it is safe in paths and messages.)
   if (apiVersion !== wantVersion) {
     decoder.problem(
       `${kind}.apiVersion`,
-      `unsupported apiVersion ${JSON.stringify(apiVersion)} for kind ${kind}; ` +
+      `unsupported apiVersion ${excerpt(apiVersion)} for kind ${kind}; ` +
         `this build reads ${wantVersion}`,
       root.get("apiVersion", true),
     );
@@ -495,7 +617,7 @@ function decodeEmpty(fields: readonly FieldSpec[]): Json {
 
 /**
  * Upstream's defaulted `KubeProxyConfiguration` (the result of defaulting an empty document)
- * and the DNS defaults.
+ * and the DNS defaults of a file without the DNS document (disabled).
  *
  * @returns Fresh default documents.
  */
@@ -503,7 +625,8 @@ export function defaultConfig(): LoadedConfig {
   const raw = decodeEmpty(KUBE_PROXY_FIELDS);
   return {
     config: finishKubeProxy(raw),
-    dns: decodeEmpty(CLUSTER_DNS_FIELDS) as unknown as ClusterDNSConfiguration,
+    dns: absentDns(),
+    unknownFields: [],
   };
 }
 
@@ -559,15 +682,19 @@ function renderDocument(apiVersion: string, kind: string, body: Json): string {
  * Renders both documents as the YAML `--write-config-to` writes: fully defaulted, keys in
  * upstream's (sorted) order, durations as Go strings. Loading the result gives the same values.
  *
+ * The DNS document is written only when DNS is enabled: without it the file is one upstream
+ * kube-proxy reads too, and loading it gives DNS disabled again.
+ *
  * @param config The kube-proxy document.
  * @param dns The DNS document.
- * @returns The file's text: the kube-proxy document, `---`, the DNS document.
+ * @returns The file's text: the kube-proxy document, then `---` and the DNS document if enabled.
  */
 export function renderConfig(config: KubeProxyConfiguration, dns: ClusterDNSConfiguration): string {
   const kubeProxy = encodeObject(config as unknown as Json, KUBE_PROXY_FIELDS);
+  const text = renderDocument(KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, kubeProxy);
+  if (!dns.enabled) return text;
   const clusterDns = encodeObject(dns as unknown as Json, CLUSTER_DNS_FIELDS);
-  return renderDocument(KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, kubeProxy) + "---\n" +
-    renderDocument(CLUSTER_DNS_API_VERSION, CLUSTER_DNS_KIND, clusterDns);
+  return text + "---\n" + renderDocument(CLUSTER_DNS_API_VERSION, CLUSTER_DNS_KIND, clusterDns);
 }
 
 /**

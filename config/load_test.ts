@@ -2,11 +2,19 @@ import {
   assert,
   assertEquals,
   assertMatch,
+  assertRejects,
   assertStringIncludes,
   assertThrows,
 } from "../tests/assert.ts";
 import { ConfigError, type ConfigProblem } from "./config_error.ts";
-import { defaultConfig, loadConfig, parseYamlDocuments, renderConfig } from "./load.ts";
+import {
+  defaultConfig,
+  excerpt,
+  loadConfig,
+  parseYamlDocuments,
+  readConfigFile,
+  renderConfig,
+} from "./load.ts";
 
 const HEADER = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n";
 const DNS_HEADER =
@@ -51,7 +59,7 @@ Deno.test("loadConfig() applies upstream's defaults to a minimal document", () =
   assertEquals(config.featureGates, {});
   assertEquals(config.mode, "");
   assertEquals(dns, {
-    enabled: true,
+    enabled: false,
     bindAddress: "0.0.0.0",
     port: 53,
     clusterDomain: "cluster.local",
@@ -59,10 +67,18 @@ Deno.test("loadConfig() applies upstream's defaults to a minimal document", () =
     upstreamServers: [],
     forwardTimeout: 2_000,
     maxConcurrentForwards: 1000,
-    tcpIdleTimeout: 10_000,
+    tcpIdleTimeout: 5_000,
     podRecords: "insecure",
     serviceIPs: [],
+    allowedClients: [],
   });
+});
+
+Deno.test("loadConfig() enables DNS when the file has the DNS document, even an empty one", () => {
+  assertEquals(loadConfig(HEADER + DNS_HEADER).dns.enabled, true);
+  assertEquals(loadConfig(HEADER + DNS_HEADER + "enabled: false\n").dns.enabled, false);
+  const { dns } = loadConfig(HEADER + DNS_HEADER + "allowedClients: [192.0.2.0/24]\n");
+  assertEquals(dns.allowedClients, ["192.0.2.0/24"]);
 });
 
 Deno.test("loadConfig() re-defaults zero values of non-pointer fields but keeps pointer zeros", () => {
@@ -193,21 +209,69 @@ Deno.test("loadConfig() rejects a wrong apiVersion or kind", () => {
   const twice = onlyProblem(HEADER + "---\n" + HEADER);
   assertStringIncludes(twice.message, "more than one KubeProxyConfiguration document");
   const list = onlyProblem("- a\n- b\n");
-  assertStringIncludes(list.message, "a document must be a mapping");
+  assertStringIncludes(list.message, "not a YAML mapping: the document is a list");
 });
 
-Deno.test("loadConfig() rejects unknown fields with their path and line", () => {
-  const problems = problemsOf(
-    HEADER + "iptables:\n  masqueradeBits: 14\nconntrak: {}\n" + DNS_HEADER + "ttls: 5\n",
+Deno.test("loadConfig() ignores unknown fields and reports each with its path and line", () => {
+  const { config, dns, unknownFields } = loadConfig(
+    HEADER + "iptables:\n  masqueradeBits: 14\nconntrak: {}\nmode: iptables\n" + DNS_HEADER +
+      "ttls: 5\nttl: 7\n",
   );
-  assertEquals(problems, [
-    {
-      path: "KubeProxyConfiguration.iptables.masqueradeBits",
-      message: 'unknown field "masqueradeBits" (line 4)',
-    },
-    { path: "KubeProxyConfiguration.conntrak", message: 'unknown field "conntrak" (line 5)' },
-    { path: "ClusterDNSConfiguration.ttls", message: 'unknown field "ttls" (line 9)' },
+  assertEquals(unknownFields, [
+    "KubeProxyConfiguration.iptables.masqueradeBits (line 4)",
+    "KubeProxyConfiguration.conntrak (line 5)",
+    "ClusterDNSConfiguration.ttls (line 10)",
   ]);
+  // The known fields around them are read.
+  assertEquals(config.mode, "iptables");
+  assertEquals(config.iptables.masqueradeBit, 14 /* the default: the misspelt key is ignored */);
+  assertEquals(dns.ttl, 7);
+  assertEquals(loadConfig(HEADER).unknownFields, []);
+});
+
+Deno.test("loadConfig() still refuses a wrong type or a duplicate next to an unknown field", () => {
+  const problems = problemsOf(
+    HEADER + "newField: 1\nmode: iptables\nmode: ipvs\nbindAddress: []\n",
+  );
+  assertEquals(problems.map((p) => p.path), [
+    "KubeProxyConfiguration.mode",
+    "KubeProxyConfiguration.bindAddress",
+  ]);
+});
+
+Deno.test("loadConfig() describes binary garbage without echoing it", () => {
+  const garbage = String.fromCharCode(
+    ...Array.from({ length: 3000 }, (_, i) => [0x1b, 0x07, 0xfffd, 0x41, 0x9b][i % 5]),
+  );
+  const problem = onlyProblem(garbage);
+  assertEquals(problem.path, "kp.yaml");
+  assert(problem.message.length < 200, problem.message);
+  assertMatch(problem.message, /^not a YAML mapping: the document is string "/);
+  assertMatch(problem.message, /\(3000 characters\)/);
+  // Printable ASCII only: control characters and the rest are escaped.
+  assertMatch(problem.message, /^[\x20-\x7e]*$/);
+  assertStringIncludes(problem.message, "\\u001b");
+});
+
+Deno.test("excerpt() quotes short text as is and cuts and escapes the rest", () => {
+  assertEquals(excerpt("ipvs"), '"ipvs"');
+  assertEquals(excerpt("a\u0000\u00ff"), '"a\\u0000\\u00ff"');
+  assertEquals(excerpt("x".repeat(50)), `"${"x".repeat(48)}..." (50 characters)`);
+});
+
+Deno.test("readConfigFile() names the first byte that is not UTF-8 and quotes none", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    await Deno.writeFile(path, new Uint8Array([0x61, 0x3a, 0x20, 0xc3, 0xa9, 0xff, 0x1b, 0x5b]));
+    const err = await assertRejects(() => readConfigFile(path), ConfigError);
+    assertEquals(err.problems.length, 1);
+    assertEquals(err.problems[0].path, path);
+    assertMatch(err.problems[0].message, /^not valid UTF-8 at byte 5 \(8 bytes\)/);
+    await Deno.writeTextFile(path, HEADER + "mode: iptables # é\n");
+    assertEquals(await readConfigFile(path), HEADER + "mode: iptables # é\n");
+  } finally {
+    await Deno.remove(path);
+  }
 });
 
 Deno.test("loadConfig() rejects duplicate fields", () => {
@@ -312,8 +376,8 @@ Deno.test("loadConfig() expands YAML merge keys, the mapping's own fields winnin
   assertEquals(config.conntrack.min, 5, "the first merged mapping wins");
   assertEquals(config.conntrack.maxPerCore, 7);
   assertEquals(
-    problemsOf(HEADER + "x: &a {syncPeriods: 1s}\niptables:\n  <<: *a\n").map((p) => p.path),
-    ["KubeProxyConfiguration.x", "KubeProxyConfiguration.iptables.syncPeriods"],
+    loadConfig(HEADER + "x: &a {syncPeriods: 1s}\niptables:\n  <<: *a\n").unknownFields,
+    ["KubeProxyConfiguration.x (line 3)", "KubeProxyConfiguration.iptables.syncPeriods (line 3)"],
   );
   assertEquals(
     onlyProblem(HEADER + "iptables:\n  <<: 5\n").message,
@@ -325,11 +389,14 @@ Deno.test("renderConfig() writes upstream's defaulted example back unchanged", a
   const text = await Deno.readTextFile(FIXTURE);
   const { config, dns } = loadConfig(text);
   const rendered = renderConfig(config, dns);
-  const [kubeProxy, clusterDns] = rendered.split("---\n");
-  assertEquals(kubeProxy, text);
+  // No DNS document in the file: DNS is off and none is written, so upstream reads it too.
+  assertEquals(rendered, text);
   assertEquals(config, defaultConfig().config);
+  const [kubeProxy, clusterDns] = renderConfig(config, { ...dns, enabled: true }).split("---\n");
+  assertEquals(kubeProxy, text);
   assertStringIncludes(clusterDns, "kind: ClusterDNSConfiguration\n");
   assertStringIncludes(clusterDns, "forwardTimeout: 2s\n");
+  assertStringIncludes(clusterDns, "enabled: true\n");
 });
 
 Deno.test("renderConfig() output loads back to the same configuration", () => {
@@ -393,4 +460,12 @@ Deno.test("parseYamlDocuments() reads every document with the YAML 1.2 core sche
   for (const bad of ["a: 1\na: 2\n", "a: [1\n", "---\nok: 1\n---\n  - x\n y: 2\n"]) {
     assertThrows(() => parseYamlDocuments(bad), SyntaxError);
   }
+});
+
+Deno.test("loadConfig() cuts and escapes an unknown kind and apiVersion in its message", () => {
+  const long = "\u001b[31m" + "K".repeat(200);
+  const problem = onlyProblem(`apiVersion: "${long}"\nkind: "${long}"\n`);
+  assertMatch(problem.message, /^got unexpected config type: \\u001b\[31mK+\.\.\., Kind=\\u001b/);
+  assertMatch(problem.message, /^[\x20-\x7e]*$/);
+  assert(problem.message.length < 250, problem.message);
 });

@@ -6,7 +6,11 @@
  *     I1121 12:00:00.000000    1234 proxier.ts:42] "Syncing iptables rules" ipFamily="IPv4"
  *
  * and `logging.format: json` gives one JSON object per line with klog's JSON keys
- * (`ts`, `caller`, `msg`, `v`, `err`, then the key/value pairs).
+ * (`ts`, `caller`, `msg`, `v`, `err`, then the key/value pairs). `ts` is what component-base's
+ * JSON logger writes: milliseconds since the epoch, fractional (`1764936000123.456`).
+ *
+ * An error is written with the messages of its `cause` chain (`outer: inner: innermost`), so a
+ * wrapped system error is never lost.
  *
  * Verbosity follows klog: `log.info()` always prints, `log.v(2).info()` prints only with `--v=2` or
  * more. Warnings and errors always print. The module keeps one process-wide configuration, set by
@@ -29,7 +33,7 @@ export interface LogSettings {
   format: LogFormat;
   /** Where lines go; standard error by default. Tests capture lines through this. */
   write?: (line: string) => void;
-  /** Clock for timestamps; `Date.now` by default. */
+  /** Clock for timestamps, in fractional milliseconds since the epoch; the wall clock by default. */
   now?: () => number;
 }
 
@@ -43,11 +47,16 @@ function writeStderr(line: string): void {
   }
 }
 
+/** The wall clock with sub-millisecond digits (`Date.now()` has whole milliseconds only). */
+function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 let settings: Required<LogSettings> = {
   verbosity: 0,
   format: "text",
   write: writeStderr,
-  now: Date.now,
+  now: wallClockMs,
 };
 
 /**
@@ -76,9 +85,28 @@ function callerOf(depth: number): string {
   return match ? `${match[1]}:${match[2]}` : "???:0";
 }
 
+/**
+ * The text of an error with its `cause` chain: each message that does not already repeat its
+ * cause's, joined with `: ` (`Cannot list: Get "…": dial tcp …: connect: connection refused`).
+ *
+ * @param err Anything thrown.
+ * @returns The text to log.
+ */
+export function errorText(err: unknown): string {
+  const parts: string[] = [];
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e !== undefined && e !== null && !seen.has(e);) {
+    seen.add(e);
+    const message = e instanceof Error ? e.message : String(e);
+    if (message !== "" && !parts.some((p) => p.includes(message))) parts.push(message);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(": ");
+}
+
 function quote(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
-  if (value instanceof Error) return JSON.stringify(value.message);
+  if (value instanceof Error) return JSON.stringify(errorText(value));
   if (typeof value === "number" || typeof value === "boolean" || value === null) {
     return String(value);
   }
@@ -100,27 +128,23 @@ function emit(
   const now = settings.now();
   const caller = callerOf(3);
   if (settings.format === "json") {
-    const record: Record<string, unknown> = {
-      ts: now / 1000,
-      caller,
-      msg,
-    };
+    const record: Record<string, unknown> = { ts: now, caller, msg };
     if (severity === "I") record.v = level;
-    if (err !== undefined) record.err = err instanceof Error ? err.message : String(err);
+    if (err !== undefined) record.err = errorText(err);
     for (const [k, v] of Object.entries(fields ?? {})) {
-      record[k] = v instanceof Error ? v.message : v;
+      record[k] = v instanceof Error ? errorText(v) : v;
     }
     let line: string;
     try {
       line = JSON.stringify(record);
     } catch {
-      line = JSON.stringify({ ts: now / 1000, caller, msg, err: "unserializable fields" });
+      line = JSON.stringify({ ts: now, caller, msg, err: "unserializable fields" });
     }
     settings.write(line);
     return;
   }
-  const d = new Date(now);
-  const micros = pad(d.getUTCMilliseconds() * 1000, 6);
+  const d = new Date(Math.floor(now));
+  const micros = pad(Math.floor((now % 1000) * 1000), 6);
   const header = `${severity}${pad(d.getUTCMonth() + 1, 2)}${pad(d.getUTCDate(), 2)} ` +
     `${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.` +
     `${micros} ${String(Deno.pid).padStart(7)} ${caller}]`;

@@ -1,5 +1,18 @@
-import { assertEquals, assertMatch } from "../tests/assert.ts";
-import { configureLogging, log } from "./log.ts";
+import { assert, assertEquals, assertMatch } from "../tests/assert.ts";
+import { configureLogging, errorText, log } from "./log.ts";
+
+Deno.test("JSON lines carry ts as fractional milliseconds since the epoch, as component-base", () => {
+  // First test of the file: `now` is still the default clock, which is what is under test.
+  const lines: string[] = [];
+  configureLogging({ format: "json", verbosity: 0, write: (l) => lines.push(l) });
+  const before = Date.now();
+  log.info("Caches are synced");
+  const after = Date.now();
+  const record = JSON.parse(lines[0]);
+  assertEquals(typeof record.ts, "number");
+  assert(record.ts >= before - 1 && record.ts <= after + 1, `ts ${record.ts} not in ms`);
+  assert(Math.abs(record.ts - Date.now()) < 1000);
+});
 
 function capture(format: "text" | "json", verbosity: number): string[] {
   const lines: string[] = [];
@@ -38,4 +51,19 @@ Deno.test("log.error() in JSON format carries err and fields", () => {
   assertEquals(record.err, "boom");
   assertEquals(record.table, "nat");
   assertMatch(record.caller, /^log_test\.ts:\d+$/);
+});
+
+Deno.test("errors are written with their cause chain, in both formats", () => {
+  const inner = new Error("connect: connection refused");
+  const outer = new Error("Cannot list Services", { cause: inner });
+  let lines = capture("json", 0);
+  log.error("Failed to list", outer, { other: new Error("a", { cause: new Error("b") }) });
+  const record = JSON.parse(lines[0]);
+  assertEquals(record.err, "Cannot list Services: connect: connection refused");
+  assertEquals(record.other, "a: b");
+  lines = capture("text", 0);
+  log.error("Failed to list", outer);
+  assertMatch(lines[0], /err="Cannot list Services: connect: connection refused"$/);
+  // A message that already includes its cause's is not repeated.
+  assertEquals(errorText(new Error("x: y", { cause: new Error("y") })), "x: y");
 });

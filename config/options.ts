@@ -24,6 +24,7 @@ import {
   DEFAULT_METRICS_PORT,
   defaultConfig,
   loadConfig,
+  readConfigFile,
   renderConfig,
 } from "./load.ts";
 import { appendPortIfNeeded } from "./ip.ts";
@@ -68,7 +69,7 @@ export interface Options {
 
 /** What {@linkcode loadOptions} reads from the outside world; tests replace it. */
 export interface LoadOptionsDeps {
-  /** Reads the `--config` file. Default `Deno.readTextFile`. */
+  /** Reads the `--config` file. Default `readConfigFile` (UTF-8 checked). */
   readonly readTextFile?: (path: string) => Promise<string>;
   /** The host name. Default `Deno.hostname()`. */
   readonly hostname?: () => string;
@@ -152,11 +153,13 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
   let raw: Json;
   let dns: ClusterDNSConfiguration;
   const ignoredFlags: string[] = [];
+  let unknownFields: readonly string[] = [];
   if (configFile !== undefined) {
     let text: string;
     try {
-      text = await (deps.readTextFile ?? Deno.readTextFile)(configFile);
+      text = await (deps.readTextFile ?? readConfigFile)(configFile);
     } catch (err) {
+      if (err instanceof ConfigError) throw err;
       throw new ConfigError([{
         path: "--config",
         message: `failed to read configuration file ${JSON.stringify(configFile)}: ` +
@@ -166,6 +169,7 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
     const loaded = loadConfig(text, { source: configFile });
     raw = mutable(loaded.config);
     dns = loaded.dns;
+    unknownFields = loaded.unknownFields;
     for (const spec of FLAGS) {
       if (!set.has(spec.name) || !spec.target) continue;
       if (spec.logging) {
@@ -203,6 +207,9 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
   // Platform defaults (Linux).
   if (raw.mode === "") raw.mode = "iptables";
   if (raw.detectLocalMode === "") raw.detectLocalMode = "ClusterCIDR";
+  if (raw.mode === "nftables") {
+    applyNFTablesDefaults(raw, configFile === undefined ? set : undefined);
+  }
 
   const problems: ConfigProblem[] = [];
   // Upstream's processHostnameOverrideFlag: the flag's value, trimmed and lowercased, replaces
@@ -227,11 +234,45 @@ export async function loadOptions(args: string[], deps: LoadOptionsDeps = {}): P
     verbosity: config.logging.verbosity,
     format: config.logging.format as LogFormat,
   });
+  if (unknownFields.length > 0) {
+    // Upstream's lenient fallback: the strict error, logged, and the file's known fields used.
+    log.warn("Using lenient decoding as strict decoding failed", {
+      err: `strict decoding error: ${unknownFields.map((f) => `unknown field ${f}`).join(", ")}`,
+      file: configFile,
+    });
+  }
   for (const flag of ignoredFlags) {
     log.warn("Flag ignored because a configuration file is given by --config", { flag });
   }
   for (const warning of findBadConfig(config)) log.warn(warning);
   return { ...common, config, dns, nodeName, ignoredFlags };
+}
+
+/**
+ * The iptables-named flags nftables mode reads (there are no `--nftables-*` flags): each, when
+ * given on the command line without `--config`, sets the `nftables:` field.
+ */
+const NFTABLES_FLAG_FIELDS = [
+  ["iptables-sync-period", "syncPeriod"],
+  ["iptables-min-sync-period", "minSyncPeriod"],
+  ["masquerade-all", "masqueradeAll"],
+  ["iptables-masquerade-bit", "masqueradeBit"],
+] as const;
+
+/**
+ * Upstream's platform defaults of nftables mode: the iptables-named flags feed the `nftables:`
+ * section, and an empty `nodePortAddresses` means the primary node IPs (`["primary"]`).
+ *
+ * @param raw The configuration being completed (changed in place).
+ * @param flags The flags given on the command line, when no `--config` file replaced them.
+ */
+function applyNFTablesDefaults(raw: Json, flags: ReadonlyMap<string, unknown> | undefined): void {
+  const iptables = raw.iptables as Json, nftables = raw.nftables as Json;
+  for (const [flag, field] of NFTABLES_FLAG_FIELDS) {
+    if (flags?.has(flag)) nftables[field] = iptables[field];
+  }
+  const addresses = raw.nodePortAddresses as unknown[] | null;
+  if (addresses === null || addresses.length === 0) raw.nodePortAddresses = ["primary"];
 }
 
 /**

@@ -153,7 +153,8 @@ Deno.test("loadOptions() with --write-config-to round-trips through --config", a
     files[path] = text;
     return Promise.resolve();
   });
-  assertStringIncludes(files["/out.yaml"], "kind: ClusterDNSConfiguration\n");
+  // Flags cannot turn DNS on: no DNS document, and reading the file back keeps it off.
+  assert(!files["/out.yaml"].includes("ClusterDNSConfiguration"));
   assertStringIncludes(files["/out.yaml"], "syncPeriod: 2m0s\n");
   assert(logLines.some((l) => l.includes('"Wrote configuration" file="/out.yaml"')));
   const second = await loadOptions(["--config=/out.yaml"], fakeDeps(files));
@@ -170,15 +171,47 @@ Deno.test("loadOptions() short-circuits --help and --version", async () => {
   assert(version.showVersion);
 });
 
-Deno.test("loadOptions() rejects ipvs, userspace and nftables modes naming the implemented one", async () => {
-  for (const mode of ["ipvs", "userspace", "nftables"]) {
+Deno.test("loadOptions() rejects ipvs and userspace modes naming the implemented ones", async () => {
+  for (const mode of ["ipvs", "userspace"]) {
     const lines = await problemsOf([`--proxy-mode=${mode}`]);
     assertEquals(lines.length, 1);
     assertStringIncludes(lines[0], `Invalid value: "${mode}"`);
-    assertStringIncludes(lines[0], "this build implements only the iptables proxy mode");
+    assertStringIncludes(lines[0], "this build implements the iptables and nftables proxy modes");
   }
   const fromFile = await problemsOf(["--config=/kp.yaml"], { "/kp.yaml": HEADER + "mode: ipvs\n" });
-  assertStringIncludes(fromFile[0], "this build implements only the iptables proxy mode");
+  assertStringIncludes(fromFile[0], "this build implements the iptables and nftables proxy modes");
+});
+
+Deno.test("loadOptions() applies nftables mode's defaults: iptables-named flags, primary NodePorts", async () => {
+  const flags = await loadOptions(
+    [
+      "--proxy-mode=nftables",
+      "--iptables-sync-period=20s",
+      "--masquerade-all",
+      "--iptables-masquerade-bit=10",
+    ],
+    fakeDeps({}),
+  );
+  assertEquals(flags.config.mode, "nftables");
+  assertEquals(flags.config.nftables, {
+    masqueradeBit: 10,
+    masqueradeAll: true,
+    syncPeriod: 20_000,
+    minSyncPeriod: 1000,
+  });
+  assertEquals(flags.config.nodePortAddresses, ["primary"]);
+  const file = await loadOptions(
+    ["--config=/kp.yaml"],
+    fakeDeps({
+      "/kp.yaml": HEADER + "mode: nftables\nnodePortAddresses: [10.0.0.0/8]\n" +
+        "nftables: {masqueradeBit: 12, syncPeriod: 45s}\n",
+    }),
+  );
+  assertEquals(file.config.nftables.masqueradeBit, 12);
+  assertEquals(file.config.nftables.syncPeriod, 45_000);
+  assertEquals(file.config.nodePortAddresses, ["10.0.0.0/8"]);
+  const iptables = await loadOptions([], fakeDeps({}));
+  assertEquals(iptables.config.nodePortAddresses, null);
 });
 
 Deno.test("loadOptions() reports each bad input with its path, all at once", async () => {
@@ -215,13 +248,20 @@ Deno.test("loadOptions() reports each bad input with its path, all at once", asy
     'ClusterDNSConfiguration.upstreamServers[0]: Invalid value: "8.8.8.8:x": must have a valid ' +
     "port",
   ]);
-  const unknownDns = await problemsOf(["--config=/kp.yaml"], {
-    "/kp.yaml": HEADER + "---\napiVersion: dns.kubeproxy.config/v1alpha1\n" +
-      "kind: ClusterDNSConfiguration\nupstreams: [1.1.1.1]\n",
-  });
-  assertEquals(unknownDns, [
-    'ClusterDNSConfiguration.upstreams: unknown field "upstreams" (line 6)',
-  ]);
+  logLines.length = 0;
+  const lenient = await loadOptions(
+    ["--config=/kp.yaml"],
+    fakeDeps({
+      "/kp.yaml": HEADER + "newUpstreamField: {a: 1}\n---\n" +
+        "apiVersion: dns.kubeproxy.config/v1alpha1\n" +
+        "kind: ClusterDNSConfiguration\nupstreams: [1.1.1.1]\n",
+    }),
+  );
+  assertEquals(lenient.config.mode, "iptables");
+  const warning = logLines.find((l) => l.includes("Using lenient decoding"));
+  assert(warning !== undefined, logLines.join("\n"));
+  assertStringIncludes(warning, "KubeProxyConfiguration.newUpstreamField (line 3)");
+  assertStringIncludes(warning, "ClusterDNSConfiguration.upstreams (line 7)");
 });
 
 Deno.test("findBadConfig() warns about unset nodePortAddresses and a missing clusterCIDR", async () => {

@@ -239,7 +239,8 @@ export const CLUSTER_DNS_FIELDS: readonly FieldSpec[] = [
   { kind: "stringList", json: "upstreamServers" },
   { kind: "duration", json: "forwardTimeout", def: 2 * SECOND, pointer: true },
   { kind: "int32", json: "maxConcurrentForwards", def: 1000, pointer: true },
-  { kind: "duration", json: "tcpIdleTimeout", def: 10 * SECOND, pointer: true },
+  { kind: "duration", json: "tcpIdleTimeout", def: 5 * SECOND, pointer: true },
   { kind: "string", json: "podRecords", def: "insecure", pointer: true },
   { kind: "stringList", json: "serviceIPs" },
+  { kind: "stringList", json: "allowedClients" },
 ];

@@ -45,3 +45,37 @@ export function logStartup(options: Options, backend: string): void {
   });
   log.v(2).info("Effective configuration", { config, dns });
 }
+
+/**
+ * Upstream's lines for the proxier it creates (`"Using iptables Proxier"`) and, at verbosity 2,
+ * its sync parameters (`"Iptables sync params" minSyncPeriod="1s" syncPeriod="30s"`), worded as
+ * upstream's so that a grep written for upstream's logs finds them.
+ *
+ * @param options The loaded options.
+ */
+export function logProxier(options: Options): void {
+  const { config } = options;
+  const mode = config.mode === "" ? "iptables" : config.mode;
+  log.info(`Using ${mode} Proxier`);
+  log.v(2).info(mode === "nftables" ? "NFTables sync params" : "Iptables sync params", {
+    minSyncPeriod: formatDuration(config.iptables.minSyncPeriod),
+    syncPeriod: formatDuration(config.iptables.syncPeriod),
+    burstSyncs: 2,
+  });
+}
+
+/** The names upstream's informers log their sync under (`pkg/proxy/config/config.go`). */
+const CONTROLLERS = ["service config", "endpoint slice config", "node config"] as const;
+
+/**
+ * Upstream's `"Waiting for caches to sync"` line, once per watched resource, and the
+ * `"Caches are synced"` lines when `synced` resolves.
+ *
+ * @param synced Resolves when every resource has been listed once.
+ */
+export function logCacheSync(synced: Promise<void>): void {
+  for (const controller of CONTROLLERS) log.info("Waiting for caches to sync", { controller });
+  synced.then(() => {
+    for (const controller of CONTROLLERS) log.info("Caches are synced", { controller });
+  }, () => {});
+}

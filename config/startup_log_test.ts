@@ -1,7 +1,7 @@
-import { assertEquals, assertStringIncludes } from "../tests/assert.ts";
+import { assertEquals, assertMatch, assertStringIncludes } from "../tests/assert.ts";
 import { configureLogging } from "./log.ts";
 import { loadOptions } from "./options.ts";
-import { logStartup } from "./startup_log.ts";
+import { logCacheSync, logProxier, logStartup } from "./startup_log.ts";
 import { versionString } from "./version.ts";
 
 const lines: string[] = [];
@@ -39,4 +39,36 @@ Deno.test("logStartup() names the DNS responder's address and domain, or says it
   logStartup({ ...options, dns: { ...dns, enabled: !dns.enabled } }, "nft");
   const other = dns.enabled ? "disabled" : `${dns.bindAddress}:${dns.port} ${dns.clusterDomain}`;
   assertStringIncludes(lines[1], other);
+});
+
+Deno.test("logProxier() uses upstream's wording for the proxier and its sync parameters", async () => {
+  const options = await optionsOf("--iptables-sync-period=10s", "--v=2");
+  configureLogging({ verbosity: 2 });
+  lines.length = 0;
+  logProxier(options);
+  configureLogging({ verbosity: 0 });
+  assertEquals(lines.length, 2);
+  assertMatch(lines[0], /\] "Using iptables Proxier"$/);
+  assertMatch(
+    lines[1],
+    /\] "Iptables sync params" minSyncPeriod="1s" syncPeriod="10s" burstSyncs=2$/,
+  );
+});
+
+Deno.test("logCacheSync() says it waits, then that the caches are synced", async () => {
+  lines.length = 0;
+  let resolve = () => {};
+  logCacheSync(new Promise<void>((r) => resolve = r));
+  assertEquals(
+    lines.map((l) => l.match(/\] "([^"]+)"/)?.[1]),
+    Array(3).fill("Waiting for caches to sync"),
+  );
+  resolve();
+  await Promise.resolve();
+  await Promise.resolve();
+  assertEquals(lines.slice(3).map((l) => l.match(/\] ("[^"]+" controller="[^"]+")/)?.[1]), [
+    '"Caches are synced" controller="service config"',
+    '"Caches are synced" controller="endpoint slice config"',
+    '"Caches are synced" controller="node config"',
+  ]);
 });

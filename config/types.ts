@@ -105,7 +105,7 @@ export interface KubeProxyIPVSConfiguration {
   readonly udpTimeout: number;
 }
 
-/** `nftables` section (accepted; this build does not implement nftables mode). */
+/** `nftables` section: the settings of nftables mode (`mode: nftables`). */
 export interface KubeProxyNFTablesConfiguration {
   /** Masquerade mark bit. Default 14. */
   readonly masqueradeBit: number;
@@ -182,13 +182,13 @@ export interface KubeProxyConfiguration {
   readonly enableProfiling: boolean;
   /** Previous minor version whose hidden metrics to show. */
   readonly showHiddenMetricsForVersion: string;
-  /** Proxy mode: `""` (= iptables) or `iptables` in this build. */
+  /** Proxy mode: `""` (= iptables), `iptables` or `nftables` in this build. */
   readonly mode: string;
   /** iptables settings. */
   readonly iptables: KubeProxyIPTablesConfiguration;
   /** IPVS settings (unused). */
   readonly ipvs: KubeProxyIPVSConfiguration;
-  /** nftables settings (unused). */
+  /** nftables settings (used in nftables mode). */
   readonly nftables: KubeProxyNFTablesConfiguration;
   /** Windows settings (unused). */
   readonly winkernel: KubeProxyWinkernelConfiguration;
@@ -217,10 +217,11 @@ export type PodRecordsMode = "insecure" | "disabled";
 
 /**
  * This project's `ClusterDNSConfiguration` (`dns.kubeproxy.config/v1alpha1`), fully defaulted.
- * A file without this document gets every default below.
+ * A file without this document (and a configuration from flags only) gets every default below
+ * but `enabled: false`: no DNS port is opened unless the document asks for it.
  */
 export interface ClusterDNSConfiguration {
-  /** Run the DNS responder. Default true. */
+  /** Run the DNS responder. Default true inside the document; false without the document. */
   readonly enabled: boolean;
   /** Listen address (UDP and TCP). Default `0.0.0.0`. */
   readonly bindAddress: string;
@@ -237,11 +238,19 @@ export interface ClusterDNSConfiguration {
   readonly forwardTimeout: number;
   /** Forwarded queries in flight at most; more are answered SERVFAIL. Default 1000. */
   readonly maxConcurrentForwards: number;
-  /** Idle timeout of a DNS-over-TCP connection, ms. Default 10s. */
+  /**
+   * A DNS-over-TCP connection is closed when no complete query arrives within this long of its
+   * opening or of its last answer (partial bytes do not extend it), ms. Default 5s.
+   */
   readonly tcpIdleTimeout: number;
   /** `insecure` (answer any pod A record, as CoreDNS) or `disabled`. Default `insecure`. */
   readonly podRecords: PodRecordsMode;
   /** Cluster DNS service IPs whose port-53 traffic this node sends to the local responder;
    * empty = no interception. */
   readonly serviceIPs: readonly string[];
+  /**
+   * CIDRs whose clients are answered besides the cluster's own (pod CIDRs, node addresses,
+   * loopback); everyone else gets REFUSED. Default empty.
+   */
+  readonly allowedClients: readonly string[];
 }

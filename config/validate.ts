@@ -8,7 +8,8 @@
  * `Required value: ...`, `Forbidden: ...` or `Duplicate value: ...`.
  *
  * Differences from upstream, on purpose:
- * - `mode` accepts only `iptables` and blank: this build implements no other proxy mode.
+ * - `mode` accepts only `iptables`, `nftables` and blank: this build implements no other proxy
+ *   mode.
  * - An empty `metricsBindAddress` (reachable only through flags) is accepted and disables the
  *   metrics server, as the `--metrics-bind-address` help text says.
  *
@@ -19,40 +20,13 @@ import type { ConfigProblem } from "./config_error.ts";
 
 export { ConfigError, type ConfigProblem } from "./config_error.ts";
 import { formatDuration } from "./duration.ts";
+import { FEATURE_GATES } from "./feature_gates.ts";
 import { parseCIDR, parseIP, splitHostPort } from "./ip.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "./types.ts";
 import { KUBERNETES_MAJOR, KUBERNETES_MINOR } from "./version.ts";
 
-/**
- * Feature gates this build accepts in `featureGates` / `--feature-gates` (upstream's gates that
- * concern kube-proxy or are commonly set cluster-wide, plus the `AllAlpha`/`AllBeta` switches).
- * Their values are accepted and recorded; none changes this build's behaviour.
- */
-export const KNOWN_FEATURE_GATES: ReadonlySet<string> = new Set([
-  "AllAlpha",
-  "AllBeta",
-  "ComponentSLIs",
-  "ContextualLogging",
-  "DisableAllocatorDualWrite",
-  "IPv6DualStack",
-  "KubeProxyDrainingTerminatingNodes",
-  "LoadBalancerIPMode",
-  "LoggingAlphaOptions",
-  "LoggingBetaOptions",
-  "MinimizeIPTablesRestore",
-  "MultiCIDRServiceAllocator",
-  "NFTablesProxyMode",
-  "PreferSameTrafficDistribution",
-  "ProxyTerminatingEndpoints",
-  "RelaxedServiceNameValidation",
-  "ServiceIPStaticSubrange",
-  "ServiceInternalTrafficPolicy",
-  "ServiceTrafficDistribution",
-  "TopologyAwareHints",
-  "TopologyManagerPolicyAlphaOptions",
-  "WinDSR",
-  "WinOverlay",
-]);
+/** Feature gates this build accepts (`config/feature_gates.ts` lists them with their stage). */
+export const KNOWN_FEATURE_GATES: ReadonlySet<string> = new Set(Object.keys(FEATURE_GATES));
 
 const ROOT = "KubeProxyConfiguration";
 const DNS_ROOT = "ClusterDNSConfiguration";
@@ -240,12 +214,12 @@ function validateKubeProxy(cfg: KubeProxyConfiguration, p: Problems): void {
   p.nonNegativeDuration(`${ct}.UDPTimeout`, cfg.conntrack.udpTimeout);
   p.nonNegativeDuration(`${ct}.UDPStreamTimeout`, cfg.conntrack.udpStreamTimeout);
   p.inRange(`${ROOT}.KubeProxyLinuxConfiguration.OOMScoreAdj`, cfg.oomScoreAdj, -1000, 1000);
-  if (cfg.mode !== "" && cfg.mode !== "iptables") {
+  if (cfg.mode !== "" && cfg.mode !== "iptables" && cfg.mode !== "nftables") {
     p.invalid(
       `${ROOT}.Mode.ProxyMode`,
       q(cfg.mode),
-      "must be iptables or blank (blank means iptables): this build implements only the " +
-        "iptables proxy mode (not ipvs, nftables, userspace or kernelspace)",
+      "must be iptables, nftables or blank (blank means iptables): this build implements the " +
+        "iptables and nftables proxy modes (not ipvs, userspace or kernelspace)",
     );
   }
   p.nonNegative(`${ROOT}.ClientConnection.Burst`, cfg.clientConnection.burst);
@@ -372,6 +346,11 @@ function validateDns(dns: ClusterDNSConfiguration, p: Problems): void {
       p.list.push({ path: where, message: `Duplicate value: ${q(ip)}` });
     }
     seen.add(ip);
+  });
+  dns.allowedClients.forEach((cidr, i) => {
+    if (!parseCIDR(cidr)) {
+      p.invalid(`${DNS_ROOT}.allowedClients[${i}]`, q(cidr), "must be a valid CIDR");
+    }
   });
 }
 

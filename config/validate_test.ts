@@ -89,17 +89,26 @@ Deno.test("validateConfig() checks conntrack values and oomScoreAdj", () => {
   assertEquals(check({ oomScoreAdj: -1001 }).length, 1);
 });
 
-Deno.test("validateConfig() rejects every proxy mode but iptables, naming what this build implements", () => {
-  for (const mode of ["ipvs", "userspace", "nftables", "kernelspace", "foo"]) {
+Deno.test("validateConfig() rejects every proxy mode but iptables and nftables, naming what this build implements", () => {
+  for (const mode of ["ipvs", "userspace", "kernelspace", "foo"]) {
     const problems = check({ mode }).filter((p) => p.path === `${ROOT}.Mode.ProxyMode`);
     assertEquals(problems.length, 1, mode);
     assertEquals(
       problems[0].message,
-      `Invalid value: "${mode}": must be iptables or blank (blank means iptables): this build ` +
-        "implements only the iptables proxy mode (not ipvs, nftables, userspace or kernelspace)",
+      `Invalid value: "${mode}": must be iptables, nftables or blank (blank means iptables): this ` +
+        "build implements the iptables and nftables proxy modes (not ipvs, userspace or kernelspace)",
     );
   }
   assertEquals(check({ mode: "" }), []);
+  assertEquals(check({ mode: "nftables" }), []);
+});
+
+Deno.test("validateConfig() checks the nftables section's periods in nftables mode", () => {
+  assertEquals(
+    messages(check({ mode: "nftables", nftables: { syncPeriod: 1000, minSyncPeriod: 5000 } })),
+    [`${ROOT}.SyncPeriod: Invalid value: 5s: must be greater than or equal to ${ROOT}.MinSyncPeriod`],
+  );
+  assertEquals(check({ nftables: { syncPeriod: 1000, minSyncPeriod: 5000 } }), []);
 });
 
 Deno.test("validateConfig() applies the ipvs and nftables sections' rules only in their modes", () => {
@@ -257,6 +266,7 @@ Deno.test("validateConfig() checks every DNS field", () => {
       tcpIdleTimeout: -1,
       podRecords: "verified" as "insecure",
       serviceIPs: ["10.96.0.10", "10.96.0.10", "10.96.0"],
+      allowedClients: ["10.0.0.0/8", "192.0.2.1", "fd00::/129"],
     })),
     [
       `${D}.bindAddress: Invalid value: "any": must be a valid IP address`,
@@ -276,6 +286,8 @@ Deno.test("validateConfig() checks every DNS field", () => {
       `${D}.podRecords: Unsupported value: "verified": supported values: "disabled", "insecure"`,
       `${D}.serviceIPs[1]: Duplicate value: "10.96.0.10"`,
       `${D}.serviceIPs[2]: Invalid value: "10.96.0": must be a valid IP address`,
+      `${D}.allowedClients[1]: Invalid value: "192.0.2.1": must be a valid CIDR`,
+      `${D}.allowedClients[2]: Invalid value: "fd00::/129": must be a valid CIDR`,
     ],
   );
   assertEquals(check({}, { port: 0, ttl: 0, enabled: false, bindAddress: "::" }), []);

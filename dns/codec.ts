@@ -300,6 +300,7 @@ class Writer {
         this.u32(rr.data.expire);
         this.u32(rr.data.minimum);
         break;
+      case RRType.HINFO: // two character-strings, as TXT
       case RRType.TXT:
         for (const s of rr.data) {
           const len = Math.min(s.length, 255);

@@ -1,7 +1,6 @@
 import { assert, assertEquals } from "../tests/assert.ts";
-import { decodeMessage, encodeQuery, encodeReply, parseQuery } from "./codec.ts";
+import { decodeMessage, encodeQuery, type QueryOptions } from "./codec.ts";
 import { Forwarder, parseResolvConf, parseUpstream } from "./forward.ts";
-import { RRType } from "./message.ts";
 import {
   exchangeTcp,
   exchangeUdp,
@@ -10,122 +9,10 @@ import {
   TEST_SERVER_OPTIONS,
   withDnsServer,
 } from "./testing.ts";
-
-type Behaviour = "answer" | "truncate-udp" | "silent" | "wrong-question";
-
-/**
- * A tiny upstream on loopback (UDP and TCP on one port) answering every A question with
- * 192.0.2.1 (its own marker), or truncating over UDP, or never answering.
- */
-class FakeUpstream {
-  readonly udp: Deno.DatagramConn;
-  readonly tcp: Deno.TcpListener;
-  readonly port: number;
-  udpQueries = 0;
-  tcpQueries = 0;
-  #loops: Promise<void>[] = [];
-
-  constructor(public behaviour: Behaviour, public address = "192.0.2.1") {
-    for (;;) {
-      const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-      try {
-        this.tcp = Deno.listen({ hostname: "127.0.0.1", port: (udp.addr as Deno.NetAddr).port });
-        this.udp = udp;
-        break;
-      } catch {
-        udp.close();
-      }
-    }
-    this.port = (this.udp.addr as Deno.NetAddr).port;
-    this.#loops.push(this.#serveUdp(), this.#serveTcp());
-  }
-
-  get hostPort(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  #reply(packet: Uint8Array, truncate: boolean): Uint8Array | undefined {
-    const q = parseQuery(packet);
-    if (q === undefined || q.error !== undefined) return undefined;
-    const answers = q.type === RRType.A
-      ? [{ name: q.name, type: RRType.A as 1, ttl: 60, data: this.address }]
-      : [];
-    const bytes = encodeReply(q, packet, {
-      rcode: "NOERROR",
-      answers: truncate ? [] : answers,
-      authority: [],
-      additionals: [],
-      authoritative: false,
-    }, 65535);
-    if (truncate) bytes[2] |= 0x02;
-    return bytes;
-  }
-
-  async #serveUdp(): Promise<void> {
-    for (;;) {
-      let packet: Uint8Array, addr: Deno.Addr;
-      try {
-        [packet, addr] = await this.udp.receive();
-      } catch {
-        return;
-      }
-      this.udpQueries++;
-      if (this.behaviour === "silent") continue;
-      if (this.behaviour === "wrong-question") {
-        // A reply with the right ID from the right address, for another name (a spoof).
-        const other = encodeQuery({
-          id: (packet[0] << 8) | packet[1],
-          name: "evil.example",
-          type: "A",
-        });
-        const out = this.#reply(other, false);
-        if (out) await this.udp.send(out, addr).catch(() => 0);
-        continue;
-      }
-      const out = this.#reply(packet, this.behaviour === "truncate-udp");
-      if (out) await this.udp.send(out, addr).catch(() => 0);
-    }
-  }
-
-  async #serveTcp(): Promise<void> {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.tcp.accept();
-      } catch {
-        return;
-      }
-      this.tcpQueries++;
-      (async () => {
-        try {
-          const len = new Uint8Array(2);
-          if ((await conn.read(len)) !== 2) return;
-          const msg = new Uint8Array((len[0] << 8) | len[1]);
-          for (let off = 0; off < msg.length;) {
-            const n = await conn.read(msg.subarray(off));
-            if (n === null) return;
-            off += n;
-          }
-          if (this.behaviour === "silent") return;
-          const out = this.#reply(msg, false)!;
-          await conn.write(new Uint8Array([out.length >> 8, out.length & 0xff, ...out]));
-        } catch {
-          // client went away
-        } finally {
-          try {
-            conn.close();
-          } catch { /* closed */ }
-        }
-      })();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.udp.close();
-    this.tcp.close();
-    await Promise.allSettled(this.#loops);
-  }
-}
+import { ClientFilter } from "./client_filter.ts";
+import { type Behaviour, FakeUpstream, LARGE_ANSWER_RECORDS } from "./fake_upstream.ts";
+import { noopDnsMetrics } from "./metrics.ts";
+import type { DnsServer, DnsServerOptions } from "./server.ts";
 
 const OPTS = { timeoutMs: 300, maxConcurrent: 10 };
 
@@ -394,4 +281,93 @@ Deno.test("DnsServer answers pipelined TCP queries as they complete, not in orde
   } finally {
     await silent.close();
   }
+});
+
+/** Runs `fn` with a DnsServer (TEST_SERVER_OPTIONS plus `extra`) forwarding to a FakeUpstream. */
+async function withForwarding(
+  behaviour: Behaviour,
+  extra: Partial<DnsServerOptions>,
+  fn: (server: DnsServer, up: FakeUpstream) => Promise<void>,
+): Promise<void> {
+  const up = new FakeUpstream(behaviour);
+  const options = { ...TEST_SERVER_OPTIONS, upstreamServers: [up.hostPort], ...extra };
+  try {
+    await withDnsServer(makeClusterView(makeFixture()), options, (server) => fn(server, up));
+  } finally {
+    await up.close();
+  }
+}
+
+/** One query over UDP to the server; the decoded reply and its size. */
+async function askUdp(server: DnsServer, query: QueryOptions) {
+  const { hostname, udpPort } = server.address;
+  const bytes = await exchangeUdp(hostname, udpPort, encodeQuery(query));
+  assert(bytes !== undefined, `no UDP reply to ${query.name}`);
+  return { size: bytes.length, msg: decodeMessage(bytes)! };
+}
+
+Deno.test("DnsServer caps forwarded UDP replies at the client's limit with TC; TCP gets them whole", async () => {
+  await withForwarding("large", {}, async (server, up) => {
+    // The upstream sends about 4,000 bytes over UDP; the client asked for 4,096 with EDNS.
+    const name = "big.example.org";
+    const udp = await askUdp(server, { id: 11, name, type: "A", ednsUdpSize: 4096 });
+    assert(udp.size <= 1232, `UDP reply of ${udp.size} bytes`);
+    assertEquals([udp.msg.id, udp.msg.truncated], [11, true]);
+    // The forward cache holds the reply now: the same cap, and no second upstream query.
+    const again = await askUdp(server, { id: 14, name, type: "A", ednsUdpSize: 4096 });
+    assertEquals([again.size <= 1232, again.msg.truncated, up.udpQueries], [true, true, 1]);
+    // Without EDNS the limit is 512.
+    const classic = await askUdp(server, { id: 12, name, type: "A" });
+    assert(classic.size <= 512, `UDP reply of ${classic.size} bytes`);
+    assertEquals(classic.msg.truncated, true);
+    const { hostname, tcpPort } = server.address;
+    const [tcp] = await exchangeTcp(hostname, tcpPort, [encodeQuery({ id: 13, name, type: "A" })]);
+    assert(tcp.length > 4000, `TCP reply of ${tcp.length} bytes`);
+    assertEquals(decodeMessage(tcp)!.truncated, false);
+    assertEquals(answersOf(tcp).length, LARGE_ANSWER_RECORDS);
+  });
+});
+
+Deno.test("DnsServer answers ANY over UDP minimally (RFC 8482) without forwarding; TCP forwards", async () => {
+  await withForwarding("answer", {}, async (server, up) => {
+    const { msg } = await askUdp(server, { id: 21, name: "www.example.org", type: "ANY" });
+    assertEquals([msg.rcode, msg.answers.length], ["NOERROR", 1]);
+    assert(/ IN HINFO /.test(msg.answers[0]) && msg.answers[0].includes("RFC8482"), msg.answers[0]);
+    assertEquals(up.udpQueries + up.tcpQueries, 0);
+    const { hostname, tcpPort } = server.address;
+    await exchangeTcp(hostname, tcpPort, [
+      encodeQuery({ id: 22, name: "www.example.org", type: "ANY" }),
+    ]);
+    assertEquals(up.tcpQueries, 1);
+  });
+});
+
+Deno.test("DnsServer refuses clients outside the cluster without forwarding and counts them", async () => {
+  const blocked: string[] = [];
+  const extra = {
+    clients: new ClientFilter({ clusterCIDRs: ["10.244.0.0/16"], allowedClients: [] }),
+    metrics: { ...noopDnsMetrics, observeBlocked: (l: { proto: string }) => blocked.push(l.proto) },
+  };
+  await withForwarding("answer", extra, async (server, up) => {
+    const outside = encodeQuery({ id: 31, name: "www.example.org", type: "A" });
+    const cluster = encodeQuery({ id: 32, name: "svc1.testns.svc.cluster.local", type: "A" });
+    for (const [packet, proto] of [[outside, "udp"], [cluster, "tcp"]] as const) {
+      const reply = await server.handle(packet, proto, "192.0.2.50");
+      const msg = decodeMessage(reply!)!;
+      assertEquals([msg.id, msg.rcode, msg.answers.length], [packet[1], "REFUSED", 0]);
+      assert(reply!.length <= packet.length, "a refusal is no larger than the query");
+    }
+    assertEquals(blocked, ["udp", "tcp"]);
+    assertEquals(up.udpQueries + up.tcpQueries, 0);
+    // A pod of the cluster and loopback are answered (over the real socket: 127.0.0.1).
+    const pod = decodeMessage((await server.handle(outside, "udp", "10.244.3.7"))!)!;
+    assertEquals(pod.answers, ["www.example.org. 60 IN A 192.0.2.1"]);
+    const local = await askUdp(server, {
+      id: 33,
+      name: "svc1.testns.svc.cluster.local",
+      type: "A",
+    });
+    assertEquals(local.msg.rcode, "NOERROR");
+    assertEquals(up.udpQueries, 1);
+  });
 });

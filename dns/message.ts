@@ -13,6 +13,7 @@ export const RRType = {
   CNAME: 5,
   SOA: 6,
   PTR: 12,
+  HINFO: 13,
   MX: 15,
   TXT: 16,
   AAAA: 28,
@@ -113,7 +114,13 @@ export type DnsRecord =
     readonly data: string;
   }
   | { readonly name: string; readonly type: 6; readonly ttl: number; readonly data: SoaData }
-  | { readonly name: string; readonly type: 16; readonly ttl: number; readonly data: string[] }
+  | {
+    readonly name: string;
+    /** TXT, or HINFO (CPU and OS strings; only the RFC 8482 answer to ANY uses it). */
+    readonly type: 13 | 16;
+    readonly ttl: number;
+    readonly data: string[];
+  }
   | { readonly name: string; readonly type: 33; readonly ttl: number; readonly data: SrvData };
 
 /** A question as `resolve()` reads it. */

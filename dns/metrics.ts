@@ -21,6 +21,11 @@ export interface DnsMetrics {
   ): void;
   /** A forwarded query completed (`rcode` is the upstream's, or SERVFAIL/REFUSED for ours). */
   observeForward(labels: { rcode: string }, seconds: number): void;
+  /**
+   * A query was refused because its client is not one of the cluster's (CoreDNS's `acl` plugin
+   * counts the same as `coredns_acl_blocked_requests_total`).
+   */
+  observeBlocked(labels: { proto: DnsProto }): void;
 }
 
 /** A DnsMetrics that records nothing (the default). */
@@ -28,4 +33,5 @@ export const noopDnsMetrics: DnsMetrics = {
   observeRequest(): void {},
   observeResponse(): void {},
   observeForward(): void {},
+  observeBlocked(): void {},
 };

@@ -1,6 +1,7 @@
 /**
  * The cluster DNS server: UDP and TCP listeners around `resolve()` and the Forwarder. The only
- * I/O in dns/ besides the Forwarder's sockets.
+ * I/O in dns/ besides the Forwarder's sockets and the per-address UDP sockets it asks
+ * `udp_listeners.ts` for.
  *
  * @module
  */
@@ -22,11 +23,21 @@ import {
 import { Forwarder } from "./forward.ts";
 import { ForwardCache } from "./forward_cache.ts";
 import { parseIP } from "./ip.ts";
-import { type DnsRecord, Rcode, type Reply, rrTypeLabel, rrTypeName } from "./message.ts";
+import { type DnsRecord, Rcode, type Reply, RRType, rrTypeLabel, rrTypeName } from "./message.ts";
 import { type DnsMetrics, type DnsProto, noopDnsMetrics } from "./metrics.ts";
 import { resolve, type ResolveOptions } from "./resolve.ts";
 import { parseReverseName } from "./reverse.ts";
 import { TcpMessageFramer } from "./tcp_framer.ts";
+import { type TcpSlot, TcpSlots } from "./tcp_slots.ts";
+import { UdpListeners } from "./udp_listeners.ts";
+
+/** Decides which clients are answered (`ClientFilter` in client_filter.ts). */
+export interface ClientPolicy {
+  /** Whether the client at this address is answered; the others get REFUSED. */
+  allows(address: string): boolean;
+  /** Told the local addresses the server bound, after each address scan. */
+  setLocalAddresses?(addresses: readonly string[]): void;
+}
 
 /** Options of a DnsServer. */
 export interface DnsServerOptions {
@@ -48,10 +59,21 @@ export interface DnsServerOptions {
   readonly forwardTimeoutMs: number;
   /** Forwards in flight beyond this get REFUSED. */
   readonly maxConcurrentForwards: number;
-  /** A TCP connection with nothing in flight is closed after this long without a query. */
+  /**
+   * A TCP connection with nothing in flight is closed when no complete query arrived this long
+   * after it opened or after its last answer (partial bytes do not extend it).
+   */
   readonly tcpIdleTimeoutMs: number;
-  /** Concurrent TCP connections beyond this are closed on accept (default 256). */
+  /**
+   * TCP connections at most (default 256). A new one beyond closes the oldest idle connection,
+   * or is closed itself when none is idle.
+   */
   readonly maxTcpConnections?: number;
+  /**
+   * TCP connections per client address at most (default an eighth of `maxTcpConnections`); a
+   * new one beyond closes that client's oldest idle connection.
+   */
+  readonly maxTcpConnectionsPerClient?: number;
   /** Queries in flight per TCP connection before reading pauses (default 32). */
   readonly maxTcpPipeline?: number;
   /**
@@ -74,6 +96,13 @@ export interface DnsServerOptions {
   readonly now?: () => number;
   /** Where observations go; a no-op by default. */
   readonly metrics?: DnsMetrics;
+  /**
+   * Who is answered; everyone else gets REFUSED and nothing is forwarded. Undefined answers
+   * every client (in-process tests and benchmarks); `main.ts` always passes a `ClientFilter`.
+   */
+  readonly clients?: ClientPolicy;
+  /** Re-scan period of the local addresses for a wildcard bind address, ms (default 5000). */
+  readonly addressScanIntervalMs?: number;
 }
 
 /** Where the server listens. */
@@ -112,11 +141,11 @@ export class DnsServer {
   #metrics: DnsMetrics;
   #forwarder: Forwarder | undefined;
   #forwardCache: ForwardCache | undefined;
-  #udp: Deno.DatagramConn | undefined;
-  #loopbackUdp: Deno.DatagramConn[] = [];
+  #udp: UdpListeners | undefined;
   #tcp: Deno.TcpListener | undefined;
   #tcpConns = new Set<Deno.Conn>();
-  #loops: Promise<void>[] = [];
+  #tcpSlots: TcpSlots;
+  #loops = new Set<Promise<void>>();
   #stopped = false;
   #cache = new Map<number, Map<string, Uint8Array>>();
   #cached = 0;
@@ -136,6 +165,11 @@ export class DnsServer {
     this.#opts = opts;
     this.#metrics = opts.metrics ?? noopDnsMetrics;
     this.#cacheSize = opts.answerCacheSize ?? 10000;
+    const maxTcp = opts.maxTcpConnections ?? 256;
+    this.#tcpSlots = new TcpSlots(
+      maxTcp,
+      opts.maxTcpConnectionsPerClient ?? Math.ceil(maxTcp / 8),
+    );
     const forwardCacheSize = opts.forwardCacheSize ?? 10000;
     this.#forwardCache = forwardCacheSize > 0
       ? new ForwardCache({ maxEntries: forwardCacheSize, now: opts.now })
@@ -162,32 +196,38 @@ export class DnsServer {
   }
 
   /**
-   * Binds UDP and TCP (the same port, also when `port` is 0), starts serving, and creates the
-   * Forwarder.
+   * Binds TCP, then UDP on the same port (also when `port` is 0), starts serving, and creates
+   * the Forwarder.
    *
-   * When bound to a wildcard address, also binds UDP on the loopback address(es) at the same
-   * port, so a query that the DNS intercept REDIRECTs from the node itself (nat OUTPUT rewrites
-   * the destination to 127.0.0.1) is answered from 127.0.0.1 and conntrack can un-NAT the reply;
-   * see `loopbackAddresses()`. Failing to bind one of them is logged, never fatal.
+   * UDP is bound per address (`udp_listeners.ts`): the bind address itself, or for a wildcard
+   * every local address of its family plus loopback, re-scanned every `addressScanIntervalMs`,
+   * so that each reply leaves from the address that was asked. That includes a query the DNS
+   * intercept REDIRECTs from the node itself (nat OUTPUT rewrites the destination to 127.0.0.1),
+   * which conntrack can then un-NAT.
    *
-   * @throws {Deno.errors.AddrInUse} When the port is taken.
+   * @throws {Deno.errors.AddrInUse} When the port is taken (TCP, or UDP on every address).
    */
   async start(): Promise<void> {
     const { bindAddress: hostname, port } = this.#opts;
-    const loopbacks = loopbackAddresses(hostname);
-    // NOTE: TCP first, so a second instance on a fixed port fails before it binds UDP: the
-    // wildcard UDP socket needs SO_REUSEADDR to share its port with the loopback ones, and UDP
-    // sockets with SO_REUSEADDR may share an address, but TCP listeners never do.
+    // NOTE: TCP first, on the bind address itself: a second instance on the same port fails
+    // here before it binds any UDP socket.
     for (let attempt = 0;; attempt++) {
       const tcp = Deno.listen({ hostname, port, transport: "tcp" });
       const tcpPort = (tcp.addr as Deno.NetAddr).port;
+      const udp = new UdpListeners({
+        bindAddress: hostname,
+        port: tcpPort,
+        scanIntervalMs: this.#opts.addressScanIntervalMs ?? 5000,
+        // NOTE: one receive loop per socket. Measured with dnsperf, more posted receives on the
+        // same socket did not raise throughput (the send op dominates), and one loop keeps
+        // replies in order.
+        onSocket: (conn) => this.#track(this.#udpLoop(conn)),
+        onAddresses: (addresses) => this.#opts.clients?.setLocalAddresses?.(addresses),
+      });
       try {
-        this.#udp = Deno.listenDatagram({
-          hostname,
-          port: tcpPort,
-          transport: "udp",
-          reuseAddress: loopbacks.length > 0,
-        });
+        // An ephemeral TCP port may be taken for UDP on one of the addresses: try another.
+        udp.start(port === 0);
+        this.#udp = udp;
         this.#tcp = tcp;
         break;
       } catch (err) {
@@ -195,56 +235,39 @@ export class DnsServer {
         if (port !== 0 || attempt >= 20 || !(err instanceof Deno.errors.AddrInUse)) throw err;
       }
     }
-    const udpPort = (this.#udp.addr as Deno.NetAddr).port;
-    this.#address = { hostname, udpPort, tcpPort: (this.#tcp.addr as Deno.NetAddr).port };
-    for (const loopback of loopbacks) {
-      try {
-        this.#loopbackUdp.push(Deno.listenDatagram({
-          hostname: loopback,
-          port: udpPort,
-          transport: "udp",
-          reuseAddress: true,
-        }));
-      } catch (err) {
-        // E.g. IPv6 disabled on lo. Only queries redirected from the node itself are affected.
-        log.warn("Cannot bind the loopback DNS socket: local redirected queries get no answer", {
-          address: loopback,
-          port: udpPort,
-          err: String(err),
-        });
-      }
-    }
+    const tcpPort = (this.#tcp.addr as Deno.NetAddr).port;
+    this.#address = { hostname, udpPort: tcpPort, tcpPort };
     this.#forwarder = await Forwarder.create({
       upstreams: this.#opts.upstreamServers,
       resolvConfPath: this.#opts.resolvConfPath,
       timeoutMs: this.#opts.forwardTimeoutMs,
       maxConcurrent: this.#opts.maxConcurrentForwards,
       self: [
-        { hostname, port: udpPort },
+        { hostname, port: tcpPort },
         ...this.#resolveOpts.nsAddresses.map((ip) => ({ hostname: ip, port: 53 })),
       ],
     });
-    // NOTE: one receive loop. Measured with dnsperf, more posted receives on the same socket
-    // did not raise throughput (the send op dominates), and one loop keeps replies in order.
-    this.#loops.push(this.#udpLoop(this.#udp), this.#tcpLoop(this.#tcp));
-    for (const conn of this.#loopbackUdp) this.#loops.push(this.#udpLoop(conn));
+    this.#track(this.#tcpLoop(this.#tcp));
     log.info("Cluster DNS listening", {
       address: hostname,
-      port: udpPort,
+      port: tcpPort,
+      udpAddresses: this.#udp.addresses.join(","),
       zone: this.#resolveOpts.zone,
       upstreams: this.#forwarder.upstreams.map((u) => `${u.hostname}:${u.port}`).join(","),
     });
+  }
+
+  /** Keeps a serving loop until it ends (sockets of vanished addresses end theirs). */
+  #track(loop: Promise<void>): void {
+    this.#loops.add(loop);
+    loop.finally(() => this.#loops.delete(loop));
   }
 
   /** Closes the listeners, open TCP connections and the Forwarder. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const conn of [this.#udp, ...this.#loopbackUdp]) {
-      try {
-        conn?.close();
-      } catch { /* already closed */ }
-    }
+    this.#udp?.close();
     try {
       this.#tcp?.close();
     } catch { /* already closed */ }
@@ -263,19 +286,27 @@ export class DnsServer {
    *
    * @param packet The query bytes.
    * @param proto The transport (decides the size limit).
+   * @param client The client's address; one the `clients` policy refuses gets REFUSED (never
+   *   forwarded). Undefined: no check (in-process callers).
    * @returns The reply, a promise of it (forwarded names), or undefined to stay silent.
    */
   handle(
     packet: Uint8Array,
     proto: DnsProto,
+    client?: string,
   ): Uint8Array | Promise<Uint8Array | undefined> | undefined {
     const started = performance.now();
     const query = parseQuery(packet);
     if (query === undefined) return undefined;
     this.#metrics.observeRequest({ proto, type: rrTypeLabel(query.type) });
+    const refused = client !== undefined && this.#opts.clients?.allows(client) === false;
+    if (refused) this.#metrics.observeBlocked({ proto });
     let out: Uint8Array | Promise<Uint8Array | undefined> | undefined;
     try {
-      out = query.error !== undefined
+      // A refused reply is no larger than the query: nothing to amplify.
+      out = refused
+        ? encodeError(query, packet, "REFUSED")
+        : query.error !== undefined
         ? encodeError(query, packet, query.error)
         : this.#answer(query, packet, proto);
     } catch (err) {
@@ -331,9 +362,7 @@ export class DnsServer {
 
     const question = { name: query.name, lowerName: query.lowerName, type: query.type };
     const reply = resolve(question, view, this.#resolveOpts);
-    if (reply === undefined) {
-      return this.#cachedForward(query, proto) ?? this.#forward(query, packet, proto);
-    }
+    if (reply === undefined) return this.#outside(query, packet, proto);
     const synced = view.hasSynced();
     if (!synced && (reply.rcode !== "NOERROR" || reply.answers.length === 0)) {
       return encodeError(query, packet, "SERVFAIL");
@@ -342,7 +371,7 @@ export class DnsServer {
       reply.rcode === "NXDOMAIN" && this.#opts.reverseFallthrough &&
       parseReverseName(query.lowerName) !== undefined
     ) {
-      return this.#cachedForward(query, proto) ?? this.#forward(query, packet, proto);
+      return this.#outside(query, packet, proto);
     }
     if (reply.chase !== undefined) return this.#chase(query, packet, reply, limit);
     const bytes = encodeReply(query, packet, reply, limit);
@@ -359,6 +388,28 @@ export class DnsServer {
       this.#cached++;
     }
     return bytes;
+  }
+
+  /**
+   * A name we forward: ANY over UDP gets RFC 8482's minimal answer (one HINFO "RFC8482"), never
+   * the upstream's full set, so the node cannot amplify; else the forward cache or upstream.
+   */
+  #outside(
+    query: ParsedQuery,
+    packet: Uint8Array,
+    proto: DnsProto,
+  ): Uint8Array | Promise<Uint8Array | undefined> {
+    if (query.type === RRType.ANY && proto === "udp") {
+      const hinfo = { name: query.name, type: RRType.HINFO, ttl: this.#opts.ttl };
+      return encodeReply(query, packet, {
+        rcode: "NOERROR",
+        answers: [{ ...hinfo, data: ["RFC8482", ""] }],
+        authority: [],
+        additionals: [],
+        authoritative: false,
+      }, replySizeLimit(query, proto));
+    }
+    return this.#cachedForward(query, packet, proto) ?? this.#forward(query, packet, proto);
   }
 
   #clearCache(): void {
@@ -388,15 +439,20 @@ export class DnsServer {
     }
     this.#metrics.observeForward({ rcode: RCODE_NAMES[result.rcode] ?? "UNKNOWN" }, seconds);
     this.#forwardCache?.set(forwardKey(query), result.packet);
-    if (result.packet.length > forwardLimit(query, proto)) return encodeTruncated(query, packet);
+    if (result.packet.length > replySizeLimit(query, proto)) return encodeTruncated(query, packet);
     return result.packet;
   }
 
-  /** A cached forwarded reply that fits the client, if any. */
-  #cachedForward(query: ParsedQuery, proto: DnsProto): Uint8Array | undefined {
+  /** A cached forwarded reply, or an empty TC reply when it does not fit the client; if any. */
+  #cachedForward(
+    query: ParsedQuery,
+    packet: Uint8Array,
+    proto: DnsProto,
+  ): Uint8Array | undefined {
     if (this.#forwardCache === undefined) return undefined;
     const hit = this.#forwardCache.get(forwardKey(query), query.id, query.flags);
-    return hit !== undefined && hit.length <= forwardLimit(query, proto) ? hit : undefined;
+    if (hit === undefined) return undefined;
+    return hit.length <= replySizeLimit(query, proto) ? hit : encodeTruncated(query, packet);
   }
 
   /** ExternalName outside the zone: the CNAME, then the target's records from upstream. */
@@ -450,7 +506,7 @@ export class DnsServer {
         log.v(2).info("DNS UDP receive failed", { err: String(err) });
         continue;
       }
-      const out = this.handle(packet, "udp");
+      const out = this.handle(packet, "udp", (addr as Deno.NetAddr).hostname);
       if (out === undefined) continue;
       if (out instanceof Promise) {
         out.then((bytes) => {
@@ -469,7 +525,6 @@ export class DnsServer {
   }
 
   async #tcpLoop(listener: Deno.TcpListener): Promise<void> {
-    const max = this.#opts.maxTcpConnections ?? 256;
     while (!this.#stopped) {
       let conn: Deno.TcpConn;
       try {
@@ -479,13 +534,16 @@ export class DnsServer {
         log.v(2).info("DNS TCP accept failed", { err: String(err) });
         continue;
       }
-      if (this.#tcpConns.size >= max) {
-        log.v(2).info("DNS TCP connection limit reached, closing new connection", { max });
+      const client = conn.remoteAddr.hostname;
+      const slot = this.#tcpSlots.admit(client, () => closeQuietly(conn));
+      if (slot === undefined) {
+        log.v(2).info("DNS TCP connections all busy, closing the new one", { client });
         closeQuietly(conn);
         continue;
       }
       this.#tcpConns.add(conn);
-      this.#serveTcp(conn).finally(() => {
+      this.#serveTcp(conn, client, slot).finally(() => {
+        slot.release();
         this.#tcpConns.delete(conn);
         closeQuietly(conn);
       });
@@ -494,10 +552,13 @@ export class DnsServer {
 
   /**
    * One TCP connection: length-prefixed messages, answered as they complete (pipelining), at
-   * most `maxTcpPipeline` in flight, closed after `tcpIdleTimeoutMs` without a query while
-   * nothing is in flight, or on a zero-length message.
+   * most `maxTcpPipeline` in flight; closed on a zero-length message, or when nothing is in
+   * flight and no complete message arrived within `tcpIdleTimeoutMs` of the opening or of the
+   * last answer written (bytes of a partial message do not extend it: a client trickling one
+   * byte at a time cannot hold the slot). The slot is busy while a query is being answered and
+   * idle (evictable by a newer connection, see tcp_slots.ts) otherwise.
    */
-  async #serveTcp(conn: Deno.Conn): Promise<void> {
+  async #serveTcp(conn: Deno.Conn, client: string, slot: TcpSlot): Promise<void> {
     const maxPipeline = this.#opts.maxTcpPipeline ?? 32;
     let inFlight = 0;
     let wake: (() => void) | undefined;
@@ -517,6 +578,7 @@ export class DnsServer {
         }
       }, this.#opts.tcpIdleTimeoutMs);
     };
+    const settle = () => slot.setBusy(inFlight > 0 || queued > 0);
     const write = (bytes: Uint8Array) => {
       const framed = new Uint8Array(bytes.length + 2);
       framed[0] = bytes.length >> 8;
@@ -531,11 +593,15 @@ export class DnsServer {
       }).catch(() => {
         closed = true;
         closeQuietly(conn);
-      }).finally(() => queued--);
+      }).finally(() => {
+        queued--;
+        settle();
+      });
     };
     const done = () => {
       inFlight--;
       armIdle();
+      settle();
       wake?.();
       wake = undefined;
     };
@@ -549,7 +615,6 @@ export class DnsServer {
       while (!closed && !this.#stopped) {
         const n = await conn.read(chunk);
         if (n === null) break;
-        armIdle();
         for (const msg of framer.push(chunk.subarray(0, n))) {
           // Backpressure: answer no more while the client leaves replies unread. Each written
           // reply re-arms the idle timer, so a client that never reads again is closed by it.
@@ -559,13 +624,15 @@ export class DnsServer {
             closed = true;
             break;
           }
-          const out = this.handle(msg, "tcp");
+          const out = this.handle(msg, "tcp", client);
           if (out === undefined) continue;
           if (!(out instanceof Promise)) {
             write(out);
+            settle();
             continue;
           }
           inFlight++;
+          settle();
           out.then((bytes) => {
             if (bytes !== undefined) write(bytes);
           }).finally(done);
@@ -584,36 +651,10 @@ export class DnsServer {
   }
 }
 
-/**
- * The loopback addresses to bind UDP on beside a wildcard bind address: `127.0.0.1` for
- * `0.0.0.0`, and `::1` plus `127.0.0.1` for `::` (dual-stack); none for a specific address.
- *
- * Why: the DNS intercept REDIRECTs a query that the node itself (or a hostNetwork pod) sends to
- * the cluster DNS service IP in nat OUTPUT, which rewrites its destination to the loopback
- * address. A socket bound to the wildcard would answer from the address the kernel picks by
- * route (the node IP; Deno has no IP_PKTINFO to answer from the query's destination), which
- * matches no conntrack entry, so the client drops the reply. Linux delivers a datagram to the
- * most specific bound socket, so these sockets receive exactly the loopback-destined queries and
- * answer from the loopback address, which conntrack translates back to the service IP.
- *
- * @param bindAddress The server's bind address.
- * @returns The addresses to bind as well (may be empty).
- */
-function loopbackAddresses(bindAddress: string): string[] {
-  if (bindAddress === "0.0.0.0") return ["127.0.0.1"];
-  if (bindAddress === "::") return ["::1", "127.0.0.1"];
-  return [];
-}
-
 /** Forward cache key: the question as sent and the EDNS shape of the query. */
 function forwardKey(query: ParsedQuery): string {
   const edns = query.edns === undefined ? 0 : query.edns.dnssecOk ? 2 : 1;
   return `${query.type}/${query.class}/${edns}/${query.name}`;
-}
-
-/** Forwarded replies may use the client's whole EDNS size (up to the largest UDP payload). */
-function forwardLimit(query: ParsedQuery, proto: DnsProto): number {
-  return proto === "tcp" ? MAX_TCP_MESSAGE : Math.min(query.edns?.udpSize ?? 512, 65507);
 }
 
 /** A cached reply with the query's ID, RD and CD. */

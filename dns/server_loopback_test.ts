@@ -1,7 +1,7 @@
 /**
- * The loopback UDP sockets a wildcard-bound DnsServer adds (see `start()` in server.ts): a query
- * the node sends to an intercepted service IP is REDIRECTed to 127.0.0.1 in nat OUTPUT and must be
- * answered from 127.0.0.1, or conntrack cannot un-NAT the reply.
+ * The loopback UDP socket a wildcard-bound DnsServer binds among its per-address sockets (see
+ * `udp_listeners.ts`): a query the node sends to an intercepted service IP is REDIRECTed to
+ * 127.0.0.1 in nat OUTPUT and must be answered from 127.0.0.1, or conntrack cannot un-NAT the reply.
  *
  * @module
  */
@@ -38,8 +38,8 @@ Deno.test("DnsServer.start() on 0.0.0.0 answers on loopback and keeps a fixed po
       encodeQuery({ id: 7, name: SVC1, type: "A" }),
     );
     assertEquals(decodeMessage(reply!)?.answers, [`${SVC1}. 5 IN A 10.0.0.1`]);
-    // The UDP sockets share the port through SO_REUSEADDR; the TCP listener, bound first, still
-    // makes a second instance on the same port fail instead of taking queries away.
+    // The TCP listener, bound first, makes a second instance on the same port fail instead of
+    // taking queries away.
     const second = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, port });
     await assertRejects(() => second.start(), Deno.errors.AddrInUse);
     const again = await exchangeUdp(

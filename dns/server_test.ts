@@ -11,6 +11,7 @@ import {
   makeFixture,
   makeNamespace,
   makeService,
+  readFull,
   TEST_SERVER_OPTIONS,
   withDnsServer,
   withHeadlessService,
@@ -257,6 +258,7 @@ Deno.test("DnsServer.handle() reports requests and responses to its metrics", ()
     observeRequest: (l) => seen.push(`req ${l.proto} ${l.type}`),
     observeResponse: (l, s, size) => seen.push(`resp ${l.proto} ${l.rcode} ${s >= 0} ${size > 12}`),
     observeForward: (l) => seen.push(`fwd ${l.rcode}`),
+    observeBlocked: (l) => seen.push(`blocked ${l.proto}`),
   };
   const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, metrics });
   server.handle(query(SVC1, "SRV"), "tcp");
@@ -288,26 +290,22 @@ Deno.test("DnsServer answers on the same port over UDP and TCP and closes idle T
   });
 });
 
-Deno.test("DnsServer closes TCP connections beyond maxTcpConnections", async () => {
+Deno.test("DnsServer makes room for a new TCP connection by closing the oldest idle one", async () => {
   const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, maxTcpConnections: 1 });
   await server.start();
   const { hostname, tcpPort } = server.address;
+  const framed = (q: Uint8Array) => new Uint8Array([q.length >> 8, q.length & 0xff, ...q]);
   const first = await Deno.connect({ hostname, port: tcpPort });
   try {
-    // The first connection is served ...
-    const framed = (q: Uint8Array) => new Uint8Array([q.length >> 8, q.length & 0xff, ...q]);
+    // The first connection is served, then idle ...
     await first.write(framed(query(SVC1, "A")));
-    const len = new Uint8Array(2);
-    assert((await first.read(len)) !== null);
-    // ... the second is closed at once.
-    const second = await Deno.connect({ hostname, port: tcpPort });
-    try {
-      await second.write(framed(query(SVC1, "A"))).catch(() => 0);
-      const r = await second.read(new Uint8Array(2)).catch(() => null);
-      assertEquals(r, null);
-    } finally {
-      second.close();
-    }
+    const len = await readFull(first, 2);
+    const reply = await readFull(first, (len[0] << 8) | len[1]);
+    assertEquals(decode(reply).answers, [`${SVC1}. 5 IN A 10.0.0.1`]);
+    // ... so the second one takes its slot: the second is answered, the first is closed.
+    const [answer] = await exchangeTcp(hostname, tcpPort, [query(SVC1, "A")]);
+    assertEquals(decode(answer).answers, [`${SVC1}. 5 IN A 10.0.0.1`]);
+    assertEquals(await first.read(new Uint8Array(2)).catch(() => null), null);
   } finally {
     first.close();
     await server.stop();
@@ -320,6 +318,7 @@ Deno.test("DnsServer.handle() labels unnamed qtypes `other` in metrics", () => {
     observeRequest: (l) => types.push(l.type),
     observeResponse: () => {},
     observeForward: () => {},
+    observeBlocked: () => {},
   };
   const server = new DnsServer(makeClusterView(makeFixture()), { ...OPTS, metrics });
   for (const t of ["A", "HTTPS", "TYPE65280", "TYPE1234"]) server.handle(query(SVC1, t), "udp");
@@ -340,6 +339,7 @@ Deno.test("DnsServer stops reading a TCP connection whose client does not read i
     observeRequest: () => handled++,
     observeResponse: () => {},
     observeForward: () => {},
+    observeBlocked: () => {},
   };
   const total = 2000;
   await withDnsServer(view, { ...OPTS, metrics, maxTcpPipeline: 4 }, async (server) => {

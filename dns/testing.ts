@@ -341,7 +341,15 @@ export async function exchangeTcp(
   }
 }
 
-async function readFull(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+/**
+ * Reads exactly `n` bytes from a connection.
+ *
+ * @param conn The connection.
+ * @param n How many bytes.
+ * @returns The bytes.
+ * @throws When the connection ends first.
+ */
+export async function readFull(conn: Deno.Conn, n: number): Promise<Uint8Array> {
   const out = new Uint8Array(n);
   for (let off = 0; off < n;) {
     const r = await conn.read(out.subarray(off));

@@ -16,7 +16,7 @@
 
 import type { IPFamily, Node } from "../cache/objects.ts";
 import { log } from "../config/log.ts";
-import { splitHostPort } from "./metrics.ts";
+import { type HttpListeners, serveHttp } from "./listen.ts";
 import { type Clock, realClock } from "./runner.ts";
 
 /** The taint cluster-autoscaler puts on a node it is about to delete. */
@@ -113,7 +113,7 @@ export class ProxierHealthServer {
   #lastUpdated = new Map<IPFamily, number>();
   #oldestPendingQueued = new Map<IPFamily, number>();
   #nodeEligible = false;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #server: HttpListeners | undefined;
   #port = 0;
 
   /** @param opts Address, timeout, clock and counters. */
@@ -235,9 +235,11 @@ export class ProxierHealthServer {
   start(): Promise<void> {
     if (this.#server) return Promise.resolve();
     try {
-      const { hostname, port } = splitHostPort(this.#opts.bindAddress);
-      this.#server = Deno.serve({ hostname, port, onListen: () => {} }, (req) => this.handle(req));
-      this.#port = this.#server.addr.port;
+      this.#server = serveHttp({
+        bindAddress: this.#opts.bindAddress,
+        handler: (req) => this.handle(req),
+      });
+      this.#port = this.#server.port;
       log.info("Serving proxy health", { address: this.#opts.bindAddress, port: this.#port });
       return Promise.resolve();
     } catch (err) {

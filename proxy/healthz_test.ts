@@ -197,3 +197,17 @@ Deno.test("ProxierHealthServer.health() only judges families that registered, as
   assert(h.healthy);
   assertEquals([...h.status.keys()], ["IPv4"]);
 });
+
+Deno.test("ProxierHealthServer on the unspecified 0.0.0.0 answers on 127.0.0.1 and on [::1], as upstream", async () => {
+  const hs = new ProxierHealthServer({ bindAddress: "0.0.0.0:0", healthTimeoutMs: 60_000 });
+  await hs.start();
+  try {
+    for (const host of ["127.0.0.1", "[::1]"]) {
+      const res = await fetch(`http://${host}:${hs.port}/livez`);
+      assertEquals(res.status, 200, host);
+      assertEquals((await res.json()).healthy, true);
+    }
+  } finally {
+    await hs.stop();
+  }
+});

@@ -7,7 +7,14 @@
  * {@linkcode DnsMetrics} interface (dns/ declares the same shape and never imports proxy/).
  *
  * Names, types, label names, help texts (with component-base's `[ALPHA] ` prefix) and buckets are
- * upstream's `pkg/proxy/metrics`. The DNS metrics follow CoreDNS's `coredns_dns_*` and
+ * upstream's `pkg/proxy/metrics`. The standard metrics every Kubernetes component serves are here
+ * too, with upstream's names, labels and buckets: Go's process collector (`process_*`, read from
+ * `/proc` by `process_stats.ts`), client-go's `rest_client_requests_total` and
+ * `rest_client_request_duration_seconds` (fed by the API client's `onRequest` hook),
+ * `kubernetes_build_info` and `kubernetes_feature_enabled`. Deno's heap figures are added under
+ * their own names (`deno_memory_*`); Go's runtime metrics (`go_*`) have no equivalent here.
+ * A labelled histogram shows its zero series for the label values known at start (the proxy's
+ * IP families, the API server, the DNS protocols) before its first observation. The DNS metrics follow CoreDNS's `coredns_dns_*` and
  * `coredns_forward_*` families with CoreDNS's buckets, under our own prefix.
  *
  * The metrics server serves, as upstream's: `/metrics` (text format 0.0.4), `/healthz` (the
@@ -18,35 +25,11 @@
 
 import client from "prom-client";
 import type { IPFamily } from "../cache/objects.ts";
+import { featureStates } from "../config/feature_gates.ts";
 import { log } from "../config/log.ts";
-
-/** An `IP:port` listen address split into its parts. */
-export interface HostPort {
-  /** The IP, without brackets (`0.0.0.0`, `::1`). */
-  hostname: string;
-  /** The port; 0 asks for an ephemeral port. */
-  port: number;
-}
-
-/**
- * Splits an `IP:port` bind address (`127.0.0.1:10249`, `[::1]:10249`, `0.0.0.0:0`).
- *
- * @param address The configured address.
- * @returns The hostname and port.
- * @throws {TypeError} When the address is not `IP:port` with a port in [0, 65535].
- * @example
- * ```ts
- * splitHostPort("[::]:10256"); // { hostname: "::", port: 10256 }
- * ```
- */
-export function splitHostPort(address: string): HostPort {
-  const m = address.match(/^\[([^\]]+)\]:(\d+)$/) ?? address.match(/^([^:\[\]]+):(\d+)$/);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`Cannot parse bind address ${JSON.stringify(address)}: must be IP:port`);
-  }
-  return { hostname: m[1], port };
-}
+import { KUBERNETES_MAJOR, KUBERNETES_MINOR, PROXY_VERSION } from "../config/version.ts";
+import { type HttpListeners, serveHttp } from "./listen.ts";
+import { type ProcessStats, readProcessStats } from "./process_stats.ts";
 
 /** `ExponentialBuckets(0.001, 2, 15)`: 1 ms … 16.384 s, upstream's sync-duration buckets. */
 export const SYNC_DURATION_BUCKETS: readonly number[] = exponentialBuckets(0.001, 2, 15);
@@ -57,6 +40,22 @@ export const NETWORK_PROGRAMMING_BUCKETS: readonly number[] = [
   ...linearBuckets(1, 1, 59),
   ...linearBuckets(60, 5, 12),
   ...linearBuckets(120, 30, 7),
+];
+
+/** client-go's `rest_client_request_duration_seconds` buckets. */
+export const REST_CLIENT_DURATION_BUCKETS: readonly number[] = [
+  0.005,
+  0.025,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2,
+  4,
+  8,
+  15,
+  30,
+  60,
 ];
 
 /** CoreDNS's `plugin.TimeBuckets`: `ExponentialBuckets(0.00025, 2, 16)`, 0.25 ms … 8.192 s. */
@@ -114,9 +113,180 @@ export interface DnsMetrics {
   ): void;
   /** Counts one upstream (forwarded) query by its rcode and records its latency. */
   observeForward(labels: { rcode: string }, seconds: number): void;
+  /** Counts one query refused because its client is not one of the cluster's. */
+  observeBlocked(labels: { proto: "udp" | "tcp" }): void;
 }
 
 const ALPHA = "[ALPHA] ";
+
+/** One API request as the `rest_client_*` metrics count it (`cache/client.ts`'s RequestRecord). */
+export interface RestRequest {
+  /** HTTP method (`GET`). */
+  readonly method: string;
+  /** `host:port` of the API server. */
+  readonly host: string;
+  /** Status code as text, or `<error>`. */
+  readonly code: string;
+  /** Time to the response headers. */
+  readonly seconds: number;
+}
+
+/** What {@linkcode ProxyMetrics} knows at start. All optional: without, no zero series. */
+export interface ProxyMetricsOptions {
+  /** The proxy's IP families: the `ip_family` histograms show their zero series for them. */
+  readonly families?: readonly IPFamily[];
+  /** `featureGates` of the configuration, for `kubernetes_feature_enabled`. */
+  readonly featureGates?: Readonly<Record<string, boolean>>;
+  /** The API server's `host:port`: `rest_client_request_duration_seconds` shows GET's zero series. */
+  readonly apiServerHost?: string;
+  /** Whether the DNS responder runs: its histograms show their zero series for udp and tcp. */
+  readonly dns?: boolean;
+  /** Source of the `process_*` figures; `/proc/self` by default (tests inject). */
+  readonly processStats?: () => ProcessStats | undefined;
+}
+
+/** `linux/amd64`, as Go's `runtime.GOOS/GOARCH`. */
+function platform(): string {
+  const arch: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
+  return `${Deno.build.os}/${arch[Deno.build.arch] ?? Deno.build.arch}`;
+}
+
+/**
+ * Registers the metrics every Kubernetes component serves (see the module comment).
+ *
+ * @returns The recorder of one API request.
+ */
+function registerStandardMetrics(
+  registers: client.Registry[],
+  opts: ProxyMetricsOptions,
+): (request: RestRequest) => void {
+  const read = opts.processStats ?? readProcessStats;
+  // One /proc reading per scrape, shared by the process gauges of that scrape.
+  let cached: { at: number; stats: ProcessStats | undefined } | undefined;
+  const stats = () => {
+    const now = performance.now();
+    if (cached === undefined || now - cached.at > 100) cached = { at: now, stats: read() };
+    return cached.stats;
+  };
+  new client.Counter({
+    name: "process_cpu_seconds_total",
+    help: "Total user and system CPU time spent in seconds.",
+    registers,
+    collect() {
+      const s = stats();
+      this.reset();
+      if (s) this.inc(s.cpuSeconds);
+    },
+  });
+  const gauge = (name: string, help: string, value: (s: ProcessStats) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const s = stats();
+        if (s) this.set(value(s));
+      },
+    });
+  gauge("process_open_fds", "Number of open file descriptors.", (s) => s.openFds);
+  gauge("process_max_fds", "Maximum number of open file descriptors.", (s) => s.maxFds);
+  gauge(
+    "process_virtual_memory_bytes",
+    "Virtual memory size in bytes.",
+    (s) => s.virtualMemoryBytes,
+  );
+  gauge(
+    "process_resident_memory_bytes",
+    "Resident memory size in bytes.",
+    (s) => s.residentMemoryBytes,
+  );
+  gauge(
+    "process_start_time_seconds",
+    "Start time of the process since unix epoch in seconds.",
+    (s) => s.startTimeSeconds,
+  );
+  const heap = (name: string, help: string, key: "heapUsed" | "heapTotal" | "external") =>
+    new client.Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(Deno.memoryUsage()[key]);
+      },
+    });
+  heap("deno_memory_heap_used_bytes", "V8 heap in use, in bytes (Deno.memoryUsage).", "heapUsed");
+  heap(
+    "deno_memory_heap_total_bytes",
+    "V8 heap reserved, in bytes (Deno.memoryUsage).",
+    "heapTotal",
+  );
+  heap(
+    "deno_memory_external_bytes",
+    "Memory of objects outside the V8 heap, in bytes.",
+    "external",
+  );
+
+  const buildInfo = new client.Gauge({
+    name: "kubernetes_build_info",
+    help: ALPHA + "A metric with a constant '1' value labeled by major, minor, git version, git " +
+      "commit, git tree state, build date, Go version, and compiler from which Kubernetes was " +
+      "built, and platform on which it is running.",
+    labelNames: [
+      "buildDate",
+      "compiler",
+      "gitCommit",
+      "gitTreeState",
+      "gitVersion",
+      "goVersion",
+      "major",
+      "minor",
+      "platform",
+    ],
+    registers,
+  });
+  // Honest values: the release followed, this build's version, and the runtime it runs on.
+  buildInfo.set({
+    // In Go's order (sorted by name), as client_golang writes them.
+    buildDate: "1970-01-01T00:00:00Z",
+    compiler: "deno",
+    gitCommit: "",
+    gitTreeState: "",
+    gitVersion: `v${KUBERNETES_MAJOR}.${KUBERNETES_MINOR}.0+kube-proxy-deno.${PROXY_VERSION}`,
+    goVersion: `deno${Deno.version.deno}`,
+    major: String(KUBERNETES_MAJOR),
+    minor: String(KUBERNETES_MINOR),
+    platform: platform(),
+  }, 1);
+
+  const features = new client.Gauge({
+    name: "kubernetes_feature_enabled",
+    help: "[BETA] This metric records the data about the stage and enablement of a k8s feature.",
+    labelNames: ["name", "stage"],
+    registers,
+  });
+  for (const f of featureStates(opts.featureGates ?? {})) {
+    features.set({ name: f.name, stage: f.stage }, f.enabled ? 1 : 0);
+  }
+
+  const requests = new client.Counter({
+    name: "rest_client_requests_total",
+    help: ALPHA + "Number of HTTP requests, partitioned by status code, method, and host.",
+    labelNames: ["code", "host", "method"],
+    registers,
+  });
+  const duration = new client.Histogram({
+    name: "rest_client_request_duration_seconds",
+    help: ALPHA + "Request latency in seconds. Broken down by verb, and host.",
+    labelNames: ["host", "verb"],
+    buckets: [...REST_CLIENT_DURATION_BUCKETS],
+    registers,
+  });
+  if (opts.apiServerHost !== undefined) duration.zero({ host: opts.apiServerHost, verb: "GET" });
+  return (r) => {
+    requests.inc({ code: r.code, host: r.host, method: r.method });
+    duration.observe({ host: r.host, verb: r.method }, r.seconds);
+  };
+}
 
 /**
  * The proxy's and the DNS responder's metrics, in one registry of their own.
@@ -149,17 +319,24 @@ export class ProxyMetrics {
   #rulesLast: client.Gauge<"table" | "ip_family">;
   #conntrackDuration: client.Histogram<"ip_family">;
   #conntrackDeleted: client.Counter<"ip_family">;
+  #nftablesFailures?: {
+    sync: client.Counter<"ip_family">;
+    cleanup: client.Counter<"ip_family">;
+  };
   #dnsRequests: client.Counter<"proto" | "type">;
   #dnsResponses: client.Counter<"proto" | "rcode">;
   #dnsDuration: client.Histogram<"proto">;
   #dnsSize: client.Histogram<"proto">;
   #dnsForward: client.Counter<"rcode">;
   #dnsForwardDuration: client.Histogram<"rcode">;
+  #dnsBlocked: client.Counter<"proto">;
+  #restRequest: (request: RestRequest) => void;
 
   /** The DNS responder's view of these metrics. */
   readonly dns: DnsMetrics;
 
-  constructor() {
+  /** @param opts What is known at start (families, gates, API server); see the type. */
+  constructor(opts: ProxyMetricsOptions = {}) {
     const registers = [this.#registry];
     const family = ["ip_family"] as const;
     const syncHistogram = (name: string, help: string) =>
@@ -317,12 +494,29 @@ export class ProxyMetrics {
       registers,
     });
 
+    this.#dnsBlocked = new client.Counter({
+      name: "clusterdns_acl_blocked_requests_total",
+      help: "Counter of requests refused because the client is not one of the cluster's.",
+      labelNames: ["proto"],
+      registers,
+    });
+
+    this.#restRequest = registerStandardMetrics(registers, opts);
+    this.showFamilies(opts.families ?? []);
+    if (opts.dns) {
+      for (const proto of ["udp", "tcp"]) {
+        this.#dnsDuration.zero({ proto });
+        this.#dnsSize.zero({ proto });
+      }
+    }
+
     const requests = this.#dnsRequests;
     const responses = this.#dnsResponses;
     const duration = this.#dnsDuration;
     const size = this.#dnsSize;
     const forward = this.#dnsForward;
     const forwardDuration = this.#dnsForwardDuration;
+    const blocked = this.#dnsBlocked;
     this.dns = {
       observeRequest(labels) {
         requests.inc({ proto: labels.proto, type: labels.type });
@@ -336,7 +530,36 @@ export class ProxyMetrics {
         forward.inc({ rcode: labels.rcode });
         forwardDuration.observe({ rcode: labels.rcode }, seconds);
       },
+      observeBlocked(labels) {
+        blocked.inc({ proto: labels.proto });
+      },
     };
+  }
+
+  /**
+   * Shows the zero series of the `ip_family` histograms for these families (upstream shows them
+   * before the first sync). Called at construction and again once the backends, which decide the
+   * usable families, exist.
+   *
+   * @param families the proxy's IP families.
+   */
+  showFamilies(families: readonly IPFamily[]): void {
+    for (const ip_family of families) {
+      for (
+        const h of [
+          this.#syncDuration,
+          this.#syncFullDuration,
+          this.#syncPartialDuration,
+          this.#networkProgramming,
+          this.#conntrackDuration,
+        ]
+      ) h.zero({ ip_family });
+    }
+  }
+
+  /** Counts one API request and records its latency (`rest_client_*`). */
+  observeRestRequest(request: RestRequest): void {
+    this.#restRequest(request);
   }
 
   /**
@@ -434,6 +657,42 @@ export class ProxyMetrics {
   }
 
   /**
+   * Registers nftables mode's failure counters (upstream registers them only in that mode):
+   * `kubeproxy_sync_proxy_rules_nftables_sync_failures_total` and
+   * `..._nftables_cleanup_failures_total`, per `ip_family`. Calling it again changes nothing.
+   */
+  enableNftablesMetrics(): void {
+    if (this.#nftablesFailures !== undefined) return;
+    const counter = (name: string, help: string) =>
+      new client.Counter({
+        name,
+        help: ALPHA + help,
+        labelNames: ["ip_family"],
+        registers: [this.#registry],
+      });
+    this.#nftablesFailures = {
+      sync: counter(
+        "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+        "Cumulative proxy nftables sync failures",
+      ),
+      cleanup: counter(
+        "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total",
+        "Cumulative proxy nftables cleanup failures",
+      ),
+    };
+  }
+
+  /** Counts a failed nftables sync transaction (after {@linkcode enableNftablesMetrics}). */
+  incNftablesSyncFailures(family: IPFamily): void {
+    this.#nftablesFailures?.sync.inc({ ip_family: family });
+  }
+
+  /** Counts a failed stale-chain deletion (after {@linkcode enableNftablesMetrics}). */
+  incNftablesCleanupFailures(family: IPFamily): void {
+    this.#nftablesFailures?.cleanup.inc({ ip_family: family });
+  }
+
+  /**
    * The Prometheus text exposition of every metric, with labels in Go's order (sorted by name,
    * `le` last on histogram buckets) so the output reads as upstream's does.
    */
@@ -477,7 +736,7 @@ const TEXT_HEADERS = {
  */
 export class MetricsServer {
   #opts: MetricsServerOptions;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #server: HttpListeners | undefined;
   #port = 0;
 
   /** @param opts Address, metrics and configuration. */
@@ -498,17 +757,15 @@ export class MetricsServer {
   start(): Promise<void> {
     if (this.#server) return Promise.resolve();
     try {
-      const { hostname, port } = splitHostPort(this.#opts.bindAddress);
-      this.#server = Deno.serve({
-        hostname,
-        port,
-        onListen: () => {},
+      this.#server = serveHttp({
+        bindAddress: this.#opts.bindAddress,
+        handler: (req) => this.#handle(req),
         onError: (err) => {
           log.error("Metrics server request failed", err);
           return new Response("internal error", { status: 500 });
         },
-      }, (req) => this.#handle(req));
-      this.#port = this.#server.addr.port;
+      });
+      this.#port = this.#server.port;
       log.info("Serving metrics", { address: this.#opts.bindAddress, port: this.#port });
       return Promise.resolve();
     } catch (err) {

@@ -1,4 +1,5 @@
-import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../tests/assert.ts";
+import { ApiClient } from "../cache/client.ts";
 import { configureLogging } from "../config/log.ts";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import {
@@ -7,7 +8,7 @@ import {
   MetricsServer,
   NETWORK_PROGRAMMING_BUCKETS,
   ProxyMetrics,
-  splitHostPort,
+  REST_CLIENT_DURATION_BUCKETS,
   SYNC_DURATION_BUCKETS,
 } from "./metrics.ts";
 
@@ -45,6 +46,24 @@ function histogramCount(text: string, name: string): string | undefined {
 function parse(text: string): Map<string, ParsedFamily> {
   const families = parsePrometheusTextFormat(text) as ParsedFamily[];
   return new Map(families.map((f) => [f.name, f]));
+}
+
+/** Asserts each expected family's type and label names; returns the parsed families. */
+function assertFamilies(
+  text: string,
+  expected: Record<string, [string, string[]]>,
+): Map<string, ParsedFamily> {
+  const families = parse(text);
+  for (const [name, [type, labels]] of Object.entries(expected)) {
+    const f = families.get(name);
+    assert(f !== undefined, `missing ${name}`);
+    assertEquals(f.type, type, name);
+    const seen = type === "HISTOGRAM"
+      ? histogramLabels(text, name)
+      : Object.keys(f.metrics[0]?.labels ?? {}).sort();
+    assertEquals(seen, labels, `labels of ${name}`);
+  }
+  return families;
 }
 
 /** Upstream's iptables-mode metric set: name → [type, label names]. */
@@ -104,16 +123,9 @@ Deno.test("ProxyMetrics.render() exposes upstream's names, types and labels", as
   const m = new ProxyMetrics();
   recordEverything(m);
   const text = await m.render();
-  const families = parse(text);
-  for (const [name, [type, labels]] of Object.entries(UPSTREAM)) {
-    const f = families.get(name);
-    assert(f !== undefined, `missing ${name}`);
-    assertEquals(f.type, type, name);
-    const seen = type === "HISTOGRAM"
-      ? histogramLabels(text, name)
-      : Object.keys(f.metrics[0]?.labels ?? {}).sort();
-    assertEquals(seen, labels, `labels of ${name}`);
-    if (name.startsWith("kubeproxy_")) assert(f.help.startsWith("[ALPHA] "), `help of ${name}`);
+  const families = assertFamilies(text, UPSTREAM);
+  for (const name of Object.keys(UPSTREAM).filter((n) => n.startsWith("kubeproxy_"))) {
+    assert(families.get(name)!.help.startsWith("[ALPHA] "), `help of ${name}`);
   }
 });
 
@@ -188,14 +200,6 @@ Deno.test("ProxyMetrics histograms use upstream's and CoreDNS's buckets", async 
   assertEquals(les.length, 16, "15 buckets and +Inf");
 });
 
-Deno.test("splitHostPort() reads IPv4 and bracketed IPv6 addresses", () => {
-  assertEquals(splitHostPort("127.0.0.1:10249"), { hostname: "127.0.0.1", port: 10249 });
-  assertEquals(splitHostPort("[::1]:0"), { hostname: "::1", port: 0 });
-  assertThrows(() => splitHostPort("::1:80"), TypeError, "must be IP:port");
-  assertThrows(() => splitHostPort("127.0.0.1"), TypeError);
-  assertThrows(() => splitHostPort("127.0.0.1:70000"), TypeError);
-});
-
 Deno.test("MetricsServer serves /metrics, /healthz, /proxyMode and /configz over HTTP", async () => {
   const metrics = new ProxyMetrics();
   metrics.setIptablesRules("IPv4", "filter", { total: 4, last: 4 });
@@ -253,4 +257,126 @@ Deno.test("MetricsServer.start() fails with upstream's prefix when the port is t
   } finally {
     taken.close();
   }
+});
+
+/** The standard metrics of every Kubernetes component: name → [type, label names]. */
+const STANDARD: Record<string, [string, string[]]> = {
+  process_cpu_seconds_total: ["COUNTER", []],
+  process_resident_memory_bytes: ["GAUGE", []],
+  process_virtual_memory_bytes: ["GAUGE", []],
+  process_start_time_seconds: ["GAUGE", []],
+  process_open_fds: ["GAUGE", []],
+  process_max_fds: ["GAUGE", []],
+  rest_client_requests_total: ["COUNTER", ["code", "host", "method"]],
+  rest_client_request_duration_seconds: ["HISTOGRAM", ["host", "verb"]],
+  // component-base's labels, sorted as client_golang writes them.
+  kubernetes_build_info: [
+    "GAUGE",
+    "buildDate compiler gitCommit gitTreeState gitVersion goVersion major minor platform".split(
+      " ",
+    ),
+  ],
+  kubernetes_feature_enabled: ["GAUGE", ["name", "stage"]],
+};
+
+Deno.test("/metrics serves the standard metrics after one sync, API requests counted through the client hook", async () => {
+  // A loopback API server answering one list, reached through the real ApiClient.
+  const api = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => Response.json({ kind: "ServiceList", metadata: { resourceVersion: "1" }, items: [] }),
+  );
+  const host = `127.0.0.1:${api.addr.port}`;
+  const metrics = new ProxyMetrics({
+    families: ["IPv4"],
+    featureGates: { ContextualLogging: false },
+    apiServerHost: host,
+  });
+  const client = new ApiClient({
+    server: `http://${host}`,
+    source: "test",
+    caCert: undefined,
+    clientCert: undefined,
+    clientKey: undefined,
+    headers: () => Promise.resolve({}),
+    onRequest: (r) => metrics.observeRestRequest(r),
+  });
+  const server = new MetricsServer({ bindAddress: "127.0.0.1:0", metrics });
+  await server.start();
+  try {
+    await client.list("/api/v1/services", {}, () => {}, AbortSignal.timeout(10_000));
+    metrics.observeSyncDuration("IPv4", 0.01, { full: true });
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    const families = assertFamilies(text, STANDARD);
+    const one = (name: string) => families.get(name)!.metrics[0];
+    assertEquals(one("rest_client_requests_total").labels, { code: "200", host, method: "GET" });
+    assertEquals(one("rest_client_requests_total").value, "1");
+    // (Sorted: a parsed object lists integer-like keys first.)
+    assertEquals(
+      Object.keys(one("rest_client_request_duration_seconds").buckets ?? {}).map((k) =>
+        k === "+Inf" ? Infinity : Number(k)
+      ).sort((
+        a,
+        b,
+      ) => a - b),
+      [...REST_CLIENT_DURATION_BUCKETS, Infinity],
+    );
+    assert(Number(one("process_resident_memory_bytes").value) > 1 << 20);
+    assert(Math.abs(Number(one("process_start_time_seconds").value) - Date.now() / 1000) < 3600);
+    assert(Number(one("process_open_fds").value) > 0);
+    assertEquals(one("kubernetes_build_info").value, "1");
+    const gate = families.get("kubernetes_feature_enabled")!.metrics.find((m) =>
+      m.labels?.name === "ContextualLogging"
+    );
+    assertEquals([gate?.labels?.stage, gate?.value], ["BETA", "0"]);
+  } finally {
+    client.close();
+    await server.stop();
+    await api.shutdown();
+  }
+});
+
+Deno.test("labelled histograms show zero series for the label values known at start", async () => {
+  const metrics = new ProxyMetrics({ families: ["IPv4", "IPv6"], apiServerHost: "h:1", dns: true });
+  const text = await metrics.render();
+  for (
+    const name of [
+      "kubeproxy_sync_proxy_rules_duration_seconds",
+      "kubeproxy_sync_full_proxy_rules_duration_seconds",
+      "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+      "kubeproxy_network_programming_duration_seconds",
+      "kubeproxy_conntrack_reconciler_sync_duration_seconds",
+    ]
+  ) {
+    for (const family of ["IPv4", "IPv6"]) {
+      assert(text.includes(`${name}_count{ip_family="${family}"} 0`), `${name} ${family}`);
+      assert(text.includes(`${name}_bucket{ip_family="${family}",le="+Inf"} 0`), name);
+    }
+  }
+  assert(text.includes('rest_client_request_duration_seconds_count{host="h:1",verb="GET"} 0'));
+  for (const proto of ["udp", "tcp"]) {
+    assert(text.includes(`clusterdns_request_duration_seconds_count{proto="${proto}"} 0`));
+    assert(text.includes(`clusterdns_response_size_bytes_count{proto="${proto}"} 0`));
+  }
+  // Without known values there is nothing to show (as a labelled histogram upstream).
+  assert(!(await new ProxyMetrics().render()).includes("_count{"));
+});
+
+Deno.test("ProxyMetrics nftables failure counters exist only once enabled", async () => {
+  const m = new ProxyMetrics();
+  m.incNftablesSyncFailures("IPv4");
+  assert(!(await m.render()).includes("nftables"));
+  m.enableNftablesMetrics();
+  m.enableNftablesMetrics();
+  m.incNftablesSyncFailures("IPv4");
+  m.incNftablesSyncFailures("IPv4");
+  m.incNftablesCleanupFailures("IPv6");
+  const text = await m.render();
+  assertStringIncludes(
+    text,
+    'kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family="IPv4"} 2',
+  );
+  assertStringIncludes(
+    text,
+    'kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total{ip_family="IPv6"} 1',
+  );
 });

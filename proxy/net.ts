@@ -3,8 +3,9 @@
  * (leading zeros allowed in IPv4 octets, as Go's `netutils.ParseIPSloppy`), canonical CIDR text
  * (network address masked, as Go's `net.IPNet.String()`), containment, and `host:port` joining.
  *
- * The parsing, formatting, masking and containment themselves live in `config/ip.ts`; this file
- * adapts them to the proxier's `IPFamily` names and trimming.
+ * The parsing, formatting, masking and containment themselves live in `config/ip.ts` (its
+ * `ParsedIP`/`ParsedCIDR` types too); this file adds the proxier's trimming, `IPFamily` names
+ * and string-level conveniences.
  *
  * @module
  */
@@ -12,26 +13,16 @@
 import type { IPFamily } from "../cache/objects.ts";
 import {
   cidrContainsIP,
-  formatIP as formatIPBytes,
+  formatIP,
   joinHostPort,
   maskIP,
   parseCIDRWith,
-  type ParsedIP as ConfigParsedIP,
+  type ParsedCIDR,
+  type ParsedIP,
   parseIPBytes,
 } from "../config/ip.ts";
 
 export { joinHostPort };
-
-/** A parsed address: its family and bytes (4 or 16). */
-export interface ParsedIP {
-  readonly family: IPFamily;
-  readonly bytes: Uint8Array;
-}
-
-/** A parsed CIDR: the masked network address and the prefix length. */
-export interface ParsedCIDR extends ParsedIP {
-  readonly prefix: number;
-}
 
 /**
  * The family of an IP address string, by its shape.
@@ -45,37 +36,6 @@ export interface ParsedCIDR extends ParsedIP {
  */
 export function ipFamilyOf(ip: string): IPFamily {
   return ip.includes(":") ? "IPv6" : "IPv4";
-}
-
-/**
- * Parses an address leniently, as upstream's `ParseIPSloppy` (IPv4 octets may have leading zeros).
- *
- * @param s the address text.
- * @returns the parsed address, or undefined when `s` is not an address.
- * @example
- * ```ts
- * formatIP(parseIPSloppy("10.180.00.001")!); // "10.180.0.1"
- * ```
- */
-export function parseIPSloppy(s: string): ParsedIP | undefined {
-  const ip = toConfigIP(s);
-  return ip === undefined
-    ? undefined
-    : { family: ip.family === 4 ? "IPv4" : "IPv6", bytes: ip.bytes };
-}
-
-/**
- * Formats an address canonically (dotted quad; RFC 5952 for IPv6).
- *
- * @param ip a parsed address.
- * @returns its canonical text.
- * @example
- * ```ts
- * formatIP(parseIPSloppy("FD00:0:0::01")!); // "fd00::1"
- * ```
- */
-export function formatIP(ip: ParsedIP): string {
-  return formatIPBytes(ip.bytes);
 }
 
 const CANONICAL_IPV4 =
@@ -94,8 +54,8 @@ const CANONICAL_IPV4 =
 export function canonicalIP(s: string): string | undefined {
   // Fast path: most addresses (from the cache, already normalized) are canonical dotted quads.
   if (CANONICAL_IPV4.test(s)) return s;
-  const ip = parseIPSloppy(s);
-  return ip === undefined ? undefined : formatIP(ip);
+  const bytes = parseIPBytes(s.trim());
+  return bytes === undefined ? undefined : formatIP(bytes);
 }
 
 /**
@@ -111,15 +71,21 @@ export function canonicalIP(s: string): string | undefined {
 export function parseCIDRSloppy(s: string): ParsedCIDR | undefined {
   const cidr = parseCIDRWith(s.trim(), toConfigIP);
   if (cidr === undefined) return undefined;
-  return {
-    family: cidr.ip.family === 4 ? "IPv4" : "IPv6",
-    bytes: maskIP(cidr.ip.bytes, cidr.prefix),
-    prefix: cidr.prefix,
-  };
+  return { ip: { ...cidr.ip, bytes: maskIP(cidr.ip.bytes, cidr.prefix) }, prefix: cidr.prefix };
+}
+
+/**
+ * The family of a parsed CIDR, as the proxier names families.
+ *
+ * @param cidr a parsed CIDR.
+ * @returns "IPv4" or "IPv6".
+ */
+export function cidrFamily(cidr: ParsedCIDR): IPFamily {
+  return cidr.ip.family === 4 ? "IPv4" : "IPv6";
 }
 
 /** Parses trimmed sloppy text into `config/ip.ts`'s shape. */
-function toConfigIP(s: string): ConfigParsedIP | undefined {
+function toConfigIP(s: string): ParsedIP | undefined {
   const bytes = parseIPBytes(s.trim());
   return bytes === undefined ? undefined : { family: bytes.length === 4 ? 4 : 6, bytes };
 }
@@ -135,7 +101,7 @@ function toConfigIP(s: string): ConfigParsedIP | undefined {
  * ```
  */
 export function formatCIDR(cidr: ParsedCIDR): string {
-  return `${formatIP(cidr)}/${cidr.prefix}`;
+  return `${formatIP(cidr.ip.bytes)}/${cidr.prefix}`;
 }
 
 /**
@@ -155,7 +121,7 @@ export function cidrContains(cidr: string, ip: string): boolean {
   return net !== undefined && addr !== undefined && cidrContainsIP(net, addr);
 }
 
-function hostCIDR(ip: string): { ip: ConfigParsedIP; prefix: number } | undefined {
+function hostCIDR(ip: string): ParsedCIDR | undefined {
   const p = toConfigIP(ip);
   return p === undefined ? undefined : { ip: p, prefix: p.bytes.length * 8 };
 }
@@ -197,9 +163,9 @@ export function allowsLocalhostNodePorts(nodePortAddresses: readonly string[]): 
       continue;
     }
     const cidr = parseCIDRSloppy(raw);
-    if (cidr === undefined || cidr.family !== "IPv4") continue;
+    if (cidr === undefined || cidr.ip.family !== 4) continue;
     anyIPv4 = true;
-    if (cidr.bytes[0] === 127 || cidrContains(formatCIDR(cidr), "127.0.0.0")) return true;
+    if (cidr.ip.bytes[0] === 127 || cidrContains(formatCIDR(cidr), "127.0.0.0")) return true;
   }
   return !anyIPv4;
 }

@@ -1,16 +1,15 @@
 /**
- * This node's own addresses as the proxier needs them, kept current from the Node object.
+ * This node's own addresses as the proxier needs them, derived from the configuration and the
+ * Node object.
  *
- * Upstream resolves them once at start-up (`NodeIPs`, `nodePortAddresses: [primary]`); we follow
- * the Node through the watch cache instead, so that a node whose IP changes needs no restart.
+ * Upstream resolves them once at start-up (`NodeIPs`, `nodePortAddresses: [primary]`); the
+ * proxier follows the Node through the watch cache instead (`nodeAddressesOf` on every Node
+ * event), so that a node whose IP changes needs no restart.
  *
  * @module
  */
 
-import type { NodeHandler } from "../cache/handlers.ts";
 import type { IPFamily, Node } from "../cache/objects.ts";
-import { log } from "../config/log.ts";
-import type { KubeProxyConfiguration } from "../config/types.ts";
 import { canonicalIP, ipFamilyOf } from "./net.ts";
 
 /**
@@ -25,54 +24,58 @@ export function bindAddressFamily(bindAddress: string): IPFamily | undefined {
   return ipFamilyOf(ip);
 }
 
+/** This node's addresses as the proxier uses them. */
+export interface NodeAddresses {
+  /** The primary IP per family (`bindAddress` wins when it is a specific IP). */
+  readonly nodeIPs: Partial<Record<IPFamily, string>>;
+  /**
+   * `nodePortAddresses` with `primary` resolved to the node IPs as /32 and /128 (as upstream);
+   * `0.0.0.0/32` (no address) while they are unknown; unchanged without `primary`.
+   */
+  readonly nodePortAddresses: readonly string[];
+}
+
 /**
- * Keeps the node-IP-dependent settings current from this node's Node object: the primary IP per
- * family (`bindAddress` wins when it is a specific IP) and `nodePortAddresses: [primary]`, which
- * upstream resolves to the node IPs as /32 and /128. Both objects are updated in place: the
- * proxier reads them on every sync, and a Node change makes it run a full sync (register this
- * handler before the proxier's so that the sync sees the new values).
+ * This node's addresses from the configuration and its Node object (the proxier recomputes them
+ * on every Node event and makes a full sync when they change).
  *
  * @param config `bindAddress` and `nodePortAddresses` of the configuration.
- * @param nodeIPs Filled with the node's IP per family.
- * @param nodePortAddresses The proxier's `nodePortAddresses`; rewritten when it holds `primary`.
- * @returns The handler to register on the cache.
+ * @param node this node's Node object; undefined before it is seen or after it is deleted.
+ * @returns the node IPs and the resolved `nodePortAddresses`.
+ * @example
+ * ```ts
+ * nodeAddressesOf({ nodePortAddresses: ["primary"] }, node).nodePortAddresses; // ["10.0.0.5/32"]
+ * ```
  */
-export function trackNodeAddresses(
-  config: Pick<KubeProxyConfiguration, "bindAddress" | "nodePortAddresses">,
-  nodeIPs: Partial<Record<IPFamily, string>>,
-  nodePortAddresses: string[],
-): NodeHandler {
-  const usesPrimary = (config.nodePortAddresses ?? []).includes("primary");
-  const bindFamily = bindAddressFamily(config.bindAddress);
-  if (bindFamily !== undefined) nodeIPs[bindFamily] = config.bindAddress.trim();
-  const apply = (node: Node | undefined) => {
-    for (const family of ["IPv4", "IPv6"] as const) {
-      if (family === bindFamily) continue;
-      const ip = node?.addresses.find((a) => ipFamilyOf(a) === family);
-      if (ip === undefined) delete nodeIPs[family];
-      else nodeIPs[family] = ip;
-    }
-    if (!usesPrimary) return;
-    const cidrs = Object.values(nodeIPs).map((ip) => ip.includes(":") ? `${ip}/128` : `${ip}/32`);
-    // Until the node IPs are known, `primary` matches no address (not every address).
-    nodePortAddresses.splice(
-      0,
-      nodePortAddresses.length,
-      ...(cidrs.length ? cidrs : ["0.0.0.0/32"]),
-    );
-  };
-  apply(undefined);
-  return {
-    onNodeAdd: (node) => apply(node),
-    onNodeUpdate: (_previous, node) => apply(node),
-    onNodeDelete: () => apply(undefined),
-    onNodeSynced: () => {
-      if (Object.keys(nodeIPs).length === 0) {
-        log.warn(
-          "Can't determine this node's IP, assuming loopback; if this is incorrect, please set " +
-            "the --bind-address flag",
-        );
-      }
-    },
-  };
+export function nodeAddressesOf(
+  config: {
+    readonly bindAddress?: string;
+    readonly nodePortAddresses?: readonly string[] | null;
+  },
+  node: Node | undefined,
+): NodeAddresses {
+  const nodeIPs: Partial<Record<IPFamily, string>> = {};
+  const bindFamily = bindAddressFamily(config.bindAddress ?? "");
+  if (bindFamily !== undefined) nodeIPs[bindFamily] = config.bindAddress!.trim();
+  for (const family of ["IPv4", "IPv6"] as const) {
+    if (family === bindFamily) continue;
+    const ip = node?.addresses.find((a) => ipFamilyOf(a) === family);
+    if (ip !== undefined) nodeIPs[family] = ip;
+  }
+  const configured = config.nodePortAddresses ?? [];
+  if (!configured.includes("primary")) return { nodeIPs, nodePortAddresses: configured };
+  const cidrs = Object.values(nodeIPs).map((ip) => ip.includes(":") ? `${ip}/128` : `${ip}/32`);
+  // Until the node IPs are known, `primary` matches no address (not every address).
+  return { nodeIPs, nodePortAddresses: cidrs.length ? cidrs : ["0.0.0.0/32"] };
+}
+
+/**
+ * Whether two {@linkcode NodeAddresses} are the same.
+ *
+ * @param a one.
+ * @param b the other.
+ */
+export function sameNodeAddresses(a: NodeAddresses, b: NodeAddresses): boolean {
+  return a.nodeIPs.IPv4 === b.nodeIPs.IPv4 && a.nodeIPs.IPv6 === b.nodeIPs.IPv6 &&
+    a.nodePortAddresses.join(",") === b.nodePortAddresses.join(",");
 }

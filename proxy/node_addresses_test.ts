@@ -1,11 +1,7 @@
 import { assertEquals } from "../tests/assert.ts";
 import { makeNode } from "../tests/fixtures.ts";
-import type { IPFamily, Node } from "../cache/objects.ts";
-import { configureLogging } from "../config/log.ts";
-import { bindAddressFamily, trackNodeAddresses } from "./node_addresses.ts";
-
-const logLines: string[] = [];
-configureLogging({ write: (line) => logLines.push(line) });
+import type { Node } from "../cache/objects.ts";
+import { bindAddressFamily, nodeAddressesOf, sameNodeAddresses } from "./node_addresses.ts";
 
 function nodeWith(...addresses: string[]): Node {
   return { ...makeNode("node-1"), addresses };
@@ -19,43 +15,43 @@ Deno.test("bindAddressFamily() names the family of a specific IP only", () => {
   assertEquals(bindAddressFamily("not-an-ip"), undefined);
 });
 
-Deno.test("trackNodeAddresses() follows the Node's first address per family", () => {
-  const nodeIPs: Partial<Record<IPFamily, string>> = {};
-  const npa: string[] = [];
-  const h = trackNodeAddresses({ bindAddress: "0.0.0.0", nodePortAddresses: null }, nodeIPs, npa);
-  h.onNodeAdd(nodeWith("10.0.0.5", "10.0.0.6", "fd00::5"));
-  assertEquals(nodeIPs, { IPv4: "10.0.0.5", IPv6: "fd00::5" });
-  h.onNodeUpdate(nodeWith("10.0.0.5", "fd00::5"), nodeWith("10.0.0.7"));
-  assertEquals(nodeIPs, { IPv4: "10.0.0.7" });
-  h.onNodeDelete(nodeWith("10.0.0.7"));
-  assertEquals(nodeIPs, {});
-  assertEquals(npa, [], "nodePortAddresses without primary is left alone");
+Deno.test("nodeAddressesOf() takes the Node's first address per family", () => {
+  const config = { bindAddress: "0.0.0.0", nodePortAddresses: null };
+  const a = nodeAddressesOf(config, nodeWith("10.0.0.5", "10.0.0.6", "fd00::5"));
+  assertEquals(a.nodeIPs, { IPv4: "10.0.0.5", IPv6: "fd00::5" });
+  assertEquals(nodeAddressesOf(config, nodeWith("10.0.0.7")).nodeIPs, { IPv4: "10.0.0.7" });
+  assertEquals(nodeAddressesOf(config, undefined).nodeIPs, {});
+  assertEquals(a.nodePortAddresses, [], "nodePortAddresses without primary is left alone");
 });
 
-Deno.test("trackNodeAddresses() lets a specific bindAddress win for its family", () => {
-  const nodeIPs: Partial<Record<IPFamily, string>> = {};
-  const h = trackNodeAddresses({ bindAddress: "192.168.1.9", nodePortAddresses: [] }, nodeIPs, []);
-  assertEquals(nodeIPs, { IPv4: "192.168.1.9" });
-  h.onNodeAdd(nodeWith("10.0.0.5", "fd00::5"));
-  assertEquals(nodeIPs, { IPv4: "192.168.1.9", IPv6: "fd00::5" });
+Deno.test("nodeAddressesOf() lets a specific bindAddress win for its family", () => {
+  const config = { bindAddress: "192.168.1.9", nodePortAddresses: ["10.0.0.0/8"] };
+  assertEquals(nodeAddressesOf(config, undefined).nodeIPs, { IPv4: "192.168.1.9" });
+  const a = nodeAddressesOf(config, nodeWith("10.0.0.5", "fd00::5"));
+  assertEquals(a.nodeIPs, { IPv4: "192.168.1.9", IPv6: "fd00::5" });
+  assertEquals(a.nodePortAddresses, ["10.0.0.0/8"]);
 });
 
-Deno.test("trackNodeAddresses() resolves nodePortAddresses primary to the node IPs", () => {
-  const nodeIPs: Partial<Record<IPFamily, string>> = {};
-  const npa = ["primary"];
-  const h = trackNodeAddresses(
-    { bindAddress: "0.0.0.0", nodePortAddresses: ["primary"] },
-    nodeIPs,
-    npa,
+Deno.test("nodeAddressesOf() resolves nodePortAddresses primary to the node IPs", () => {
+  const config = { bindAddress: "0.0.0.0", nodePortAddresses: ["primary"] };
+  assertEquals(
+    nodeAddressesOf(config, undefined).nodePortAddresses,
+    ["0.0.0.0/32"],
+    "matches no address until the node IPs are known",
   );
-  assertEquals(npa, ["0.0.0.0/32"], "matches no address until the node IPs are known");
-  h.onNodeAdd(nodeWith("10.0.0.5", "fd00::5"));
-  assertEquals(npa, ["10.0.0.5/32", "fd00::5/128"]);
+  assertEquals(
+    nodeAddressesOf(config, nodeWith("10.0.0.5", "fd00::5")).nodePortAddresses,
+    ["10.0.0.5/32", "fd00::5/128"],
+  );
 });
 
-Deno.test("trackNodeAddresses() warns at sync when no node IP is known", () => {
-  logLines.length = 0;
-  const h = trackNodeAddresses({ bindAddress: "0.0.0.0", nodePortAddresses: null }, {}, []);
-  h.onNodeSynced();
-  assertEquals(logLines.some((l) => l.includes("Can't determine this node's IP")), true);
+Deno.test("sameNodeAddresses() compares the node IPs and the resolved nodePortAddresses", () => {
+  const config = { nodePortAddresses: ["primary"] };
+  const a = nodeAddressesOf(config, nodeWith("10.0.0.5"));
+  assertEquals(sameNodeAddresses(a, nodeAddressesOf(config, nodeWith("10.0.0.5"))), true);
+  assertEquals(sameNodeAddresses(a, nodeAddressesOf(config, nodeWith("10.0.0.6"))), false);
+  assertEquals(
+    sameNodeAddresses(a, nodeAddressesOf(config, nodeWith("10.0.0.5", "fd00::5"))),
+    false,
+  );
 });

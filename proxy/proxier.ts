@@ -1,30 +1,35 @@
 /**
- * The iptables Proxier: receives Service, EndpointSlice and Node changes from the watch cache and
- * keeps the kernel's `filter` and `nat` tables in line with them, for each enabled IP family.
+ * The backend-neutral Proxier: receives Service, EndpointSlice and Node changes from the watch
+ * cache and keeps each enabled IP family's rules in line with them through that family's
+ * {@linkcode ProxyBackend} (`backend.ts`; the iptables one is `iptables/backend.ts`).
  *
- * Lifecycle of a change (each step names its file):
+ * Lifecycle of a change (each step names its file; see README.md):
  * 1. a handler (`onServiceUpdate`, ...) records it in the family's change trackers
  *    (`service_change_tracker.ts`, `endpoints_change_tracker.ts`) and, once both Services and
- *    EndpointSlices have synced, asks the runner (`runner.ts`) for a sync; handlers never sync;
+ *    EndpointSlices have synced, asks the runner (`runner.ts`) for a sync; handlers never sync.
+ *    Node events update this node's labels, pod CIDRs and addresses (`node_addresses.ts`);
  * 2. the runner calls {@linkcode Proxier.syncProxyRules} at most once per `minSyncPeriod`,
  *    merging requests, at least once per hour, and again within `syncPeriod` after a failure;
- * 3. a sync applies the pending changes to the service-port and endpoints maps, builds the rule
- *    set (`iptables/rules.ts`, pure), renders it (`iptables/render.ts`) and feeds it to one
- *    `iptables-restore --noflush` per family; a full sync (first one, after any failure, hourly,
- *    after a Node topology change) also ensures the jumps from the built-in chains and rewrites
- *    every service chain, a partial sync only those of services that changed;
- * 4. after a successful restore: health (`healthz.ts`), service health checks (`healthcheck.ts`),
+ * 3. a sync applies the pending changes to the service-port and endpoints maps and hands them,
+ *    with this node's context, to the family's backend (`ProxyBackend.sync`), which decides each
+ *    service port's policy with `service_plan.ts` and programs the kernel; a full sync (first
+ *    one, after any failure or flush, hourly, after a Node change that alters rules) rewrites
+ *    everything, a partial sync only the services that changed;
+ * 4. after a successful sync: health (`healthz.ts`), service health checks (`healthcheck.ts`),
  *    metrics (`metrics.ts`, including the network programming latency of every EndpointSlice
- *    change the sync applied) and UDP conntrack cleanup (`conntrack.ts`).
+ *    change the sync applied) and UDP conntrack cleanup (`conntrack.ts`);
+ * 5. every `syncPeriod`, each backend is asked whether our rules were flushed
+ *    (`ProxyBackend.checkFlushed`); if so, that family's next sync is a full one.
  *
- * A failed sync never stops the proxy: it is logged with the failing line of input, counted, the
- * next sync is a full one, and the runner retries.
+ * A failed sync never stops the proxy: the backend logs it, the next sync is a full one, and the
+ * runner retries.
  *
  * @module
  */
 
 import type { EndpointSlice, IPFamily, Node, Protocol, Service } from "../cache/objects.ts";
 import type { EndpointSliceHandler, NodeHandler, ServiceHandler } from "../cache/handlers.ts";
+import { type Clock, realClock } from "../config/clock.ts";
 import { log } from "../config/log.ts";
 import {
   applyEndpointsChanges,
@@ -36,32 +41,13 @@ import {
   ServiceChangeTracker,
   type ServiceUpdateResult,
 } from "./service_change_tracker.ts";
-import { BoundedFrequencyRunner, type Clock, realClock } from "./runner.ts";
-import {
-  allowsLocalhostNodePorts,
-  canonicalIP,
-  cidrContains,
-  ipFamilyOf,
-  parseCIDRSloppy,
-} from "./net.ts";
+import { BoundedFrequencyRunner } from "./runner.ts";
+import { canonicalIP, cidrContains, cidrFamily, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
 import type { FlowDestinations } from "./conntrack.ts";
 import { ZONE_LABEL } from "./topology.ts";
 import type { EndpointsMap, ServicePortMap } from "./types.ts";
-import {
-  iptablesJumpChains,
-  jumpRuleArgs,
-  KUBE_FIREWALL,
-  KUBE_PROXY_CANARY,
-} from "./iptables/chains.ts";
-import { type Iptables, IptablesRestoreError } from "./iptables/iptables.ts";
-import {
-  buildRuleSet,
-  type DnsIntercept,
-  type LocalDetector,
-  masqueradeMarkFor,
-  type RuleSet,
-} from "./iptables/rules.ts";
-import { fixedChainFingerprints, restoreInputOf, unchangedFixedChains } from "./iptables/render.ts";
+import type { LocalDetector, NodeContext, ProxyBackend } from "./backend.ts";
+import { type NodeAddresses, nodeAddressesOf, sameNodeAddresses } from "./node_addresses.ts";
 
 /** How to tell local pod traffic, as `detectLocalMode` and its settings. */
 export interface LocalDetectorConfig {
@@ -78,39 +64,20 @@ export interface LocalDetectorConfig {
 export interface ProxierOptions {
   /** This node's name (`hostnameOverride` or the hostname). */
   readonly nodeName: string;
-  /** Families to program, each with its `Iptables` in the dependencies. */
-  readonly families: readonly IPFamily[];
-  /** This node's primary IP per family ("" or absent if unknown). */
-  readonly nodeIPs?: Partial<Record<IPFamily, string>>;
-  /** `iptables.masqueradeBit`, default 14. */
-  readonly masqueradeBit?: number;
-  /** `iptables.masqueradeAll`. */
-  readonly masqueradeAll?: boolean;
-  /** `iptables.syncPeriod`: retry interval after a failure. */
+  /** The mode's `syncPeriod`: retry interval after a failure, and of the flush checks. */
   readonly syncPeriodMs: number;
-  /** `iptables.minSyncPeriod`. */
+  /** The mode's `minSyncPeriod`. */
   readonly minSyncPeriodMs: number;
   /** Interval of forced full syncs (upstream: 1 hour). */
   readonly fullSyncPeriodMs?: number;
   readonly localDetector: LocalDetectorConfig;
-  /** `nodePortAddresses` as CIDRs of any family; empty = every local address. */
+  /** `bindAddress`: when it is a specific IP, it is this node's IP of its family. */
+  readonly bindAddress?: string;
+  /**
+   * `nodePortAddresses` as configured: CIDRs of any family, or `primary` (the node IPs, followed
+   * from the Node object); empty = every local address.
+   */
   readonly nodePortAddresses?: readonly string[];
-  /** `iptables.localhostNodePorts` (default true; effective only for IPv4 and loopback-allowing nodePortAddresses). */
-  readonly localhostNodePorts?: boolean;
-  /**
-   * Whether the kernel's `nf_conntrack_tcp_be_liberal` is non-zero (read at start-up, after
-   * `conntrack.tcpBeLiberal` may have set it): true omits the INVALID drop rule.
-   */
-  readonly tcpBeLiberal?: boolean;
-  /** Append `--random-fully` to MASQUERADE (iptables >= 1.6.2). */
-  readonly randomFully?: boolean;
-  /** Our extension: answer cluster-DNS service IPs with the node-local responder. */
-  readonly dnsIntercept?: DnsIntercept;
-  /**
-   * Keep each family's last successfully restored rule set for {@linkcode Proxier.lastRuleSet}
-   * (tests, debugging). Off by default: at 10,000 services it holds ~85 MB between syncs.
-   */
-  readonly keepLastRuleSet?: boolean;
 }
 
 /** The health server calls the proxier makes (`ProxierHealthServer`). */
@@ -136,7 +103,7 @@ export interface ConntrackCleaner {
   listFlowDestinations?(family: IPFamily, protocol: Protocol): Promise<FlowDestinations>;
 }
 
-/** The metrics the proxier records (a subset of `ProxyMetrics`). */
+/** The backend-neutral metrics the proxier records (a subset of `ProxyMetrics`). */
 export interface ProxierMetrics {
   observeSyncDuration(family: IPFamily, seconds: number, opts: { full: boolean }): void;
   setLastSyncTimestamp(family: IPFamily, ms?: number): void;
@@ -146,12 +113,6 @@ export interface ProxierMetrics {
   setServiceChangesPending(n: number): void;
   incServiceChanges(n?: number): void;
   setNoLocalEndpoints(family: IPFamily, policy: "internal" | "external", n: number): void;
-  incRestoreFailures(family: IPFamily, opts: { partial: boolean }): void;
-  setIptablesRules(
-    family: IPFamily,
-    table: "filter" | "nat",
-    counts: { total: number; last: number },
-  ): void;
   observeConntrackCleanup(family: IPFamily, seconds: number, deleted: number): void;
   /**
    * `kubeproxy_network_programming_duration_seconds`: one observation per applied
@@ -169,8 +130,8 @@ export interface SyncRunner {
 
 /** Everything the proxier talks to, injected. */
 export interface ProxierDeps {
-  /** One `Iptables` per enabled family. */
-  readonly iptables: Partial<Record<IPFamily, Iptables>>;
+  /** One backend per enabled family (`proxy/backends.ts` builds them from the mode). */
+  readonly backends: readonly ProxyBackend[];
   readonly clock?: Clock;
   /** Builds the sync runner; a `BoundedFrequencyRunner` by default. */
   readonly createRunner?: (
@@ -187,10 +148,6 @@ export interface ProxierDeps {
 
 /** How many `conntrack` cleanup commands run at once after a sync. */
 const CONNTRACK_PARALLELISM = 8;
-
-/** How often, and how long, a detected flush is polled until it reached every table. */
-const CANARY_FLUSH_POLL_MS = 100;
-const CANARY_FLUSH_TIMEOUT_MS = 5_000;
 
 /** Upstream's `FullSyncPeriod`. */
 export const FULL_SYNC_PERIOD_MS = 3600_000;
@@ -215,33 +172,16 @@ function emptyConntrackWork(): ConntrackWork {
   };
 }
 
-/** Per-family state: trackers, applied maps, full-sync bookkeeping. */
+/** Per-family state: backend, trackers, applied maps, full-sync bookkeeping. */
 class FamilyState {
   readonly family: IPFamily;
-  readonly iptables: Iptables;
+  readonly backend: ProxyBackend;
   readonly serviceChanges: ServiceChangeTracker;
   readonly endpointChanges: EndpointsChangeTracker;
   readonly services: ServicePortMap = new Map();
   readonly endpoints: EndpointsMap = new Map();
   needFullSync = true;
   lastFullSync = -Infinity;
-  /** When stale chains were last looked for (throttled in large clusters). */
-  lastStaleChainCleanup = -Infinity;
-  /** Large clusters: a background `iptables-save -t nat` is running. */
-  scanningNatChains = false;
-  /** Large clusters: nat chains the last background scan found, for the next sync. */
-  scannedNatChains: string[] | undefined;
-  /** The canary chains were created once (so a missing one afterwards means a flush). */
-  canaryCreated = false;
-  /** Whether the last successful sync dropped comments (a large cluster). */
-  largeClusterMode = false;
-  /** Only with `keepLastRuleSet`. */
-  lastRuleSet: RuleSet | undefined;
-  /**
-   * Fingerprints of the fixed chains (KUBE-SERVICES, KUBE-NODEPORTS, the filter chains, ...) as
-   * the last successful restore wrote them (`fixedChainFingerprints`); undefined after a failure.
-   */
-  fixedChains: Map<string, string> | undefined;
   conntrack = emptyConntrackWork();
   /**
    * Upstream's `lastChangeTriggerTimes`: per service (`namespace/name`), the
@@ -249,15 +189,15 @@ class FamilyState {
    */
   lastChangeTriggerTimes = new Map<string, number[]>();
 
-  constructor(family: IPFamily, iptables: Iptables, nodeName: string) {
-    this.family = family;
-    this.iptables = iptables;
-    this.serviceChanges = new ServiceChangeTracker(family);
-    this.endpointChanges = new EndpointsChangeTracker(family, nodeName);
+  constructor(backend: ProxyBackend, nodeName: string) {
+    this.family = backend.family;
+    this.backend = backend;
+    this.serviceChanges = new ServiceChangeTracker(backend.family);
+    this.endpointChanges = new EndpointsChangeTracker(backend.family, nodeName);
   }
 }
 
-/** The iptables proxier for all enabled families. */
+/** The proxier for all enabled families, each programmed by its backend. */
 export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandler {
   #opts: ProxierOptions;
   #deps: ProxierDeps;
@@ -267,27 +207,30 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   #servicesSynced = false;
   #endpointSlicesSynced = false;
   #node: Node | undefined;
+  /** This node's IPs and resolved `nodePortAddresses`, followed from the Node object. */
+  #addresses: NodeAddresses;
   #started = false;
   /** Trigger times before this are not measured (they predate this process). */
   #trackerStartTime: number;
-  #canaryTimer: number | undefined;
+  #flushCheckTimer: number | undefined;
 
   /**
    * @param opts the configuration.
-   * @param deps iptables per family, runner factory or clock, conntrack, health, metrics.
-   * @throws {TypeError} When an enabled family has no `Iptables`.
+   * @param deps backends, runner factory or clock, conntrack, health, metrics.
+   * @throws {TypeError} When two backends are for the same family, or there is none.
    */
   constructor(opts: ProxierOptions, deps: ProxierDeps) {
     this.#opts = opts;
     this.#deps = deps;
     this.#clock = deps.clock ?? realClock;
     this.#trackerStartTime = this.#clock.now();
-    for (const family of opts.families) {
-      const ipt = deps.iptables[family];
-      if (ipt === undefined) {
-        throw new TypeError(`Cannot create proxier: no iptables for family ${family}`);
+    this.#addresses = nodeAddressesOf(opts, undefined);
+    if (deps.backends.length === 0) throw new TypeError("Cannot create proxier: no backend");
+    for (const backend of deps.backends) {
+      if (this.#families.some((f) => f.family === backend.family)) {
+        throw new TypeError(`Cannot create proxier: two backends for family ${backend.family}`);
       }
-      this.#families.push(new FamilyState(family, ipt, opts.nodeName));
+      this.#families.push(new FamilyState(backend, opts.nodeName));
     }
     const runnerOpts = {
       minIntervalMs: opts.minSyncPeriodMs,
@@ -306,16 +249,8 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   }
 
   /**
-   * The rule set of the last successful sync of a family (for tests and debugging): only with
-   * the `keepLastRuleSet` option, undefined otherwise.
-   */
-  lastRuleSet(family: IPFamily): RuleSet | undefined {
-    return this.#families.find((f) => f.family === family)?.lastRuleSet;
-  }
-
-  /**
-   * Starts the sync loop (upstream's `SyncLoop`): registers each family with the health server
-   * and starts the runner, which syncs when initialized and at least hourly.
+   * Starts the sync loop (upstream's `SyncLoop`): registers each family with the health server,
+   * starts the runner, which syncs when initialized and at least hourly, and the flush checks.
    */
   start(): void {
     if (this.#started) return;
@@ -329,83 +264,41 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     }
     this.#runner.start();
     if (this.initialized) this.#runner.run();
-    void this.checkCanaries();
-    this.#scheduleCanaryCheck();
+    void this.checkFlushed();
+    this.#scheduleFlushCheck();
   }
 
   /** Stops scheduling syncs (a sync in progress completes). */
   stop(): void {
     this.#runner.stop();
-    if (this.#canaryTimer !== undefined) this.#clock.clearTimeout(this.#canaryTimer);
-    this.#canaryTimer = undefined;
+    if (this.#flushCheckTimer !== undefined) this.#clock.clearTimeout(this.#flushCheckTimer);
+    this.#flushCheckTimer = undefined;
     this.#started = false;
   }
 
-  /**
-   * Upstream's iptables `Monitor`: every `syncPeriod`, check that the empty KUBE-PROXY-CANARY
-   * chain still exists in the mangle table. If something flushed the tables (a firewall reload,
-   * an operator), recreate the canaries and force a full sync so our rules come back.
-   */
-  #scheduleCanaryCheck(): void {
+  #scheduleFlushCheck(): void {
     if (!this.#started || this.#opts.syncPeriodMs <= 0) return;
-    this.#canaryTimer = this.#clock.setTimeout(() => {
-      this.#canaryTimer = undefined;
-      this.checkCanaries().finally(() => this.#scheduleCanaryCheck());
+    this.#flushCheckTimer = this.#clock.setTimeout(() => {
+      this.#flushCheckTimer = undefined;
+      this.checkFlushed().finally(() => this.#scheduleFlushCheck());
     }, this.#opts.syncPeriodMs);
   }
 
   /**
-   * Creates the canary chains where missing; when the mangle canary was missing (the tables were
-   * flushed), forces a full sync. Called periodically after {@linkcode Proxier.start}; failures
-   * are logged.
+   * Asks every backend whether our rules were flushed (every `syncPeriod` after
+   * {@linkcode Proxier.start}); a flushed family's next sync is a full one, requested now.
    *
    * @returns whether a flush was detected in any family.
    */
-  async checkCanaries(): Promise<boolean> {
+  async checkFlushed(): Promise<boolean> {
     let flushed = false;
     for (const f of this.#families) {
-      try {
-        const present = await f.iptables.chainExists("mangle", KUBE_PROXY_CANARY);
-        // A reload flushes the tables one after the other: recreating the nat and filter canaries
-        // before the flush reaches them would hide it (and our rules would stay lost), so wait
-        // for them to go too, as upstream's Monitor does.
-        if (!present && f.canaryCreated) await this.#waitForFlush(f);
-        for (const table of ["mangle", "nat", "filter"] as const) {
-          await f.iptables.ensureChain(table, KUBE_PROXY_CANARY);
-        }
-        if (present || !f.canaryCreated) {
-          f.canaryCreated = true;
-          continue;
-        }
-        log.info("iptables canary missing, tables were flushed: forcing a full sync", {
-          ipFamily: f.family,
-        });
-        f.needFullSync = true;
-        flushed = true;
-      } catch (err) {
-        log.error("Failed to check the iptables canary chain", err, { ipFamily: f.family });
-      }
+      if (!(await f.backend.checkFlushed())) continue;
+      f.needFullSync = true;
+      flushed = true;
     }
     if (flushed && this.initialized) this.#runner.run();
     return flushed;
-  }
-
-  /**
-   * Polls every 100 ms, for at most 5 s, until the nat and filter canaries are gone too (upstream's
-   * `iptablesFlushPollTime` and `iptablesFlushTimeout`).
-   */
-  async #waitForFlush(f: FamilyState): Promise<void> {
-    const deadline = this.#clock.now() + CANARY_FLUSH_TIMEOUT_MS;
-    while (true) {
-      const nat = await f.iptables.chainExists("nat", KUBE_PROXY_CANARY);
-      const filter = await f.iptables.chainExists("filter", KUBE_PROXY_CANARY);
-      if (!nat && !filter) return;
-      if (this.#clock.now() >= deadline) {
-        log.info("Inconsistent iptables state detected", { ipFamily: f.family });
-        return;
-      }
-      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, CANARY_FLUSH_POLL_MS));
-    }
   }
 
   // ---- ServiceHandler ----
@@ -475,13 +368,24 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     // without their masquerade rule.
     const old = this.#node;
     this.#node = old === undefined ? undefined : { ...old, labels: {} };
+    this.#updateAddresses(undefined);
     this.#deps.health?.syncNode?.(undefined);
     for (const f of this.#families) f.needFullSync = true;
     this.#requestSyncIfInitialized();
   }
 
   /** @inheritdoc */
-  onNodeSynced(): void {}
+  onNodeSynced(): void {
+    const nodeIPs = Object.values(this.#addresses.nodeIPs);
+    if (nodeIPs.length > 0) {
+      log.info("Successfully retrieved NodeIPs", { NodeIPs: nodeIPs });
+      return;
+    }
+    log.warn(
+      "Can't determine this node's IP, assuming loopback; if this is incorrect, please set " +
+        "the --bind-address flag",
+    );
+  }
 
   #onServiceChange(previous: Service | undefined, current: Service | undefined): void {
     let pending = false;
@@ -549,14 +453,24 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     const old = this.#node;
     this.#node = node;
     this.#deps.health?.syncNode?.(node);
-    // Topology labels feed categorizeEndpoints and pod CIDRs the NodeCIDR detector: both change
-    // every service's rules, so only a full sync can apply them.
+    // Topology labels feed the endpoint categorization, pod CIDRs the NodeCIDR detector and the
+    // addresses NodePorts and source ranges: each changes every service's rules, so only a full
+    // sync can apply them.
     const zoneChanged = (old?.labels[ZONE_LABEL] ?? "") !== (node.labels[ZONE_LABEL] ?? "");
     const cidrsChanged = (old?.podCIDRs ?? []).join(",") !== node.podCIDRs.join(",");
-    if (old === undefined || zoneChanged || cidrsChanged) {
+    const addressesChanged = this.#updateAddresses(node);
+    if (old === undefined || zoneChanged || cidrsChanged || addressesChanged) {
       for (const f of this.#families) f.needFullSync = true;
       this.#requestSyncIfInitialized();
     }
+  }
+
+  /** Recomputes this node's addresses; true when they changed. */
+  #updateAddresses(node: Node | undefined): boolean {
+    const next = nodeAddressesOf(this.#opts, node);
+    if (sameNodeAddresses(next, this.#addresses)) return false;
+    this.#addresses = next;
+    return true;
   }
 
   #requestSyncIfInitialized(): void {
@@ -578,7 +492,7 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   async syncProxyRules(): Promise<void> {
     if (!this.initialized) {
       log.v(2).info(
-        "Not syncing iptables until Services and Endpoints have been received from master",
+        "Not syncing rules until Services and Endpoints have been received from master",
       );
       return;
     }
@@ -597,67 +511,30 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
   async #syncFamily(f: FamilyState): Promise<void> {
     const start = this.#clock.now();
     const full = f.needFullSync || start - f.lastFullSync >= this.#fullSyncPeriod();
+    const node = await this.#nodeContext(f.family);
     // Below this point the trackers are drained: if anything fails, only a full sync can
-    // recover the state needed, so assume failure until the restore succeeded.
+    // recover the state needed, so assume failure until the backend succeeded.
     f.needFullSync = true;
     const svcResult = applyServiceChanges(f.services, f.serviceChanges.checkout());
     const epResult = applyEndpointsChanges(f.endpoints, f.endpointChanges.checkout());
     const triggerTimes = f.lastChangeTriggerTimes;
     f.lastChangeTriggerTimes = new Map();
     this.#recordConntrackWork(f, svcResult, epResult);
-    log.v(2).info("Syncing iptables rules", { ipFamily: f.family, fullSync: full });
-    let ruleSet: RuleSet;
-    let fixedChains: Map<string, string>;
+    let result;
     try {
-      if (full) await this.#ensureJumps(f);
-      // iptables-save of a large nat table takes a while (3-6 s at 10,000 services on nft), and
-      // stale chains are harmless (nothing jumps to them), so large clusters look for them at
-      // most once per syncPeriod, in the background: the sync after the scan deletes them.
-      let existingNatChains: string[] | undefined;
-      if (!f.largeClusterMode) {
-        existingNatChains = await this.#existingNatChains(f);
-        if (existingNatChains !== undefined) f.lastStaleChainCleanup = start;
-      } else if (f.scannedNatChains !== undefined) {
-        existingNatChains = f.scannedNatChains;
-        f.scannedNatChains = undefined;
-      } else if (
-        !f.scanningNatChains && start - f.lastStaleChainCleanup >= this.#opts.syncPeriodMs
-      ) {
-        this.#scanNatChains(f, start);
-      }
-      let updatedServices: Set<string> | undefined;
-      if (!full) {
-        updatedServices = new Set([...svcResult.updatedServices, ...epResult.updatedServices]);
-      }
-      ruleSet = buildRuleSet(
-        { services: f.services, endpoints: f.endpoints },
-        await this.#ruleSetOptions(f, updatedServices, existingNatChains),
-      );
-      fixedChains = fixedChainFingerprints(ruleSet);
-      // A partial sync leaves out the fixed chains whose lines the kernel already has (as the
-      // last successful restore wrote them): on nft, rewriting a 10,000-rule KUBE-SERVICES costs
-      // seconds. A full sync writes them all, as upstream.
-      const omitChains = !full && f.fixedChains !== undefined
-        ? unchangedFixedChains(fixedChains, f.fixedChains)
-        : undefined;
-      await f.iptables.restore(restoreInputOf(ruleSet, omitChains ? { omitChains } : {}), {
-        noflush: true,
+      result = await f.backend.sync({
+        full,
+        services: f.services,
+        endpoints: f.endpoints,
+        updatedServices: new Set([...svcResult.updatedServices, ...epResult.updatedServices]),
+        node,
+        requestSync: () => {
+          if (this.initialized) this.#runner.run();
+        },
       });
     } catch (err) {
-      f.fixedChains = undefined;
-      if (err instanceof IptablesRestoreError) {
-        // The failing line and the three lines on each side show what the kernel refused.
-        log.error("Failed to execute iptables-restore", err, {
-          ipFamily: f.family,
-          fullSync: full,
-          ...(err.line !== undefined ? { line: err.line } : {}),
-          ...(err.context ? { rules: err.context } : {}),
-        });
-        this.#deps.metrics?.incRestoreFailures(f.family, { partial: !full });
-      } else {
-        log.error("Failed to sync iptables rules", err, { ipFamily: f.family, fullSync: full });
-      }
-      // The retry (a full sync) applies these changes: measure them when it succeeds.
+      // The backend logged it. The retry (a full sync) applies these changes: measure them when
+      // it succeeds.
       for (const [key, times] of triggerTimes) {
         f.lastChangeTriggerTimes.set(key, [...times, ...(f.lastChangeTriggerTimes.get(key) ?? [])]);
       }
@@ -670,24 +547,13 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     }
     f.needFullSync = false;
     if (full) f.lastFullSync = start;
-    f.fixedChains = fixedChains;
-    f.largeClusterMode = ruleSet.largeClusterMode;
-    if (this.#opts.keepLastRuleSet) f.lastRuleSet = ruleSet;
     const end = this.#clock.now();
     const m = this.#deps.metrics;
     if (m !== undefined) {
       m.observeSyncDuration(f.family, (end - start) / 1000, { full });
       m.setLastSyncTimestamp(f.family, end);
-      m.setIptablesRules(f.family, "filter", {
-        total: ruleSet.counts.filter,
-        last: ruleSet.counts.filter,
-      });
-      m.setIptablesRules(f.family, "nat", {
-        total: ruleSet.counts.natTotal,
-        last: ruleSet.counts.nat,
-      });
-      m.setNoLocalEndpoints(f.family, "internal", ruleSet.noLocalEndpoints.internal);
-      m.setNoLocalEndpoints(f.family, "external", ruleSet.noLocalEndpoints.external);
+      m.setNoLocalEndpoints(f.family, "internal", result.noLocalEndpoints.internal);
+      m.setNoLocalEndpoints(f.family, "external", result.noLocalEndpoints.external);
       m.setServiceChangesPending(0);
       m.setEndpointChangesPending(0);
       for (const times of triggerTimes.values()) {
@@ -697,10 +563,8 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     this.#deps.health?.updated(f.family);
     log.v(2).info("SyncProxyRules complete", {
       ipFamily: f.family,
+      fullSync: full,
       elapsed: `${end - start}ms`,
-      natRules: ruleSet.counts.nat,
-      filterRules: ruleSet.counts.filter,
-      deletedChains: ruleSet.deletedChains.length,
     });
     await this.#cleanConntrack(f);
   }
@@ -709,93 +573,30 @@ export class Proxier implements ServiceHandler, EndpointSliceHandler, NodeHandle
     return this.#opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS;
   }
 
-  #localhostNodePorts(family: IPFamily): boolean {
-    if (family !== "IPv4" || !(this.#opts.localhostNodePorts ?? true)) return false;
-    return allowsLocalhostNodePorts(this.#opts.nodePortAddresses ?? []);
-  }
-
-  /** nodePortAddresses of one family; empty means every address. */
-  #nodePortCIDRs(family: IPFamily): string[] {
-    const out: string[] = [];
-    for (const raw of this.#opts.nodePortAddresses ?? []) {
-      const cidr = parseCIDRSloppy(raw);
-      if (cidr === undefined || cidr.family !== family) continue;
-      if (cidr.prefix === 0) return [];
-      out.push(raw.trim());
-    }
-    return out;
-  }
-
-  async #ensureJumps(f: FamilyState): Promise<void> {
-    const withFirewall = this.#localhostNodePorts(f.family);
-    for (const jump of iptablesJumpChains) {
-      if (jump.kubeletFirewall && !withFirewall) continue;
-      await f.iptables.ensureChain(jump.table, jump.dstChain);
-      await f.iptables.ensureRule("prepend", jump.table, jump.srcChain, jumpRuleArgs(jump));
-    }
-    if (withFirewall) await f.iptables.ensureChain("filter", KUBE_FIREWALL);
-  }
-
-  /** Lists the nat chains without holding up the sync, then asks for a sync that uses them. */
-  #scanNatChains(f: FamilyState, start: number): void {
-    f.scanningNatChains = true;
-    f.lastStaleChainCleanup = start;
-    void this.#existingNatChains(f).then((chains) => {
-      f.scanningNatChains = false;
-      if (chains === undefined) return;
-      f.scannedNatChains = chains;
-      if (this.initialized) this.#runner.run();
-    });
-  }
-
-  async #existingNatChains(f: FamilyState): Promise<string[] | undefined> {
-    try {
-      return await f.iptables.chainNames("nat");
-    } catch (err) {
-      log.error("Failed to list nat chains, stale chains are not deleted this sync", err, {
-        ipFamily: f.family,
-      });
-      return undefined;
-    }
-  }
-
-  async #ruleSetOptions(
-    f: FamilyState,
-    updatedServices: Set<string> | undefined,
-    existingNatChains: string[] | undefined,
-  ) {
-    const family = f.family;
-    const nodePortCIDRs = this.#nodePortCIDRs(family);
+  /** This node as the family's backend sees it now. */
+  async #nodeContext(family: IPFamily): Promise<NodeContext> {
+    const nodePortAddresses = this.#addresses.nodePortAddresses;
+    const cidrs = nodePortCIDRs(nodePortAddresses, family);
     let nodePortIPs: string[] | undefined;
-    if (nodePortCIDRs.length > 0) {
+    if (cidrs.length > 0) {
       const local = await (this.#deps.localAddresses ?? defaultLocalAddresses)();
       // One address may sit on several interfaces; upstream's GetNodeIPs dedups them.
       const matching = new Set<string>();
       for (const ip of local) {
         const canonical = canonicalIP(ip);
-        if (canonical === undefined || !nodePortCIDRs.some((c) => cidrContains(c, canonical))) {
-          continue;
+        if (canonical !== undefined && cidrs.some((c) => cidrContains(c, canonical))) {
+          matching.add(canonical);
         }
-        matching.add(canonical);
       }
       nodePortIPs = [...matching];
     }
     return {
-      family,
-      masqueradeMark: masqueradeMarkFor(this.#opts.masqueradeBit ?? 14),
-      masqueradeAll: this.#opts.masqueradeAll ?? false,
-      randomFully: this.#opts.randomFully ?? false,
-      localDetector: this.#localDetector(family),
+      name: this.#opts.nodeName,
+      labels: this.#node?.labels ?? {},
+      nodeIP: this.#addresses.nodeIPs[family] ?? "",
+      nodePortAddresses,
       nodePortIPs,
-      localhostNodePorts: this.#localhostNodePorts(family),
-      nodeIP: this.#opts.nodeIPs?.[family] ?? "",
-      nodeName: this.#opts.nodeName,
-      nodeLabels: this.#node?.labels ?? {},
-      tcpBeLiberal: this.#opts.tcpBeLiberal ?? false,
-      dnsIntercept: this.#opts.dnsIntercept,
-      updatedServices,
-      existingNatChains,
-      deferServiceRules: true,
+      localDetector: this.#localDetector(family),
     };
   }
 
@@ -953,4 +754,16 @@ function defaultLocalAddresses(): Promise<readonly string[]> {
     log.error("Failed to list local addresses for nodePortAddresses", err);
     return Promise.resolve([]);
   }
+}
+
+/** `nodePortAddresses` CIDRs of one family; empty means every address. */
+function nodePortCIDRs(nodePortAddresses: readonly string[], family: IPFamily): string[] {
+  const out: string[] = [];
+  for (const raw of nodePortAddresses) {
+    const cidr = parseCIDRSloppy(raw);
+    if (cidr === undefined || cidrFamily(cidr) !== family) continue;
+    if (cidr.prefix === 0) return [];
+    out.push(raw.trim());
+  }
+  return out;
 }

@@ -12,7 +12,9 @@ import { FakeIptables } from "./iptables/fake.ts";
 import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { slice, svc } from "./iptables/test_helpers.ts";
 import { FakeClock } from "./runner.ts";
-import { Proxier, type ProxierMetrics, type SyncRunner } from "./proxier.ts";
+import { NoProxierMetrics } from "./test_fixtures.ts";
+import { IptablesProxyBackend } from "./iptables/backend.ts";
+import { Proxier, type SyncRunner } from "./proxier.ts";
 
 const START = 1_000_000;
 
@@ -23,35 +25,26 @@ class NoRunner implements SyncRunner {
 }
 
 /** Records only the latency observations, as `<family> <seconds>`. */
-class LatencyMetrics implements ProxierMetrics {
+class LatencyMetrics extends NoProxierMetrics {
   observed: string[] = [];
-  observeNetworkProgrammingLatency(family: IPFamily, seconds: number): void {
+  override observeNetworkProgrammingLatency(family: IPFamily, seconds: number): void {
     this.observed.push(`${family} ${seconds}`);
   }
-  observeSyncDuration(): void {}
-  setLastSyncTimestamp(): void {}
-  setLastQueuedTimestamp(): void {}
-  setEndpointChangesPending(): void {}
-  incEndpointChanges(): void {}
-  setServiceChangesPending(): void {}
-  incServiceChanges(): void {}
-  setNoLocalEndpoints(): void {}
-  incRestoreFailures(): void {}
-  setIptablesRules(): void {}
-  observeConntrackCleanup(): void {}
 }
 
 function setup() {
   const ipt = new FakeIptables("IPv4");
   const clock = new FakeClock(START);
   const metrics = new LatencyMetrics();
+  const backends = [
+    new IptablesProxyBackend("IPv4", { syncPeriodMs: 30_000 }, { iptables: ipt, clock }),
+  ];
   const proxier = new Proxier({
     nodeName: "test-node",
-    families: ["IPv4"],
     syncPeriodMs: 30_000,
     minSyncPeriodMs: 1_000,
     localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.0.0.0/8"] },
-  }, { iptables: { IPv4: ipt }, clock, createRunner: () => new NoRunner(), metrics });
+  }, { backends, clock, createRunner: () => new NoRunner(), metrics });
   return { proxier, ipt, clock, metrics };
 }
 

@@ -1,47 +1,29 @@
 /**
  * The proxier's settings, decided from the `KubeProxyConfiguration` and what start-up found out
  * about the node: the part of upstream's `newProxyServer`/`createProxier` that is policy, kept
- * pure so that it is tested without a node.
+ * pure so that it is tested without a node. Backend settings are built in `backends.ts`.
  *
  * @module
  */
 
 import type { IPFamily } from "../cache/objects.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "../config/types.ts";
+import type { DnsIntercept } from "./backend.ts";
 import { allowsLocalhostNodePorts } from "./net.ts";
 import { bindAddressFamily } from "./node_addresses.ts";
 import type { LocalDetectorConfig, ProxierOptions } from "./proxier.ts";
 
-/** What start-up learned about the node, beyond the configuration. */
-export interface NodeFacts {
-  /** This node's name (`hostnameOverride` or the hostname). */
-  readonly nodeName: string;
-  /** The families whose iptables work here (`createFamilies`). */
-  readonly families: readonly IPFamily[];
-  /** The node IP per family, kept current by `trackNodeAddresses` (shared, read on each sync). */
-  readonly nodeIPs: Partial<Record<IPFamily, string>>;
-  /** `nodePortAddresses` with `primary` resolved, kept current by `trackNodeAddresses`. */
-  readonly nodePortAddresses: readonly string[];
-  /** The kernel's `nf_conntrack_tcp_be_liberal` after node preparation. */
-  readonly tcpBeLiberal: boolean;
-  /** Whether iptables supports MASQUERADE `--random-fully`. */
-  readonly randomFully: boolean;
-  /** The UDP port the cluster DNS responder really listens on; undefined when it is not running. */
-  readonly dnsPort?: number;
-}
-
 /**
- * Builds the {@linkcode ProxierOptions} from the configuration and the node's facts. DNS
- * interception is on only when the responder runs and `serviceIPs` names addresses to catch.
+ * Builds the backend-neutral {@linkcode ProxierOptions} from the configuration. The node's
+ * addresses are not here: the proxier derives them from `bindAddress`, `nodePortAddresses` and
+ * the Node object.
  *
  * @param config The validated, defaulted proxy configuration.
- * @param dns The validated, defaulted cluster DNS configuration.
- * @param node What start-up found out about the node.
+ * @param nodeName This node's name (`hostnameOverride` or the hostname).
  */
 export function proxierOptionsFromConfig(
   config: KubeProxyConfiguration,
-  dns: ClusterDNSConfiguration,
-  node: NodeFacts,
+  nodeName: string,
 ): ProxierOptions {
   const localDetector: LocalDetectorConfig = {
     mode: config.detectLocalMode as LocalDetectorConfig["mode"],
@@ -49,34 +31,44 @@ export function proxierOptionsFromConfig(
     bridgeInterface: config.detectLocal.bridgeInterface,
     interfaceNamePrefix: config.detectLocal.interfaceNamePrefix,
   };
+  // Each mode reads its own section's periods (upstream's v1alpha1 conversion).
+  const periods = config.mode === "nftables" ? config.nftables : config.iptables;
   return {
-    nodeName: node.nodeName,
-    families: node.families,
-    nodeIPs: node.nodeIPs,
-    masqueradeBit: config.iptables.masqueradeBit,
-    masqueradeAll: config.iptables.masqueradeAll,
-    syncPeriodMs: config.iptables.syncPeriod,
-    minSyncPeriodMs: config.iptables.minSyncPeriod,
+    nodeName,
+    syncPeriodMs: periods.syncPeriod,
+    minSyncPeriodMs: periods.minSyncPeriod,
     localDetector,
-    nodePortAddresses: node.nodePortAddresses,
-    localhostNodePorts: config.iptables.localhostNodePorts,
-    tcpBeLiberal: node.tcpBeLiberal,
-    randomFully: node.randomFully,
-    dnsIntercept: node.dnsPort !== undefined && dns.serviceIPs.length > 0
-      ? { serviceIPs: dns.serviceIPs, port: node.dnsPort }
-      : undefined,
+    bindAddress: config.bindAddress,
+    nodePortAddresses: config.nodePortAddresses ?? [],
   };
 }
 
 /**
- * Whether localhost NodePorts are in effect, as upstream decides it (and as the proxier does):
- * `iptables.localhostNodePorts` on, and `nodePortAddresses` allowing IPv4 loopback. Node
+ * The DNS interception (our extension) every backend writes: on only when the responder runs
+ * and `serviceIPs` names addresses to catch.
+ *
+ * @param dns The validated, defaulted cluster DNS configuration.
+ * @param dnsPort The UDP port the responder really listens on; undefined when it is not running.
+ */
+export function dnsInterceptFor(
+  dns: ClusterDNSConfiguration,
+  dnsPort: number | undefined,
+): DnsIntercept | undefined {
+  return dnsPort !== undefined && dns.serviceIPs.length > 0
+    ? { serviceIPs: dns.serviceIPs, port: dnsPort }
+    : undefined;
+}
+
+/**
+ * Whether localhost NodePorts are in effect, as upstream decides it (and as the iptables backend
+ * does): `iptables.localhostNodePorts` on, and `nodePortAddresses` allowing IPv4 loopback. Node
  * preparation sets `route_localnet` only then.
  *
  * @param config The validated proxy configuration.
  */
 export function localhostNodePortsEffective(config: KubeProxyConfiguration): boolean {
-  return config.iptables.localhostNodePorts &&
+  // nftables mode has no localhost NodePorts (and never sets route_localnet).
+  return config.mode !== "nftables" && config.iptables.localhostNodePorts &&
     allowsLocalhostNodePorts(config.nodePortAddresses ?? []);
 }
 

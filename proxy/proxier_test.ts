@@ -6,6 +6,8 @@ import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { tracePacket } from "./iptables/tracer.ts";
 import { slice, svc, tcpPort } from "./iptables/test_helpers.ts";
 import { FakeClock } from "./runner.ts";
+import { NoProxierMetrics } from "./test_fixtures.ts";
+import { createIptablesBackends, type IptablesBackendOptions } from "./iptables/backend.ts";
 import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "../tests/fixtures.ts";
 import {
   type ConntrackCleaner,
@@ -81,19 +83,12 @@ class RecordingHealth implements ProxierHealth, ServiceHealthSync {
   }
 }
 
-class RecordingMetrics implements ProxierMetrics {
+class RecordingMetrics extends NoProxierMetrics {
   calls: string[] = [];
   rules = new Map<string, { total: number; last: number }>();
-  observeSyncDuration(family: IPFamily, _s: number, opts: { full: boolean }): void {
+  override observeSyncDuration(family: IPFamily, _s: number, opts: { full: boolean }): void {
     this.calls.push(`sync ${family} full=${opts.full}`);
   }
-  setLastSyncTimestamp(): void {}
-  setLastQueuedTimestamp(): void {}
-  setEndpointChangesPending(): void {}
-  incEndpointChanges(): void {}
-  setServiceChangesPending(): void {}
-  incServiceChanges(): void {}
-  setNoLocalEndpoints(): void {}
   incRestoreFailures(family: IPFamily, opts: { partial: boolean }): void {
     this.calls.push(`restoreFailure ${family} partial=${opts.partial}`);
   }
@@ -104,29 +99,44 @@ class RecordingMetrics implements ProxierMetrics {
   ): void {
     this.rules.set(`${family} ${table}`, counts);
   }
-  observeConntrackCleanup(family: IPFamily, _s: number, deleted: number): void {
+  override observeConntrackCleanup(family: IPFamily, _s: number, deleted: number): void {
     this.calls.push(`conntrack ${family} ${deleted}`);
   }
 }
 
-const OPTIONS: ProxierOptions = {
+/** The proxier's and its iptables backends' settings, and the families to program. */
+type TestOptions = ProxierOptions & IptablesBackendOptions & { families: IPFamily[] };
+
+const OPTIONS: TestOptions = {
   nodeName: "test-node",
   families: ["IPv4"],
-  nodeIPs: { IPv4: "192.168.0.2" },
+  bindAddress: "192.168.0.2",
   syncPeriodMs: 30_000,
   minSyncPeriodMs: 1_000,
   localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.0.0.0/8", "fd00:10::/64"] },
 };
 
-function setup(opts: Partial<ProxierOptions> = {}) {
+/** The iptables backends of `opts.families` on these fakes. */
+function backendsOf(
+  ipt: Partial<Record<IPFamily, FakeIptables>>,
+  opts: TestOptions,
+  deps: { clock?: FakeClock; metrics?: RecordingMetrics } = {},
+) {
+  const used = Object.fromEntries(opts.families.map((f) => [f, ipt[f]]));
+  return createIptablesBackends(used, opts, deps);
+}
+
+function setup(change: Partial<TestOptions> = {}) {
+  const opts = { ...OPTIONS, ...change };
   const ipt = { IPv4: new FakeIptables("IPv4"), IPv6: new FakeIptables("IPv6") };
   const runner = new FakeRunner();
   const conntrack = new RecordingConntrack();
   const health = new RecordingHealth();
   const metrics = new RecordingMetrics();
   const clock = new FakeClock(1_000_000);
-  const proxier = new Proxier({ ...OPTIONS, ...opts }, {
-    iptables: ipt,
+  const backends = backendsOf(ipt, opts, { clock, metrics });
+  const proxier = new Proxier(opts, {
+    backends,
     clock,
     createRunner: () => runner,
     conntrack,
@@ -135,7 +145,7 @@ function setup(opts: Partial<ProxierOptions> = {}) {
     metrics,
     localAddresses: () => Promise.resolve(["127.0.0.1", "192.168.0.2", "192.168.1.2"]),
   });
-  return { proxier, ipt, runner, conntrack, health, metrics, clock };
+  return { proxier, ipt, backends, runner, conntrack, health, metrics, clock };
 }
 
 function pod(fake: FakeIptables, destIP: string, destPort = 80, protocol = "tcp") {
@@ -349,7 +359,7 @@ Deno.test("Proxier syncs health-check node ports and local endpoint counts", asy
 });
 
 Deno.test("Proxier programs each family with its own addresses", async () => {
-  const { proxier, ipt } = setup({ families: ["IPv4", "IPv6"], nodeIPs: {} });
+  const { proxier, ipt } = setup({ families: ["IPv4", "IPv6"], bindAddress: "" });
   proxier.onServiceAdd(makeService("ns1", "svc1", (s) => {
     s.clusterIPs = ["172.30.0.41", "fd00:30::41"];
     s.ipFamilies = ["IPv4", "IPv6"];
@@ -407,15 +417,15 @@ Deno.test("Proxier forces a full sync when the canary chain disappears (tables f
   proxier.onServicesSynced();
   proxier.onEndpointSlicesSynced();
   await proxier.syncProxyRules();
-  assertEquals(await proxier.checkCanaries(), false, "first check creates the canaries");
+  assertEquals(await proxier.checkFlushed(), false, "first check creates the canaries");
   assert(await ipt.IPv4.chainExists("mangle", "KUBE-PROXY-CANARY"));
-  assertEquals(await proxier.checkCanaries(), false);
+  assertEquals(await proxier.checkFlushed(), false);
   await proxier.syncProxyRules();
   assertEquals(metrics.calls.at(-1), "sync IPv4 full=false");
   // Someone flushes everything (not just our chains).
   await ipt.IPv4.restore("*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n", { noflush: false });
   const runs = runner.runs;
-  assertEquals(await proxier.checkCanaries(), true);
+  assertEquals(await proxier.checkFlushed(), true);
   assertEquals(runner.runs, runs + 1);
   await proxier.syncProxyRules();
   assertEquals(metrics.calls.at(-1), "sync IPv4 full=true");
@@ -423,7 +433,7 @@ Deno.test("Proxier forces a full sync when the canary chain disappears (tables f
 });
 
 Deno.test("Proxier looks for stale chains at most once per syncPeriod in large clusters", async () => {
-  const { proxier, ipt, clock } = setup({ keepLastRuleSet: true });
+  const { proxier, ipt, backends, clock } = setup({ keepLastRuleSet: true });
   const ips = Array.from({ length: 1001 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
   proxier.onServiceAdd(svc("ns1", "svc1", "172.30.0.41"));
   proxier.onEndpointSliceAdd(slice("ns1", "svc1", ips));
@@ -436,7 +446,7 @@ Deno.test("Proxier looks for stale chains at most once per syncPeriod in large c
     return chainNames(table);
   };
   await proxier.syncProxyRules();
-  assert(proxier.lastRuleSet("IPv4")!.largeClusterMode);
+  assert(backends[0].lastRuleSet!.largeClusterMode);
   await proxier.syncProxyRules();
   assertEquals(saves, 1);
   clock.tick(30_000);
@@ -521,7 +531,7 @@ Deno.test("Proxier partial sync writes the fixed chains a change alters", async 
 });
 
 Deno.test("Proxier writes every fixed chain again after a failed restore", async () => {
-  const { proxier, ipt, metrics, s1 } = await syncedTwoServices();
+  const { proxier, ipt, backends, metrics, s1 } = await syncedTwoServices();
   ipt.IPv4.failNextRestore(new Error("restore failed"));
   proxier.onEndpointSliceUpdate(s1, slice("ns1", "svc1", ["10.180.0.1", "10.180.0.9"]));
   await assertRejects(() => proxier.syncProxyRules());
@@ -533,7 +543,7 @@ Deno.test("Proxier writes every fixed chain again after a failed restore", async
       "nat/KUBE-SEP-NCL6FYGPWRSR7RFS",
     ]).sort(),
   );
-  assertEquals(proxier.lastRuleSet("IPv4"), undefined, "no copy kept without keepLastRuleSet");
+  assertEquals(backends[0].lastRuleSet, undefined, "no copy kept without keepLastRuleSet");
 });
 
 Deno.test("Proxier looks for stale chains of a large cluster in the background and deletes them next sync", async () => {
@@ -563,17 +573,9 @@ Deno.test("Proxier looks for stale chains of a large cluster in the background a
   assert(!ipt.IPv4.chains("nat").includes("KUBE-SVC-STALESTALESTALE"));
 });
 
-Deno.test("Proxier runs conntrack cleanups several at a time and waits for all of them", async () => {
-  const { proxier, conntrack, metrics } = setup();
-  let inFlight = 0, most = 0;
-  conntrack.clearEntriesForIP = async (ip: string, protocol: Protocol) => {
-    most = Math.max(most, ++inFlight);
-    await new Promise((r) => setTimeout(r, 1));
-    inFlight--;
-    conntrack.calls.push(`ip ${ip} ${protocol}`);
-    return 1;
-  };
-  for (let i = 0; i < 20; i++) {
+/** Adds `n` UDP services `ns/dns<i>` (172.30.1.<i>:53, one endpoint each) and syncs. */
+async function syncUDPServices(proxier: Proxier, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
     proxier.onServiceAdd(makeService("ns", `dns${i}`, (s) => {
       s.clusterIPs = [`172.30.1.${i}`];
       s.ports = [{ name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 0 }];
@@ -586,6 +588,19 @@ Deno.test("Proxier runs conntrack cleanups several at a time and waits for all o
   proxier.onServicesSynced();
   proxier.onEndpointSlicesSynced();
   await proxier.syncProxyRules();
+}
+
+Deno.test("Proxier runs conntrack cleanups several at a time and waits for all of them", async () => {
+  const { proxier, conntrack, metrics } = setup();
+  let inFlight = 0, most = 0;
+  conntrack.clearEntriesForIP = async (ip: string, protocol: Protocol) => {
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, 1));
+    inFlight--;
+    conntrack.calls.push(`ip ${ip} ${protocol}`);
+    return 1;
+  };
+  await syncUDPServices(proxier, 20);
   assertEquals(conntrack.calls.length, 20, "every newly active UDP service is cleared");
   assert(most > 1 && most <= 8, `${most} at once`);
   assertEquals(metrics.calls.filter((c) => c.startsWith("conntrack")), ["conntrack IPv4 20"]);
@@ -600,19 +615,7 @@ Deno.test("Proxier lists the conntrack table once before many cleanups and runs 
       return Promise.resolve({ ips: new Set(["172.30.1.3", "10.9.9.9"]), ports: new Set([53]) });
     },
   });
-  for (let i = 0; i < 20; i++) {
-    proxier.onServiceAdd(makeService("ns", `dns${i}`, (s) => {
-      s.clusterIPs = [`172.30.1.${i}`];
-      s.ports = [{ name: "dns", protocol: "UDP", port: 53, targetPort: 53, nodePort: 0 }];
-    }));
-    proxier.onEndpointSliceAdd(makeEndpointSlice("ns", `dns${i}`, 1, (s) => {
-      s.ports = [{ name: "dns", protocol: "UDP", port: 53 }];
-      s.endpoints = [makeEndpoint(`10.180.1.${i}`)];
-    }));
-  }
-  proxier.onServicesSynced();
-  proxier.onEndpointSlicesSynced();
-  await proxier.syncProxyRules();
+  await syncUDPServices(proxier, 20);
   assertEquals(listed, ["IPv4 UDP"]);
   assertEquals(conntrack.calls, ["ip 172.30.1.3 UDP"]);
 });
@@ -654,8 +657,10 @@ Deno.test("Proxier.start() sets the last queued timestamp of every family, as Sy
     }
   })();
   const clock = new FakeClock(1_000_000);
-  const proxier = new Proxier({ ...OPTIONS, families: ["IPv4", "IPv6"] }, {
-    iptables: { IPv4: new FakeIptables("IPv4"), IPv6: new FakeIptables("IPv6") },
+  const opts: TestOptions = { ...OPTIONS, families: ["IPv4", "IPv6"] };
+  const ipt = { IPv4: new FakeIptables("IPv4"), IPv6: new FakeIptables("IPv6") };
+  const proxier = new Proxier(opts, {
+    backends: backendsOf(ipt, opts, { clock }),
     clock,
     createRunner: () => new FakeRunner(),
     metrics,
@@ -667,8 +672,9 @@ Deno.test("Proxier.start() sets the last queued timestamp of every family, as Sy
 
 Deno.test("Proxier writes one NodePort jump per local address, even when two interfaces share it", async () => {
   const ipt = { IPv4: new FakeIptables("IPv4") };
-  const proxier = new Proxier({ ...OPTIONS, nodePortAddresses: ["192.168.0.0/24"] }, {
-    iptables: ipt,
+  const opts: TestOptions = { ...OPTIONS, nodePortAddresses: ["192.168.0.0/24"] };
+  const proxier = new Proxier(opts, {
+    backends: backendsOf(ipt, opts),
     clock: new FakeClock(1_000_000),
     createRunner: () => new FakeRunner(),
     localAddresses: () => Promise.resolve(["192.168.0.2", "10.1.0.1", "192.168.0.2"]),
@@ -684,12 +690,12 @@ Deno.test("Proxier writes one NodePort jump per local address, even when two int
   ]);
 });
 
-Deno.test("Proxier.checkCanaries() waits for a flush to reach nat and filter before recreating the canaries", async () => {
+Deno.test("Proxier.checkFlushed() waits for a flush to reach nat and filter before recreating the canaries", async () => {
   const { proxier, ipt, clock } = setup();
-  await proxier.checkCanaries();
+  await proxier.checkFlushed();
   // A firewall reload flushes the tables one after the other: mangle first.
   await ipt.IPv4.restore("*mangle\nCOMMIT\n", { noflush: false });
-  const check = proxier.checkCanaries();
+  const check = proxier.checkFlushed();
   await new Promise((r) => setTimeout(r, 0));
   await ipt.IPv4.restore("*nat\nCOMMIT\n*filter\nCOMMIT\n", { noflush: false });
   for (let i = 0; i < 3; i++) {
@@ -703,14 +709,14 @@ Deno.test("Proxier.checkCanaries() waits for a flush to reach nat and filter bef
   }
 });
 
-Deno.test("Proxier.checkCanaries() gives up waiting for nat and filter after 5 s and still resyncs", async () => {
+Deno.test("Proxier.checkFlushed() gives up waiting for nat and filter after 5 s and still resyncs", async () => {
   const { proxier, ipt, clock, runner } = setup();
   proxier.onServicesSynced();
   proxier.onEndpointSlicesSynced();
-  await proxier.checkCanaries();
+  await proxier.checkFlushed();
   await ipt.IPv4.restore("*mangle\nCOMMIT\n", { noflush: false }); // only mangle, never the rest
   const runs = runner.runs;
-  const check = proxier.checkCanaries();
+  const check = proxier.checkFlushed();
   for (let i = 0; i < 60; i++) {
     await new Promise((r) => setTimeout(r, 0));
     clock.tick(100);
@@ -725,7 +731,7 @@ Deno.test("Proxier full sync without the DNS intercept deletes a KUBE-DNS-INTERC
   // The next run has the intercept turned off and finds the same kernel state.
   const t = setup();
   const proxier = new Proxier(OPTIONS, {
-    iptables: first.ipt,
+    backends: backendsOf(first.ipt, OPTIONS, { clock: t.clock, metrics: t.metrics }),
     clock: t.clock,
     createRunner: () => t.runner,
     conntrack: t.conntrack,

@@ -7,7 +7,7 @@
 
 import type { IPFamily, Service } from "../cache/objects.ts";
 import { log } from "../config/log.ts";
-import { canonicalIP, formatCIDR, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
+import { canonicalIP, cidrFamily, formatCIDR, ipFamilyOf, parseCIDRSloppy } from "./net.ts";
 import {
   type ServicePortInfo,
   servicePortKey,
@@ -57,7 +57,7 @@ function sourceRangesOfFamily(svc: Service, family: IPFamily): readonly string[]
       });
       continue;
     }
-    if (cidr.family !== family) continue;
+    if (cidrFamily(cidr) !== family) continue;
     // A zero CIDR allows everything: the service behaves as if it had no source ranges.
     if (cidr.prefix === 0) return [];
     out.push(formatCIDR(cidr));

@@ -1,42 +1,10 @@
 import { assertEquals } from "../tests/assert.ts";
 import { categorizeEndpoints } from "./topology.ts";
-import type { EndpointInfo, ServicePortInfo } from "./types.ts";
+import type { EndpointInfo } from "./types.ts";
+import { endpointInfo, servicePortInfo } from "./test_fixtures.ts";
 
-function svc(mutate: Partial<ServicePortInfo> = {}): ServicePortInfo {
-  return {
-    portName: { namespace: "ns1", name: "svc1", port: "p80", protocol: "TCP" },
-    nameString: "ns1/svc1:p80",
-    serviceKey: "ns1/svc1",
-    protocol: "tcp",
-    family: "IPv4",
-    clusterIP: "172.30.1.1",
-    port: 80,
-    nodePort: 0,
-    externalIPs: [],
-    loadBalancerVIPs: [],
-    loadBalancerSourceRanges: [],
-    stickyMaxAgeSeconds: 0,
-    externalPolicyLocal: false,
-    internalPolicyLocal: false,
-    healthCheckNodePort: 0,
-    ...mutate,
-  };
-}
-
-function ep(ip: string, opts: Partial<EndpointInfo> = {}): EndpointInfo {
-  return {
-    endpoint: `${ip}:80`,
-    ip,
-    port: 80,
-    isLocal: false,
-    ready: true,
-    serving: true,
-    terminating: false,
-    zoneHints: [],
-    nodeHints: [],
-    ...opts,
-  };
-}
+const svc = servicePortInfo;
+const ep = endpointInfo;
 
 function names(eps: readonly EndpointInfo[]): string[] {
   return eps.map((e) => e.ip);

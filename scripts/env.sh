@@ -4,6 +4,9 @@
 set -euo pipefail
 
 DENO_VERSION="2.9.6"
+# No call home: `deno run`/`test`/`task` otherwise ask Deno's update server for a newer release
+# at every start, from wherever they run (a node's network namespace included).
+export DENO_NO_UPDATE_CHECK=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 
@@ -26,7 +29,9 @@ ensure_deno() {
 }
 
 # ensure_debian_tools installs what is missing among iptables, iproute2, conntrack, nftables,
-# dnsutils (dig, for the demo and the end-to-end tests) and openssl (test certificates).
+# dnsutils (dig, for the demo and the end-to-end tests), openssl (test certificates) and
+# kubernetes-client (kubectl, to drive the sandbox; Debian 12 ships 1.20, which the sandbox's API
+# server serves as well as a current kubectl).
 # It needs root; without root it only warns.
 ensure_debian_tools() {
   local missing=()
@@ -36,6 +41,7 @@ ensure_debian_tools() {
   command -v nft >/dev/null 2>&1 || missing+=(nftables)
   command -v dig >/dev/null 2>&1 || missing+=(dnsutils)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl) # the API server fixture's TLS certs
+  command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client) # kubectl for the sandbox
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" != 0 ]; then
     echo "scripts/env.sh: missing ${missing[*]}; run as root to install them with apt-get" >&2

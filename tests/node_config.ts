@@ -8,8 +8,16 @@
  * @module
  */
 
+/** The proxy modes the sandbox runs (`mode:` of the KubeProxyConfiguration). */
+export type ProxyMode = "iptables" | "nftables";
+
+/** Every {@linkcode ProxyMode}, for flag parsing. */
+export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "nftables"];
+
 /** What differs between the callers' node configs. */
 export interface NodeConfigOptions {
+  /** `mode:`; default iptables. nftables mode gets the same periods in its own section. */
+  readonly mode?: ProxyMode;
   /** `clientConnection.kubeconfig`; left out when the caller passes `--master`. */
   readonly kubeconfig?: string;
   readonly nodeName: string;
@@ -39,13 +47,16 @@ export function renderNodeConfig(opts: NodeConfigOptions): string {
       ? ["clientConnection:", `  kubeconfig: ${opts.kubeconfig}`]
       : []),
     `hostnameOverride: ${opts.nodeName}`,
-    "mode: iptables",
+    `mode: ${opts.mode ?? "iptables"}`,
     `clusterCIDR: ${opts.clusterCIDR}`,
     `healthzBindAddress: ${opts.healthzBindAddress}`,
     `metricsBindAddress: ${opts.metricsBindAddress}`,
     "iptables:",
     `  minSyncPeriod: ${opts.minSyncPeriod}`,
     "  syncPeriod: 30s",
+    ...(opts.mode === "nftables"
+      ? ["nftables:", `  minSyncPeriod: ${opts.minSyncPeriod}`, "  syncPeriod: 30s"]
+      : []),
     "conntrack:",
     "  maxPerCore: 0",
     "  tcpEstablishedTimeout: 0s",

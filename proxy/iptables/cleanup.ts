@@ -18,6 +18,12 @@
  * without kubelet this proxy created it, and it goes too (see `includeKubeletFirewall`). Running
  * it again finds nothing and changes nothing.
  *
+ * The node is left as it was found: every legacy iptables command, even a listing, makes the
+ * kernel create the table it names, after which `iptables-save` (nft) warns that legacy tables
+ * exist. So the legacy backend is touched only for the tables the kernel already has, read from
+ * `/proc/net/ip_tables_names` / `ip6_tables_names` (as upstream's iptables-wrapper reads them):
+ * none on a node that never used legacy iptables, and then no legacy command runs at all.
+ *
  * @module
  */
 
@@ -39,7 +45,8 @@ import {
   KUBE_SERVICES,
   type Table,
 } from "./chains.ts";
-import type { CommandRunner } from "../exec.ts";
+import type { IPFamily } from "../../cache/objects.ts";
+import { type CommandRunner, DenoCommandRunner } from "../exec.ts";
 import { ExecIptables, type Iptables } from "./iptables.ts";
 
 /** Options of {@linkcode cleanupLeftovers}. */
@@ -162,13 +169,24 @@ function removesKubeletFirewall(filterChains: Set<string>, opts: CleanupOptions)
   return choice;
 }
 
-async function cleanupOne(ipt: Iptables, opts: CleanupOptions): Promise<boolean> {
+/**
+ * Cleans one family and backend.
+ *
+ * @param tables Only these tables are touched (legacy: those the kernel already has); all by
+ *   default.
+ */
+async function cleanupOne(
+  ipt: Iptables,
+  opts: CleanupOptions,
+  tables?: ReadonlySet<Table>,
+): Promise<boolean> {
   let encounteredError = false;
   const fields = { ipFamily: ipt.family, backend: ipt.backend };
+  const touches = (table: Table) => tables === undefined || tables.has(table);
   for (const jump of iptablesJumpChains) {
     // The jumps to KUBE-FIREWALL go with the chain, in the filter restore below, when the chain
     // is ours to remove.
-    if (jump.kubeletFirewall) continue;
+    if (jump.kubeletFirewall || !touches(jump.table)) continue;
     try {
       await ipt.deleteRule(jump.table, jump.srcChain, jumpRuleArgs(jump));
     } catch (err) {
@@ -180,6 +198,7 @@ async function cleanupOne(ipt: Iptables, opts: CleanupOptions): Promise<boolean>
     }
   }
   for (const table of ["nat", "filter", "mangle"] as const) {
+    if (!touches(table)) continue;
     if (table === "mangle") {
       // Only look at mangle when our canary is there: saving mangle from the legacy backend
       // creates the table.
@@ -256,13 +275,56 @@ export interface CleanupAllOptions extends CleanupOptions {
  * ```
  */
 export async function cleanupAllBackends(opts: CleanupAllOptions = {}): Promise<boolean> {
-  const usable: Iptables[] = [];
+  const run = opts.run ?? new DenoCommandRunner();
+  let encounteredError = false;
   for (const backend of ["nft", "legacy"] as const) {
     for (const family of ["IPv4", "IPv6"] as const) {
-      const ipt = new ExecIptables(family, backend, { run: opts.run });
-      if (await ipt.present()) usable.push(ipt);
-      else log.v(2).info("Skipping cleanup of unusable iptables", { ipFamily: family, backend });
+      const ipt = new ExecIptables(family, backend, { run });
+      let tables: ReadonlySet<Table> | undefined;
+      let usable: boolean;
+      if (backend === "legacy") {
+        tables = await legacyTables(run, family);
+        // Only the binary is checked: any legacy listing would create a table.
+        usable = tables.size > 0 &&
+          (await run.run(LEGACY_BINARIES[family], ["--version"])).code === 0;
+      } else {
+        usable = await ipt.present();
+      }
+      if (!usable) {
+        log.v(2).info("Skipping cleanup of unused or unusable iptables", {
+          ipFamily: family,
+          backend,
+        });
+        continue;
+      }
+      if (await cleanupOne(ipt, opts, tables)) encounteredError = true;
     }
   }
-  return await cleanupLeftovers(usable, opts);
+  return encounteredError;
+}
+
+const LEGACY_BINARIES = { IPv4: "iptables-legacy", IPv6: "ip6tables-legacy" } as const;
+const LEGACY_TABLE_NAMES = {
+  IPv4: "/proc/net/ip_tables_names",
+  IPv6: "/proc/net/ip6_tables_names",
+} as const;
+
+/**
+ * The tables legacy iptables has in the namespace `run` runs in, read without creating any:
+ * `/proc/net/ip_tables_names` (or `ip6_tables_names`) lists the x_tables tables the kernel has
+ * instantiated; it is absent when the legacy module was never loaded.
+ *
+ * @param run Runs `cat` in the node's (or a test's) network namespace.
+ * @param family Which file.
+ * @returns The tables of ours among them (nat, filter, mangle); empty when legacy is unused.
+ */
+export async function legacyTables(run: CommandRunner, family: IPFamily): Promise<Set<Table>> {
+  const result = await run.run("cat", [LEGACY_TABLE_NAMES[family]]);
+  const out = new Set<Table>();
+  if (result.code !== 0) return out;
+  for (const name of result.stdout.split("\n")) {
+    const table = name.trim();
+    if (table === "nat" || table === "filter" || table === "mangle") out.add(table);
+  }
+  return out;
 }

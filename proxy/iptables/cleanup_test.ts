@@ -6,6 +6,7 @@ import {
   buildCleanupInput,
   cleanupAllBackends,
   cleanupLeftovers,
+  legacyTables,
   parseSavedTable,
 } from "./cleanup.ts";
 import type { Iptables, RestoreOptions, RulePosition, Table } from "./iptables.ts";
@@ -173,9 +174,11 @@ Deno.test("cleanupLeftovers() reports errors but still cleans the other families
 
 Deno.test("cleanupAllBackends() cleans every usable family and backend, skipping the others", async () => {
   const fake = new FakeCommandRunner();
-  // ip6tables-legacy is unusable; iptables-nft-save shows leftovers in nat.
+  // Legacy IPv4 has only a nat table; legacy IPv6 was never used (no /proc file).
   fake.respond((c) =>
-    c.cmd === "ip6tables-legacy" && c.args.includes("-L") ? { code: 3 } : undefined
+    c.cmd === "cat"
+      ? c.args[0] === "/proc/net/ip_tables_names" ? { stdout: "nat\n" } : { code: 1 }
+      : undefined
   );
   fake.respond((c) =>
     c.cmd === "iptables-nft-save" && c.args[1] === "nat" ? { stdout: NAT_SAVE } : undefined
@@ -191,4 +194,20 @@ Deno.test("cleanupAllBackends() cleans every usable family and backend, skipping
   const restores = fake.calls.filter((c) => c.cmd.endsWith("-restore"));
   assertEquals(restores.map((c) => c.cmd), ["iptables-nft-restore"]);
   assert(restores[0].stdin?.includes("-X KUBE-SVC-XPGD46QRK7WJZT7O"));
+  // Legacy commands name no table the kernel does not have, and IPv6 legacy runs nothing.
+  const legacy = fake.calls.filter((c) => c.cmd.includes("legacy"));
+  for (const c of legacy) {
+    const table = c.args[c.args.indexOf("-t") + 1];
+    assert(c.args.includes("--version") || table === "nat", `${c.cmd} ${c.args.join(" ")}`);
+  }
+  assert(!legacy.some((c) => c.cmd.startsWith("ip6tables")));
+});
+
+Deno.test("legacyTables() reads the kernel's table list, empty when legacy was never used", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond((c) =>
+    c.args[0] === "/proc/net/ip6_tables_names" ? { stdout: "filter\nraw\nmangle\n" } : { code: 1 }
+  );
+  assertEquals([...await legacyTables(fake, "IPv6")].sort(), ["filter", "mangle"]);
+  assertEquals(await legacyTables(fake, "IPv4"), new Set());
 });

@@ -71,14 +71,23 @@ export class FakeIptables implements Iptables {
   readonly restores: RestoreCall[] = [];
   #tables = new Map<Table, Chains>();
   #failures: Error[] = [];
+  #anyTarget: boolean;
 
   /**
    * @param family the family this instance stands for.
    * @param backend reported backend.
+   * @param opts `anyTarget`: accept a `-j` target that is neither built in nor a chain, as a
+   *   node's `iptables-save` output holds (other programs use extension targets such as NFLOG or
+   *   CT); `kube-proxy trace` loads the kernel's rules that way.
    */
-  constructor(family: IPFamily = "IPv4", backend: IptablesBackend = "legacy") {
+  constructor(
+    family: IPFamily = "IPv4",
+    backend: IptablesBackend = "legacy",
+    opts: { anyTarget?: boolean } = {},
+  ) {
     this.family = family;
     this.backend = backend;
+    this.#anyTarget = opts.anyTarget ?? false;
     for (const table of Object.keys(BUILTIN_CHAINS) as Table[]) {
       this.#tables.set(table, emptyTable(table));
     }
@@ -232,7 +241,9 @@ export class FakeIptables implements Iptables {
       const rules = w.get(chain);
       if (rules === undefined) fail(n, `chain ${chain} does not exist`);
       const target = jumpTarget(line);
-      if (target !== undefined && !BUILTIN_TARGETS.has(target) && !w.has(target)) {
+      if (
+        target !== undefined && !this.#anyTarget && !BUILTIN_TARGETS.has(target) && !w.has(target)
+      ) {
         fail(n, `target ${target} does not exist`);
       }
       if (op === "-A") rules!.push(line);

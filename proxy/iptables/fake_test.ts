@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../../tests/assert.ts";
 import { FakeIptables } from "./fake.ts";
 import { IptablesRestoreError } from "./iptables.ts";
-import { splitRuleArgs, tracePacket } from "./tracer.ts";
+import { tracePacket } from "./tracer.ts";
+import { splitRuleArgs } from "./trace_rule.ts";
 
 const BASE = `*nat
 :KUBE-SERVICES - [0:0]

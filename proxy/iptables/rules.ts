@@ -1,5 +1,5 @@
 /**
- * Rule generation: a pure function from the proxier's state (service ports and their endpoints)
+ * Rule generation: a pure function from one family's state (service ports and their endpoints)
  * and options to the lines of the `filter` and `nat` tables, in upstream kube-proxy's exact shape.
  *
  * Packet path (see README.md): PREROUTING/OUTPUT jump to nat KUBE-SERVICES, which matches a
@@ -11,28 +11,29 @@
  * performed in KUBE-POSTROUTING. The filter table REJECTs or DROPs traffic to services that have
  * no usable endpoints, so clients fail fast instead of timing out.
  *
+ * {@linkcode buildRuleSet} writes, in order: the fixed chains' own lines (KUBE-POSTROUTING,
+ * KUBE-MARK-MASQ, KUBE-FIREWALL, the DNS intercept), then per service port (sorted) its plan
+ * (`../service_plan.ts`) rendered by `service_rules.ts` (entry rules in the shared chains, then
+ * its own chains: written, deferred or skipped), then stale chain deletions, the KUBE-NODEPORTS
+ * jump (last rule of KUBE-SERVICES) and KUBE-FORWARD.
+ *
  * NOTE: this module is pure (no Deno.*, no clock, no randomness): same input, same text. It
  * memoizes chain-name hashes per (immutable) service port and endpoint object, which does not
  * change its output. Lines are built as strings and pushed to arrays, joined once by
  * `render.ts`: at 10,000 services x 10 endpoints this is ~366,000 nat lines. With
  * `deferServiceRules` (the proxier's choice) only the fixed chains' lines are built here and each
- * service's own chains are built by the renderer as it streams, one service at a time.
+ * service's own chains are built by the renderer as it streams, one service at a time. Every
+ * count a {@linkcode RuleSet} reports is the number of lines actually written (or, for a service
+ * a partial sync skips, the lines its chains were last written with).
  *
  * @module
  */
 
 import type { IPFamily } from "../../cache/objects.ts";
-import { categorizeEndpoints } from "../topology.ts";
+import type { EndpointInfo, ServicePortInfo } from "../types.ts";
+import type { DnsIntercept, LocalDetector } from "../backend.ts";
+import { type PlanContext, planServicePort, type ServicePlan } from "../service_plan.ts";
 import {
-  type EndpointInfo,
-  externallyAccessible,
-  type ServicePortInfo,
-  usesClusterEndpoints,
-  usesLocalEndpoints,
-} from "../types.ts";
-import {
-  EXTERNAL_TRAFFIC_CHAIN_PREFIX,
-  FIREWALL_CHAIN_PREFIX,
   isServiceChainName,
   KUBE_DNS_INTERCEPT,
   KUBE_EXTERNAL_SERVICES,
@@ -43,23 +44,18 @@ import {
   KUBE_POSTROUTING,
   KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
-  SERVICE_CHAIN_PREFIX,
-  SERVICE_LOCAL_CHAIN_PREFIX,
-  servicePortChainHash,
-  servicePortEndpointChainName,
 } from "./chains.ts";
-import { cidrContains, isLoopback } from "../net.ts";
+import {
+  chainsOf,
+  type ServiceChainSettings,
+  serviceChainsOf,
+  writeServiceChains,
+  writeServiceEntryRules,
+} from "./service_rules.ts";
+import { isLoopback } from "../net.ts";
 
-/**
- * How the proxier tells traffic from local pods (not masqueraded to the cluster IP, short-circuited
- * to the cluster-wide chain for external destinations) from other traffic. `None` is upstream's
- * no-op detector (no CIDR for this family): no such rules are written.
- */
-export type LocalDetector =
-  | { readonly mode: "None" }
-  | { readonly mode: "ClusterCIDR" | "NodeCIDR"; readonly cidr: string }
-  | { readonly mode: "BridgeInterface"; readonly interfaceName: string }
-  | { readonly mode: "InterfaceNamePrefix"; readonly interfacePrefix: string };
+export type { DnsIntercept, LocalDetector };
+export { probability } from "./service_rules.ts";
 
 /** The state rules are generated from: one family's service ports and endpoints. */
 export interface ProxyState {
@@ -67,14 +63,6 @@ export interface ProxyState {
   readonly services: ReadonlyMap<string, ServicePortInfo>;
   /** Endpoints per `servicePortKey`, sorted by `endpoint`. */
   readonly endpoints: ReadonlyMap<string, readonly EndpointInfo[]>;
-}
-
-/** Our extension: redirect cluster-DNS service IPs on port 53 to the node-local responder. */
-export interface DnsIntercept {
-  /** DNS service IPs (of any family; only this rule set's family is used). */
-  readonly serviceIPs: readonly string[];
-  /** Local port the responder listens on. */
-  readonly port: number;
 }
 
 /** Options of {@linkcode buildRuleSet}: the proxier's configuration for one family. */
@@ -109,8 +97,14 @@ export interface RuleSetOptions {
    */
   readonly updatedServices?: ReadonlySet<string>;
   /**
-   * Tests only: build the skipped services' lines and count them, instead of counting them
-   * arithmetically, to check that both counts agree.
+   * The line count of each service port's own chains (by `servicePortKey`) as the last
+   * successful restore wrote them ({@linkcode RuleSet.serviceLines} of that rule set): a partial
+   * sync counts the services it skips from it, for `natTotal`, instead of building their lines.
+   */
+  readonly writtenServiceLines?: ReadonlyMap<string, number>;
+  /**
+   * Tests only: build the lines of the services a partial sync skips and count them, even when
+   * `writtenServiceLines` knows them.
    */
   readonly verifySkippedLineCounts?: boolean;
   /** nat chains currently in the kernel (from iptables-save), to delete stale service chains. */
@@ -171,7 +165,14 @@ export interface RuleSet {
   readonly activeNatChains: Set<string>;
   /** Stale service chains deleted by this rule set. */
   readonly deletedChains: string[];
+  /** Counts of the lines written (computed on first read; reading it renders deferred lines). */
   readonly counts: RuleCounts;
+  /**
+   * The line count of every service port's own chains (by `servicePortKey`): those written now
+   * as counted when written, those skipped as `writtenServiceLines` said. For the next partial
+   * sync's `writtenServiceLines`; computed on first read.
+   */
+  readonly serviceLines: ReadonlyMap<string, number>;
   /** Service ports whose traffic policy Local found no local endpoint, per policy. */
   readonly noLocalEndpoints: { readonly internal: number; readonly external: number };
   /** Whether comments were dropped because the cluster is large. */
@@ -200,65 +201,15 @@ export function masqueradeMarkFor(bit: number): string {
   return "0x" + (2 ** bit).toString(16).padStart(8, "0");
 }
 
-/**
- * Formats a load-balancing probability as upstream (`%0.10f` of 1/n).
- *
- * @param n the number of endpoints left, including this one.
- * @returns e.g. `0.3333333333` for 3.
- * @example
- * ```ts
- * probability(2); // "0.5000000000"
- * ```
- */
-export function probability(n: number): string {
-  return (1 / n).toFixed(10);
-}
-
 /** Upstream's `largeClusterEndpointsThreshold`. */
 export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
 
-interface ServiceChains {
-  readonly svc: string;
-  readonly svl: string;
-  readonly ext: string;
-  readonly fw: string;
-}
-
-// Chain names are memoized on the (immutable) service port and endpoint objects themselves,
-// under a non-enumerable symbol: hashing is the costliest step of a build, and objects are
-// replaced (not changed) when their Service or EndpointSlice changes, so the memo can never be
-// stale. A Map or WeakMap memo costs more than it saves at 100,000 endpoints (WeakMap insertion
-// in particular takes seconds in V8).
-const CHAINS = Symbol("kube-proxy chain names");
-
-function memo<T extends object, V>(obj: T, compute: () => V): V {
-  const cached = (obj as Record<symbol, V | undefined>)[CHAINS];
-  if (cached !== undefined) return cached;
-  const v = compute();
-  Object.defineProperty(obj, CHAINS, { value: v, enumerable: false });
-  return v;
-}
-
-function chainsOf(sp: ServicePortInfo): ServiceChains {
-  return memo(sp, () => {
-    const h = servicePortChainHash(sp.nameString, sp.protocol);
-    return {
-      svc: SERVICE_CHAIN_PREFIX + h,
-      svl: SERVICE_LOCAL_CHAIN_PREFIX + h,
-      ext: EXTERNAL_TRAFFIC_CHAIN_PREFIX + h,
-      fw: FIREWALL_CHAIN_PREFIX + h,
-    };
-  });
-}
-
-// Each EndpointInfo belongs to one service port's endpoint list, so its chain name, a function
-// of (service port name, protocol, endpoint), is fixed for the object.
-function endpointChainOf(sp: ServicePortInfo, ep: EndpointInfo): string {
-  return memo(ep, () => servicePortEndpointChainName(sp.nameString, sp.protocol, ep.endpoint));
-}
-
-/** `[ifLocal, ifNotLocal]` match arguments of a detector, or undefined for the no-op detector. */
-function detectorArgs(d: LocalDetector): [string, string] | undefined {
+/**
+ * `[ifLocal, ifNotLocal]` match arguments of a detector, or undefined for the no-op detector.
+ *
+ * @param d the family's local detector.
+ */
+export function detectorArgs(d: LocalDetector): [string, string] | undefined {
   switch (d.mode) {
     case "ClusterCIDR":
     case "NodeCIDR":
@@ -278,6 +229,51 @@ function detectorArgs(d: LocalDetector): [string, string] | undefined {
 
 const EMPTY_ENDPOINTS: readonly EndpointInfo[] = [];
 
+/** The tables being written: chain declarations and lines, and where the fixed nat lines are. */
+class Tables {
+  readonly filterChains: string[] = [
+    KUBE_SERVICES,
+    KUBE_EXTERNAL_SERVICES,
+    KUBE_FORWARD,
+    KUBE_NODEPORTS,
+    KUBE_PROXY_FIREWALL,
+  ];
+  readonly filterRules: string[] = [];
+  readonly natChains: string[] = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ];
+  readonly natRules: string[] = [];
+  /**
+   * Where each fixed nat chain's lines are in natRules, so that partial syncs can compare and
+   * leave them out without looking at the service chains' lines.
+   */
+  readonly fixedNatLines = new Map<string, number[]>(this.natChains.map((c) => [c, []]));
+  readonly countLocalhostNodePorts: boolean;
+
+  constructor(countLocalhostNodePorts: boolean) {
+    this.countLocalhostNodePorts = countLocalhostNodePorts;
+  }
+
+  /** Appends a line to a fixed nat chain. */
+  nat(chain: string, line: string): void {
+    let at = this.fixedNatLines.get(chain);
+    if (at === undefined) this.fixedNatLines.set(chain, at = []);
+    at.push(this.natRules.length);
+    this.natRules.push(line);
+  }
+
+  /** Appends a filter line. */
+  filter(line: string): void {
+    this.filterRules.push(line);
+  }
+}
+
+/** One service port's own chains in a rule set: written now, or skipped by a partial sync. */
+interface OwnChains {
+  readonly key: string;
+  readonly written: boolean;
+  /** Their line count: as written, or (skipped) as last written. */
+  lines(): number;
+}
+
 /**
  * Builds the filter and nat rules for one IP family.
  *
@@ -291,85 +287,11 @@ const EMPTY_ENDPOINTS: readonly EndpointInfo[] = [];
  */
 export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
   const isIPv6 = opts.family === "IPv6";
-  const mark = opts.masqueradeMark;
-  const nodeName = opts.nodeName;
-  const nodeLabels = opts.nodeLabels ?? {};
-  const detector = detectorArgs(opts.localDetector);
-  const updated = opts.updatedServices;
   const localhostNodePorts = !isIPv6 && opts.localhostNodePorts;
-
-  const filterChains = [
-    KUBE_SERVICES,
-    KUBE_EXTERNAL_SERVICES,
-    KUBE_FORWARD,
-    KUBE_NODEPORTS,
-    KUBE_PROXY_FIREWALL,
-  ];
-  const filterRules: string[] = [];
-  const natChains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ];
-  const natRules: string[] = [];
-  // Where each fixed nat chain's lines are in natRules, so that partial syncs can compare and
-  // leave them out without looking at the service chains' lines.
-  const fixedNatLines = new Map<string, number[]>(natChains.map((c) => [c, []]));
-  const pushFixed = (chain: string, line: string) => {
-    let at = fixedNatLines.get(chain);
-    if (at === undefined) fixedNatLines.set(chain, at = []);
-    at.push(natRules.length);
-    natRules.push(line);
-  };
-  const joinServiceRules = opts.joinServiceRules ?? false;
-  let joinedLines = 0;
-  const deferServiceRules = opts.deferServiceRules ?? false;
-  const deferredServiceRules: DeferredServiceRules[] = [];
-  let deferredLines = 0;
-  // Only needed to find stale chains: a Set of 110,000 names costs a sync tens of milliseconds.
-  const activeNatChains = new Set<string>();
-  const collectActive = opts.existingNatChains !== undefined;
-  let natRulesSkipped = 0;
-  let noLocalInternal = 0, noLocalExternal = 0;
-
-  // Masquerade marked packets on their way out, clearing the mark so that a packet traversing
-  // the stack again is not masqueraded twice.
-  pushFixed(KUBE_POSTROUTING, `-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark}/${mark} -j RETURN`);
-  pushFixed(KUBE_POSTROUTING, `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${mark}`);
-  pushFixed(
-    KUBE_POSTROUTING,
-    `-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" ` +
-      `-j MASQUERADE${opts.randomFully ? " --random-fully" : ""}`,
-  );
-  pushFixed(KUBE_MARK_MASQ, `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${mark}`);
-  if (localhostNodePorts) {
-    // route_localnet (needed for localhost NodePorts) lets the network reach 127.0.0.0/8
-    // (CVE-2020-8558, issue #90259); this rule closes that hole. NOTE: kubelet writes an
-    // identical rule into its KUBE-FIREWALL chain; keep the two interoperable.
-    filterChains.push(KUBE_FIREWALL);
-    filterRules.push(
-      `-A ${KUBE_FIREWALL} -m comment --comment "block incoming localnet connections" ` +
-        `-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
-    );
-  }
-
-  // Our extension: cluster-DNS service IPs are answered by the node-local responder. The jump is
-  // the first rule of KUBE-SERVICES so that it wins over the DNS Service's own cluster IP rules.
-  const dnsIPs = (opts.dnsIntercept?.serviceIPs ?? []).filter((ip) => ip.includes(":") === isIPv6);
-  const dnsIntercepted = opts.dnsIntercept !== undefined && dnsIPs.length > 0;
-  if (dnsIntercepted) {
-    const port = opts.dnsIntercept.port;
-    natChains.push(KUBE_DNS_INTERCEPT);
-    pushFixed(
-      KUBE_SERVICES,
-      `-A ${KUBE_SERVICES} -m comment --comment "cluster DNS intercept" -j ${KUBE_DNS_INTERCEPT}`,
-    );
-    for (const ip of dnsIPs) {
-      for (const p of ["udp", "tcp"]) {
-        pushFixed(
-          KUBE_DNS_INTERCEPT,
-          `-A ${KUBE_DNS_INTERCEPT} -m comment --comment "redirect cluster DNS to the node-local responder" ` +
-            `-m ${p} -p ${p} -d ${ip} --dport 53 -j REDIRECT --to-ports ${port}`,
-        );
-      }
-    }
-  }
+  const t = new Tables(localhostNodePorts && (opts.nfacct?.localhostNodePorts ?? false));
+  writeMasqueradeChains(t, opts);
+  if (localhostNodePorts) writeLocalhostFirewall(t);
+  const dnsIntercepted = writeDnsIntercept(t, opts);
 
   // Large clusters drop comments from the most numerous rules (SVC->SEP and SEP), which shrinks
   // the restore input by 40% or more.
@@ -377,423 +299,275 @@ export function buildRuleSet(state: ProxyState, opts: RuleSetOptions): RuleSet {
   for (const key of state.services.keys()) totalEndpoints += state.endpoints.get(key)?.length ?? 0;
   const largeClusterMode = totalEndpoints >
     (opts.largeClusterEndpointsThreshold ?? LARGE_CLUSTER_ENDPOINTS_THRESHOLD);
+  const detector = detectorArgs(opts.localDetector);
+  const settings: ServiceChainSettings = { detector, largeClusterMode };
+  const ctx: PlanContext = {
+    nodeName: opts.nodeName,
+    nodeLabels: opts.nodeLabels ?? {},
+    nodeIP: opts.nodeIP,
+    hasLocalDetector: detector !== undefined,
+    masqueradeAll: opts.masqueradeAll,
+  };
 
-  const keys = [...state.services.keys()].sort();
-  for (const key of keys) {
+  const own: OwnChains[] = [];
+  const deferred: DeferredServiceRules[] = [];
+  // Only needed to find stale chains: a Set of 110,000 names costs a sync tens of milliseconds.
+  const activeNatChains = new Set<string>();
+  const collectActive = opts.existingNatChains !== undefined;
+  let noLocalInternal = 0, noLocalExternal = 0;
+  for (const key of [...state.services.keys()].sort()) {
     const sp = state.services.get(key)!;
-    const S = sp.nameString;
-    const p = sp.protocol;
-    const proto = `-m ${p} -p ${p}`;
-    const eps = state.endpoints.get(key) ?? EMPTY_ENDPOINTS;
-    const cat = categorizeEndpoints(eps, sp, nodeName, nodeLabels);
-    const chains = chainsOf(sp);
-    const accessible = externallyAccessible(sp);
-
-    const hasEndpoints = cat.hasAnyEndpoints;
-    const clusterPolicyChain = chains.svc;
-    const usesClusterPolicyChain = cat.clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
-    const localPolicyChain = chains.svl;
-    const usesLocalPolicyChain = cat.localEndpoints.length > 0 && usesLocalEndpoints(sp);
-
-    // internalTrafficChain is the chain cluster IP traffic goes to: the cluster-wide chain, or the
-    // node-local one with internalTrafficPolicy Local (then "no local endpoint" means DROP).
-    let internalTrafficChain = clusterPolicyChain;
-    let hasInternalEndpoints = hasEndpoints;
-    if (sp.internalPolicyLocal) {
-      internalTrafficChain = localPolicyChain;
-      if (cat.localEndpoints.length === 0) hasInternalEndpoints = false;
-    }
-    // externalPolicyChain is where external traffic (NodePort, external IP, LoadBalancer IP) ends
-    // up after KUBE-EXT: the node-local chain with externalTrafficPolicy Local.
-    let externalPolicyChain = clusterPolicyChain;
-    let hasExternalEndpoints = hasEndpoints;
-    if (sp.externalPolicyLocal) {
-      externalPolicyChain = localPolicyChain;
-      if (cat.localEndpoints.length === 0) hasExternalEndpoints = false;
-    }
-    // usesExternalTrafficChain depends on hasEndpoints, not hasExternalEndpoints: the
-    // short-circuit rules for pods and the node itself are needed even without local endpoints.
-    const externalTrafficChain = chains.ext;
-    const usesExternalTrafficChain = hasEndpoints && accessible;
-    let loadBalancerTrafficChain = externalTrafficChain;
-    const fwChain = chains.fw;
-    const usesFWChain = hasEndpoints && sp.loadBalancerVIPs.length > 0 &&
-      sp.loadBalancerSourceRanges.length > 0;
-
-    if (usesFWChain) loadBalancerTrafficChain = fwChain;
+    const plan = planServicePort(sp, state.endpoints.get(key) ?? EMPTY_ENDPOINTS, ctx);
+    if (plan.noLocalEndpoints.internal) noLocalInternal++;
+    if (plan.noLocalEndpoints.external) noLocalExternal++;
+    writeServiceEntryRules(t, plan);
     if (collectActive) {
-      if (usesClusterPolicyChain) activeNatChains.add(clusterPolicyChain);
-      if (usesLocalPolicyChain) activeNatChains.add(localPolicyChain);
-      if (usesExternalTrafficChain) activeNatChains.add(externalTrafficChain);
-      if (usesFWChain) activeNatChains.add(fwChain);
-      for (const ep of cat.allReachableEndpoints) activeNatChains.add(endpointChainOf(sp, ep));
+      for (const chain of serviceChainsOf(plan, chainsOf(sp))) activeNatChains.add(chain);
     }
-
-    let internalFilterTarget = "", internalFilterComment = "";
-    let externalFilterTarget = "", externalFilterComment = "";
-    if (!hasEndpoints) {
-      // No endpoints at all: no nat chains, only filter rules that reject the service's IPs.
-      internalFilterTarget = externalFilterTarget = "REJECT";
-      internalFilterComment = externalFilterComment = `"${S} has no endpoints"`;
+    // The service's own chains; a partial sync writes them only for services that changed (the
+    // kernel keeps the others as they are).
+    if (opts.updatedServices !== undefined && !opts.updatedServices.has(sp.serviceKey)) {
+      own.push(skippedChains(key, plan, settings, opts));
     } else {
-      if (!hasInternalEndpoints) {
-        internalFilterTarget = "DROP";
-        internalFilterComment = `"${S} has no local endpoints"`;
-        noLocalInternal++;
-      }
-      if (!hasExternalEndpoints) {
-        externalFilterTarget = "DROP";
-        externalFilterComment = `"${S} has no local endpoints"`;
-        noLocalExternal++;
-      }
-    }
-
-    // Capture the cluster IP.
-    const clusterDest = `${proto} -d ${sp.clusterIP} --dport ${sp.port}`;
-    if (hasInternalEndpoints) {
-      pushFixed(
-        KUBE_SERVICES,
-        `-A ${KUBE_SERVICES} -m comment --comment "${S} cluster IP" ${clusterDest} -j ${internalTrafficChain}`,
-      );
-    } else {
-      filterRules.push(
-        `-A ${KUBE_SERVICES} -m comment --comment ${internalFilterComment} ${clusterDest} -j ${internalFilterTarget}`,
-      );
-    }
-
-    // Capture external IPs.
-    for (const ip of sp.externalIPs) {
-      const dest = `${proto} -d ${ip} --dport ${sp.port}`;
-      if (hasEndpoints) {
-        pushFixed(
-          KUBE_SERVICES,
-          `-A ${KUBE_SERVICES} -m comment --comment "${S} external IP" ${dest} -j ${externalTrafficChain}`,
-        );
-      }
-      if (!hasExternalEndpoints) {
-        filterRules.push(
-          `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${dest} -j ${externalFilterTarget}`,
-        );
-      }
-    }
-
-    // Capture LoadBalancer ingress IPs.
-    for (const ip of sp.loadBalancerVIPs) {
-      const dest = `${proto} -d ${ip} --dport ${sp.port}`;
-      if (hasEndpoints) {
-        pushFixed(
-          KUBE_SERVICES,
-          `-A ${KUBE_SERVICES} -m comment --comment "${S} loadbalancer IP" ${dest} -j ${loadBalancerTrafficChain}`,
-        );
-      }
-      if (usesFWChain) {
-        // Packets that fell off the end of KUBE-FW were not DNATed, so they still carry the
-        // LoadBalancer IP as destination here and are dropped.
-        filterRules.push(
-          `-A ${KUBE_PROXY_FIREWALL} -m comment --comment "${S} traffic not accepted by ${fwChain}" ${dest} -j DROP`,
-        );
-      }
-    }
-    if (!hasExternalEndpoints) {
-      for (const ip of sp.loadBalancerVIPs) {
-        filterRules.push(
-          `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${proto} -d ${ip} --dport ${sp.port} -j ${externalFilterTarget}`,
-        );
-      }
-    }
-
-    // Capture NodePorts.
-    if (sp.nodePort !== 0) {
-      if (hasEndpoints) {
-        if (localhostNodePorts && opts.nfacct?.localhostNodePorts) {
-          pushFixed(
-            KUBE_NODEPORTS,
-            `-A ${KUBE_NODEPORTS} -m comment --comment ${S} ${proto} -d 127.0.0.0/8 --dport ${sp.nodePort} ` +
-              `-m nfacct --nfacct-name localhost_nps_accepted_pkts -j ${externalTrafficChain}`,
-          );
-        }
-        pushFixed(
-          KUBE_NODEPORTS,
-          `-A ${KUBE_NODEPORTS} -m comment --comment ${S} ${proto} --dport ${sp.nodePort} -j ${externalTrafficChain}`,
-        );
-      }
-      if (!hasExternalEndpoints) {
-        filterRules.push(
-          `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} -m addrtype --dst-type LOCAL ` +
-            `${proto} --dport ${sp.nodePort} -j ${externalFilterTarget}`,
-        );
-      }
-    }
-
-    // Accept the health-check node port whatever the endpoints: the load balancer must be able
-    // to learn that this node has none.
-    if (sp.healthCheckNodePort !== 0) {
-      filterRules.push(
-        `-A ${KUBE_NODEPORTS} -m comment --comment "${S} health check node port" -m tcp -p tcp ` +
-          `--dport ${sp.healthCheckNodePort} -j ACCEPT`,
-      );
-    }
-
-    // Everything below is the service's own chains; a partial sync writes them only for services
-    // that changed (the kernel keeps the others as they are).
-    const chainMark = natChains.length, ruleMark = natRules.length;
-    const skip = updated !== undefined && !updated.has(sp.serviceKey);
-    if (skip ? !opts.verifySkippedLineCounts : deferServiceRules) {
-      // Counted, for the rules metrics: a skipped service's lines are not built at all (building
-      // and dropping them costs a partial sync as much as a full one), a deferred one's are built
-      // while rendering.
-      let lines = 0;
-      if (hasInternalEndpoints && (opts.masqueradeAll || detector !== undefined)) lines++;
-      if (usesExternalTrafficChain) {
-        lines += sp.externalPolicyLocal ? (detector !== undefined ? 3 : 2) : 1;
-        if (hasExternalEndpoints) lines++;
-      }
-      if (usesFWChain) {
-        const fromNode = opts.nodeIP !== "" &&
-          sp.loadBalancerSourceRanges.some((cidr) => cidrContains(cidr, opts.nodeIP));
-        lines += sp.loadBalancerSourceRanges.length + 1 +
-          (fromNode ? sp.loadBalancerVIPs.length : 0);
-      }
-      const perEndpoint = sp.stickyMaxAgeSeconds > 0 ? 2 : 1;
-      if (usesClusterPolicyChain) lines += perEndpoint * cat.clusterEndpoints.length;
-      if (usesLocalPolicyChain) lines += perEndpoint * cat.localEndpoints.length;
-      lines += 2 * cat.allReachableEndpoints.length;
-      if (skip) {
-        natRulesSkipped += lines;
-        continue;
-      }
-      deferredLines += lines;
-    }
-
-    // The service's own chains are declared now (declarations come before every rule).
-    if (usesExternalTrafficChain) natChains.push(externalTrafficChain);
-    if (usesFWChain) natChains.push(fwChain);
-    if (usesClusterPolicyChain) natChains.push(clusterPolicyChain);
-    if (usesLocalPolicyChain) natChains.push(localPolicyChain);
-    for (const ep of cat.allReachableEndpoints) natChains.push(endpointChainOf(sp, ep));
-
-    const writeOwnChains = (out: string[]): void => {
-      // Internal traffic: masquerade what does not come from a local pod (or everything with
-      // masqueradeAll), so replies come back through this node.
-      if (hasInternalEndpoints) {
-        if (opts.masqueradeAll) {
-          out.push(
-            `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} -j ${KUBE_MARK_MASQ}`,
-          );
-        } else if (detector !== undefined) {
-          out.push(
-            `-A ${internalTrafficChain} -m comment --comment "${S} cluster IP" ${clusterDest} ${
-              detector[1]
-            } -j ${KUBE_MARK_MASQ}`,
-          );
-        }
-      }
-
-      if (usesExternalTrafficChain) {
-        if (!sp.externalPolicyLocal) {
-          // Cluster policy: external traffic may be DNATed to another node, so masquerade it so
-          // that replies return through this node.
-          out.push(
-            `-A ${externalTrafficChain} -m comment --comment "masquerade traffic for ${S} external destinations" -j ${KUBE_MARK_MASQ}`,
-          );
-        } else {
-          // Local policy: pods are short-circuited to the cluster-wide chain, as if they had gone
-          // out to the load balancer and come back; no masquerade is needed for them.
-          if (detector !== undefined) {
-            out.push(
-              `-A ${externalTrafficChain} -m comment --comment "pod traffic for ${S} external destinations" ${
-                detector[0]
-              } -j ${clusterPolicyChain}`,
-            );
-          }
-          // Traffic from the node itself has a node address as source, which the endpoint could
-          // not answer directly: masquerade it and send it to the cluster-wide chain.
-          out.push(
-            `-A ${externalTrafficChain} -m comment --comment "masquerade LOCAL traffic for ${S} external destinations" ` +
-              `-m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
-            `-A ${externalTrafficChain} -m comment --comment "route LOCAL traffic for ${S} external destinations" ` +
-              `-m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
-          );
-        }
-        if (hasExternalEndpoints) {
-          out.push(`-A ${externalTrafficChain} -j ${externalPolicyChain}`);
-        }
-      }
-
-      if (usesFWChain) {
-        const fwArgs = `-A ${fwChain} -m comment --comment "${S} loadbalancer IP"`;
-        let allowFromNode = false;
-        for (const cidr of sp.loadBalancerSourceRanges) {
-          out.push(`${fwArgs} -s ${cidr} -j ${externalTrafficChain}`);
-          if (opts.nodeIP !== "" && cidrContains(cidr, opts.nodeIP)) allowFromNode = true;
-        }
-        // The LoadBalancer IP is often also a local address of the node; a request from the node
-        // to it then loops back with the VIP as source, which must be allowed too.
-        if (allowFromNode) {
-          for (const ip of sp.loadBalancerVIPs) {
-            out.push(`${fwArgs} -s ${ip} -j ${externalTrafficChain}`);
-          }
-        }
-        out.push(
-          `-A ${fwChain} -m comment --comment "other traffic to ${S} will be dropped by KUBE-PROXY-FIREWALL"`,
-        );
-      }
-
-      if (usesClusterPolicyChain) {
-        writeServiceToEndpointRules(
-          out,
-          sp,
-          clusterPolicyChain,
-          cat.clusterEndpoints,
-          largeClusterMode,
-        );
-      }
-      if (usesLocalPolicyChain) {
-        writeServiceToEndpointRules(
-          out,
-          sp,
-          localPolicyChain,
-          cat.localEndpoints,
-          largeClusterMode,
-        );
-      }
-
-      // One chain per endpoint: hairpin masquerade (a pod reaching itself through the service
-      // must see a source other than its own address), then the DNAT.
-      const comment = largeClusterMode ? "" : ` -m comment --comment ${S}`;
-      const affinity = sp.stickyMaxAgeSeconds > 0;
-      for (const ep of cat.allReachableEndpoints) {
-        const chain = endpointChainOf(sp, ep);
-        out.push(
-          `-A ${chain}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`,
-          affinity
-            ? `-A ${chain}${comment} -m recent --name ${chain} --set ${proto} -j DNAT --to-destination ${ep.endpoint}`
-            : `-A ${chain}${comment} ${proto} -j DNAT --to-destination ${ep.endpoint}`,
-        );
-      }
-    };
-
-    if (skip) {
-      writeOwnChains(natRules);
-      natRulesSkipped += natRules.length - ruleMark;
-      natRules.length = ruleMark;
-      natChains.length = chainMark;
-    } else if (deferServiceRules) {
-      deferredServiceRules.push({ at: natRules.length, write: writeOwnChains });
-    } else {
-      writeOwnChains(natRules);
-      if (joinServiceRules && natRules.length - ruleMark > 1) {
-        // One flat string for the service's own chains instead of dozens of concatenated ones.
-        const block = natRules.slice(ruleMark).join("\n");
-        joinedLines += natRules.length - ruleMark - 1;
-        natRules.length = ruleMark;
-        natRules.push(block);
-      }
+      own.push(writeOwnChains(t, key, plan, settings, opts, deferred));
     }
   }
 
-  // Delete service chains (and the DNS intercept chain) that exist in the kernel but are no
-  // longer used.
-  const deletedChains: string[] = [];
-  if (opts.existingNatChains !== undefined) {
-    for (const chain of opts.existingNatChains) {
-      // The DNS intercept chain of an earlier run with the intercept on: nothing jumps to it
-      // once KUBE-SERVICES is rewritten (the first sync is full), so it goes like a stale
-      // service chain instead of waiting for --cleanup.
-      const staleIntercept = chain === KUBE_DNS_INTERCEPT && !dnsIntercepted;
-      if (!staleIntercept && (!isServiceChainName(chain) || activeNatChains.has(chain))) continue;
-      deletedChains.push(chain);
-    }
-    deletedChains.sort();
-    for (const chain of deletedChains) {
-      natChains.push(chain);
-      natRules.push(`-X ${chain}`);
+  const deletedChains = writeStaleChainDeletions(t, opts, activeNatChains, dnsIntercepted);
+  writeNodePortsJump(t, opts, localhostNodePorts);
+  writeForwardChain(t, opts);
+  return finishRuleSet(t, {
+    family: opts.family,
+    deferredServiceRules: deferred,
+    activeNatChains,
+    deletedChains,
+    noLocalEndpoints: { internal: noLocalInternal, external: noLocalExternal },
+    largeClusterMode,
+  }, own);
+}
+
+/**
+ * Masquerade marked packets on their way out, clearing the mark so that a packet traversing the
+ * stack again is not masqueraded twice; KUBE-MARK-MASQ sets the mark.
+ */
+function writeMasqueradeChains(t: Tables, opts: RuleSetOptions): void {
+  const mark = opts.masqueradeMark;
+  t.nat(KUBE_POSTROUTING, `-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark}/${mark} -j RETURN`);
+  t.nat(KUBE_POSTROUTING, `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${mark}`);
+  t.nat(
+    KUBE_POSTROUTING,
+    `-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" ` +
+      `-j MASQUERADE${opts.randomFully ? " --random-fully" : ""}`,
+  );
+  t.nat(KUBE_MARK_MASQ, `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${mark}`);
+}
+
+/**
+ * route_localnet (needed for localhost NodePorts) lets the network reach 127.0.0.0/8
+ * (CVE-2020-8558, issue #90259); this rule closes that hole. NOTE: kubelet writes an identical
+ * rule into its KUBE-FIREWALL chain; keep the two interoperable.
+ */
+function writeLocalhostFirewall(t: Tables): void {
+  t.filterChains.push(KUBE_FIREWALL);
+  t.filter(
+    `-A ${KUBE_FIREWALL} -m comment --comment "block incoming localnet connections" ` +
+      `-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+  );
+}
+
+/**
+ * Our extension: cluster-DNS service IPs are answered by the node-local responder. The jump is
+ * the first rule of KUBE-SERVICES so that it wins over the DNS Service's own cluster IP rules.
+ *
+ * @returns whether the intercept chain is written.
+ */
+function writeDnsIntercept(t: Tables, opts: RuleSetOptions): boolean {
+  const isIPv6 = opts.family === "IPv6";
+  const dnsIPs = (opts.dnsIntercept?.serviceIPs ?? []).filter((ip) => ip.includes(":") === isIPv6);
+  if (opts.dnsIntercept === undefined || dnsIPs.length === 0) return false;
+  const port = opts.dnsIntercept.port;
+  t.natChains.push(KUBE_DNS_INTERCEPT);
+  t.nat(
+    KUBE_SERVICES,
+    `-A ${KUBE_SERVICES} -m comment --comment "cluster DNS intercept" -j ${KUBE_DNS_INTERCEPT}`,
+  );
+  for (const ip of dnsIPs) {
+    for (const p of ["udp", "tcp"]) {
+      t.nat(
+        KUBE_DNS_INTERCEPT,
+        `-A ${KUBE_DNS_INTERCEPT} -m comment --comment "redirect cluster DNS to the node-local responder" ` +
+          `-m ${p} -p ${p} -d ${ip} --dport 53 -j REDIRECT --to-ports ${port}`,
+      );
     }
   }
+  return true;
+}
 
-  // Finally, hand local destinations to KUBE-NODEPORTS. NOTE: this must stay the last rule of
-  // KUBE-SERVICES, after every service IP rule.
-  const npComment =
+/** Lines of a service port's own chains, built and dropped: the count when nothing else says. */
+function countServiceLines(plan: ServicePlan, settings: ServiceChainSettings): number {
+  const scratch: string[] = [];
+  writeServiceChains(scratch, plan, settings);
+  return scratch.length;
+}
+
+/**
+ * A service a partial sync skips: its chains are not declared or written (the kernel keeps them);
+ * its lines are counted as they were last written, or built and counted when that is unknown.
+ */
+function skippedChains(
+  key: string,
+  plan: ServicePlan,
+  settings: ServiceChainSettings,
+  opts: RuleSetOptions,
+): OwnChains {
+  const known = opts.verifySkippedLineCounts ? undefined : opts.writtenServiceLines?.get(key);
+  let lines = known;
+  return { key, written: false, lines: () => lines ??= countServiceLines(plan, settings) };
+}
+
+/**
+ * Declares a service port's own chains and writes their lines: now (joined into one entry with
+ * `joinServiceRules`), or, with `deferServiceRules`, while rendering.
+ */
+function writeOwnChains(
+  t: Tables,
+  key: string,
+  plan: ServicePlan,
+  settings: ServiceChainSettings,
+  opts: RuleSetOptions,
+  deferred: DeferredServiceRules[],
+): OwnChains {
+  // Declarations come before every rule.
+  for (const chain of serviceChainsOf(plan, chainsOf(plan.service))) t.natChains.push(chain);
+  if (opts.deferServiceRules) {
+    let lines: number | undefined;
+    deferred.push({
+      at: t.natRules.length,
+      write: (out) => {
+        const before = out.length;
+        writeServiceChains(out, plan, settings);
+        lines = out.length - before;
+      },
+    });
+    return { key, written: true, lines: () => lines ??= countServiceLines(plan, settings) };
+  }
+  const mark = t.natRules.length;
+  writeServiceChains(t.natRules, plan, settings);
+  const lines = t.natRules.length - mark;
+  if (opts.joinServiceRules && lines > 1) {
+    // One flat string for the service's own chains instead of dozens of concatenated ones.
+    const block = t.natRules.slice(mark).join("\n");
+    t.natRules.length = mark;
+    t.natRules.push(block);
+  }
+  return { key, written: true, lines: () => lines };
+}
+
+/**
+ * Deletes service chains (and the DNS intercept chain) that exist in the kernel but are no longer
+ * used: declared (flushed) and `-X`ed in the same restore.
+ */
+function writeStaleChainDeletions(
+  t: Tables,
+  opts: RuleSetOptions,
+  active: ReadonlySet<string>,
+  dnsIntercepted: boolean,
+): string[] {
+  const deleted: string[] = [];
+  if (opts.existingNatChains === undefined) return deleted;
+  for (const chain of opts.existingNatChains) {
+    // The DNS intercept chain of an earlier run with the intercept on: nothing jumps to it once
+    // KUBE-SERVICES is rewritten (the first sync is full), so it goes like a stale service chain
+    // instead of waiting for --cleanup.
+    const staleIntercept = chain === KUBE_DNS_INTERCEPT && !dnsIntercepted;
+    if (!staleIntercept && (!isServiceChainName(chain) || active.has(chain))) continue;
+    deleted.push(chain);
+  }
+  deleted.sort();
+  for (const chain of deleted) {
+    t.natChains.push(chain);
+    t.natRules.push(`-X ${chain}`);
+  }
+  return deleted;
+}
+
+/**
+ * Finally, hand local destinations to KUBE-NODEPORTS. NOTE: this must stay the last rule of
+ * KUBE-SERVICES, after every service IP rule.
+ */
+function writeNodePortsJump(t: Tables, opts: RuleSetOptions, localhostNodePorts: boolean): void {
+  const isIPv6 = opts.family === "IPv6";
+  const comment =
     `-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"`;
   if (opts.nodePortIPs === undefined) {
     // Localhost NodePorts never work for IPv6, and for IPv4 only with route_localnet.
     const exclude = isIPv6 ? " ! -d ::1/128" : localhostNodePorts ? "" : " ! -d 127.0.0.0/8";
-    pushFixed(
-      KUBE_SERVICES,
-      `${npComment} -m addrtype --dst-type LOCAL${exclude} -j ${KUBE_NODEPORTS}`,
-    );
-  } else {
-    for (const ip of opts.nodePortIPs) {
-      if (isLoopback(ip) && (isIPv6 || !localhostNodePorts)) continue;
-      pushFixed(KUBE_SERVICES, `${npComment} -d ${ip} -j ${KUBE_NODEPORTS}`);
-    }
+    t.nat(KUBE_SERVICES, `${comment} -m addrtype --dst-type LOCAL${exclude} -j ${KUBE_NODEPORTS}`);
+    return;
   }
+  for (const ip of opts.nodePortIPs) {
+    if (isLoopback(ip) && (isIPv6 || !localhostNodePorts)) continue;
+    t.nat(KUBE_SERVICES, `${comment} -d ${ip} -j ${KUBE_NODEPORTS}`);
+  }
+}
 
-  // Drop INVALID packets, which would otherwise reach pods and make them reset connections
-  // (issue #74839), unless conntrack is liberal about TCP windows (issue #117924).
+/**
+ * Drop INVALID packets, which would otherwise reach pods and make them reset connections (issue
+ * #74839), unless conntrack is liberal about TCP windows (issue #117924). Forward marked traffic
+ * even when the FORWARD policy is DROP (NodePorts to other nodes), and everything belonging to a
+ * connection accepted that way.
+ */
+function writeForwardChain(t: Tables, opts: RuleSetOptions): void {
+  const mark = opts.masqueradeMark;
   if (!opts.tcpBeLiberal) {
     const acct = opts.nfacct?.invalidDropped
       ? " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts"
       : "";
-    filterRules.push(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID${acct} -j DROP`);
+    t.filter(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID${acct} -j DROP`);
   }
-  // Forward marked traffic even when the FORWARD policy is DROP (NodePorts to other nodes),
-  // and everything belonging to a connection accepted that way.
-  filterRules.push(
+  t.filter(
     `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`,
+  );
+  t.filter(
     `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
-
-  const natWritten = natRules.length + joinedLines + deferredLines - deletedChains.length;
-  return {
-    family: opts.family,
-    filterChains,
-    filterRules,
-    natChains,
-    natRules,
-    deferredServiceRules,
-    fixedNatLines,
-    activeNatChains,
-    deletedChains,
-    counts: {
-      filter: filterRules.length,
-      nat: natWritten,
-      natTotal: natWritten + natRulesSkipped,
-    },
-    noLocalEndpoints: { internal: noLocalInternal, external: noLocalExternal },
-    largeClusterMode,
-  };
 }
 
-/** Session-affinity rules, then the random load-balancing rules, into a KUBE-SVC/SVL chain. */
-function writeServiceToEndpointRules(
-  natRules: string[],
-  sp: ServicePortInfo,
-  chain: string,
-  endpoints: readonly EndpointInfo[],
-  largeClusterMode: boolean,
-): void {
-  const S = sp.nameString;
-  if (sp.stickyMaxAgeSeconds > 0) {
-    for (const ep of endpoints) {
-      const epChain = endpointChainOf(sp, ep);
-      const comment = largeClusterMode ? "" : ` -m comment --comment "${S} -> ${ep.endpoint}"`;
-      natRules.push(
-        `-A ${chain}${comment} -m recent --name ${epChain} --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j ${epChain}`,
-      );
-    }
-  }
-  const n = endpoints.length;
-  for (let i = 0; i < n; i++) {
-    const ep = endpoints[i];
-    const epChain = endpointChainOf(sp, ep);
-    const comment = largeClusterMode ? "" : ` -m comment --comment "${S} -> ${ep.endpoint}"`;
-    natRules.push(
-      i < n - 1
-        ? `-A ${chain}${comment} -m statistic --mode random --probability ${
-          probability(n - i)
-        } -j ${epChain}`
-        : `-A ${chain}${comment} -j ${epChain}`,
-    );
-  }
+/** The rule set, with its counts derived (on first read) from the lines written. */
+function finishRuleSet(
+  t: Tables,
+  rest: Pick<
+    RuleSet,
+    | "family"
+    | "deferredServiceRules"
+    | "activeNatChains"
+    | "deletedChains"
+    | "noLocalEndpoints"
+    | "largeClusterMode"
+  >,
+  own: readonly OwnChains[],
+): RuleSet {
+  let counts: RuleCounts | undefined;
+  let serviceLines: Map<string, number> | undefined;
+  return {
+    ...rest,
+    filterChains: t.filterChains,
+    filterRules: t.filterRules,
+    natChains: t.natChains,
+    natRules: t.natRules,
+    fixedNatLines: t.fixedNatLines,
+    get counts(): RuleCounts {
+      if (counts !== undefined) return counts;
+      let nat = 0, skipped = 0;
+      for (const lines of t.fixedNatLines.values()) nat += lines.length;
+      for (const o of own) {
+        if (o.written) nat += o.lines();
+        else skipped += o.lines();
+      }
+      return counts = { filter: t.filterRules.length, nat, natTotal: nat + skipped };
+    },
+    get serviceLines(): ReadonlyMap<string, number> {
+      return serviceLines ??= new Map(own.map((o) => [o.key, o.lines()]));
+    },
+  };
 }

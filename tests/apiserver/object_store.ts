@@ -10,11 +10,11 @@
  * @module
  */
 
+import { ServiceAllocator } from "./allocator.ts";
+import { ApiError, type RawObject } from "./errors.ts";
 import { findResourceType, RESOURCE_TYPES, type ResourceType } from "./resources.ts";
 
-/** A raw API object, as JSON. */
-// deno-lint-ignore no-explicit-any
-export type RawObject = Record<string, any>;
+export { ApiError, type RawObject };
 
 /** Watch event types the store produces. */
 export type EventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -39,25 +39,6 @@ export interface StoredObject {
   readonly json: string;
 }
 
-/** Thrown for a request the API server would refuse; `code` is the HTTP status. */
-export class ApiError extends Error {
-  /** HTTP status code (400, 404, 409, 410, ...). */
-  readonly code: number;
-  /** Kubernetes `Status.reason` ("NotFound", "AlreadyExists", ...). */
-  readonly reason: string;
-  /**
-   * @param code HTTP status code.
-   * @param reason Kubernetes `Status.reason`.
-   * @param message Human-readable message.
-   */
-  constructor(code: number, reason: string, message: string) {
-    super(message);
-    this.name = "ApiError";
-    this.code = code;
-    this.reason = reason;
-  }
-}
-
 class ResourceState {
   readonly objects = new Map<string, StoredObject>();
   events: StoredEvent[] = [];
@@ -72,6 +53,11 @@ export interface ApplyOptions {
   readonly create?: boolean;
   /** Fail with 404 when the object does not exist (PUT). */
   readonly update?: boolean;
+  /**
+   * Refuse a Service's requested cluster IP or node port that another Service holds (422), as
+   * the API server does for HTTP writes. Without it, any object is accepted.
+   */
+  readonly strict?: boolean;
 }
 
 /** The result of a write. */
@@ -91,8 +77,7 @@ export class ObjectStore {
   #states = new Map<ResourceType, ResourceState>();
   #historyLimit: number;
   #listeners = new Set<EventListener>();
-  #nextClusterIP = 10;
-  #nextNodePort = 30000;
+  #allocator = new ServiceAllocator();
 
   /**
    * @param historyLimit events kept per resource type before the oldest are compacted away.
@@ -233,7 +218,7 @@ export class ObjectStore {
       kind: type.kind,
       metadata,
     };
-    if (type.kind === "Service") this.#defaultService(obj, oldObj);
+    if (type.kind === "Service") this.#defaultService(key, obj, oldObj, opts.strict ?? false);
     // A write that changes nothing gets no new resourceVersion and no event, as in the real API.
     if (old !== undefined) {
       metadata.resourceVersion = String(old.rv);
@@ -245,6 +230,7 @@ export class ObjectStore {
     const json = JSON.stringify(obj);
     const labels = metadata.labels ?? {};
     state.objects.set(key, { namespace, name, rv, labels, json });
+    if (type.kind === "Service") this.#allocator.record(key, obj.spec, oldObj?.spec);
     this.#record(state, {
       rv,
       type: old === undefined ? "ADDED" : "MODIFIED",
@@ -271,6 +257,7 @@ export class ObjectStore {
     state.objects.delete(key);
     const rv = ++this.#rv;
     const obj = JSON.parse(old.json);
+    if (type.kind === "Service") this.#allocator.record(key, undefined, obj.spec);
     obj.metadata.resourceVersion = String(rv);
     const json = JSON.stringify(obj);
     this.#record(state, {
@@ -295,35 +282,16 @@ export class ObjectStore {
     for (const listener of this.#listeners) listener(state.type, event);
   }
 
-  /** Allocates a cluster IP and node ports as the API server's defaulting would. */
-  #defaultService(obj: RawObject, old: RawObject | undefined): void {
+  /** Defaults a Service's type, cluster IP, node ports and IP families as the API server does. */
+  #defaultService(key: string, obj: RawObject, old: RawObject | undefined, strict: boolean): void {
     const spec: RawObject = obj.spec = { ...(obj.spec ?? {}) };
-    const type = spec.type ?? "ClusterIP";
-    spec.type = type;
-    if (type === "ExternalName") return;
-    if (spec.clusterIP === undefined || spec.clusterIP === "") {
-      const previous = old?.spec?.clusterIP;
-      if (typeof previous === "string" && previous !== "") {
-        spec.clusterIP = previous;
-        spec.clusterIPs = old?.spec?.clusterIPs ?? [previous];
-      } else {
-        const n = this.#nextClusterIP++;
-        spec.clusterIP = `10.96.${(n >> 8) & 255}.${n & 255}`;
-        spec.clusterIPs = [spec.clusterIP];
-      }
-    }
-    if (spec.clusterIPs === undefined) spec.clusterIPs = [spec.clusterIP];
+    spec.type ??= "ClusterIP";
+    if (spec.type === "ExternalName") return;
+    this.#allocator.assign(key, obj, old, strict);
     if (spec.ipFamilies === undefined && spec.clusterIP !== "None") {
       spec.ipFamilies = (spec.clusterIPs as string[]).map((ip) =>
-        ip.includes(":") ? "IPv6" : "IPv4"
+        String(ip).includes(":") ? "IPv6" : "IPv4"
       );
-    }
-    if ((type === "NodePort" || type === "LoadBalancer") && Array.isArray(spec.ports)) {
-      spec.ports = spec.ports.map((p: RawObject, i: number) => {
-        if (p?.nodePort) return p;
-        const previous = old?.spec?.ports?.[i]?.nodePort;
-        return { ...p, nodePort: previous ?? this.#nextNodePort++ };
-      });
     }
   }
 }

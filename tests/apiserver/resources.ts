@@ -14,22 +14,58 @@ export interface ResourceType {
   /** URL plural ("services"). */
   readonly plural: string;
   readonly namespaced: boolean;
+  /** kubectl's short names (`svc`), served in discovery. */
+  readonly shortNames?: readonly string[];
+  /** Discovery categories (`all`). */
+  readonly categories?: readonly string[];
 }
 
 /** Every resource type the fixture serves. */
 export const RESOURCE_TYPES: readonly ResourceType[] = [
-  { kind: "Service", apiVersion: "v1", plural: "services", namespaced: true },
+  {
+    kind: "Service",
+    apiVersion: "v1",
+    plural: "services",
+    namespaced: true,
+    shortNames: ["svc"],
+    categories: ["all"],
+  },
   {
     kind: "EndpointSlice",
     apiVersion: "discovery.k8s.io/v1",
     plural: "endpointslices",
     namespaced: true,
   },
-  { kind: "Node", apiVersion: "v1", plural: "nodes", namespaced: false },
-  { kind: "Namespace", apiVersion: "v1", plural: "namespaces", namespaced: false },
-  { kind: "Pod", apiVersion: "v1", plural: "pods", namespaced: true },
-  { kind: "Event", apiVersion: "v1", plural: "events", namespaced: true },
-  { kind: "Event", apiVersion: "events.k8s.io/v1", plural: "events", namespaced: true },
+  { kind: "Node", apiVersion: "v1", plural: "nodes", namespaced: false, shortNames: ["no"] },
+  {
+    kind: "Namespace",
+    apiVersion: "v1",
+    plural: "namespaces",
+    namespaced: false,
+    shortNames: ["ns"],
+  },
+  {
+    kind: "Pod",
+    apiVersion: "v1",
+    plural: "pods",
+    namespaced: true,
+    shortNames: ["po"],
+    categories: ["all"],
+  },
+  {
+    kind: "ServiceCIDR",
+    apiVersion: "networking.k8s.io/v1",
+    plural: "servicecidrs",
+    namespaced: false,
+  },
+  { kind: "Event", apiVersion: "v1", plural: "events", namespaced: true, shortNames: ["ev"] },
+  {
+    kind: "Event",
+    apiVersion: "events.k8s.io/v1",
+    plural: "events",
+    namespaced: true,
+    shortNames: ["ev"],
+  },
 ];
 
 /** The resource type of a `kind` (plus `apiVersion` to tell the two Event kinds apart). */

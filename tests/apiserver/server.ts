@@ -7,6 +7,8 @@
  */
 
 import { type FixtureCertificates, generateCertificates } from "./certs.ts";
+import { discoveryDocument } from "./discovery.ts";
+import { openApiDocument, openApiV2Response } from "./openapi.ts";
 import { parseManifests, readManifests } from "./manifests.ts";
 import {
   ApiError,
@@ -15,6 +17,8 @@ import {
   type StoredEvent,
   type StoredObject,
 } from "./object_store.ts";
+import { applyPatch } from "./patch.ts";
+import { type IncludeObject, includeObjectOf, toTable, wantsTable } from "./tables.ts";
 import {
   findResourceType,
   parseResourcePath,
@@ -26,6 +30,11 @@ import {
 export interface ApiServerOptions {
   /** Addresses to listen on, `host:port`; port 0 picks a free port. Default `127.0.0.1:0`. */
   readonly listen?: readonly string[];
+  /**
+   * Also serve plain HTTP on this Unix socket path (it reaches across network namespaces: the
+   * sandbox relays `kubectl` on the host's loopback to its API server through it).
+   */
+  readonly unixSocket?: string;
   /** Serve HTTPS with a CA generated at start (see `certificates`). */
   readonly tls?: boolean;
   /** Extra names/IPs for the server certificate. */
@@ -60,6 +69,8 @@ interface Watcher {
   readonly fieldSelector: Selector;
   readonly labelSelector: Selector;
   readonly bookmarks: boolean;
+  /** Events as one-row Tables (`kubectl get -w`), carrying this much of the object. */
+  readonly table: IncludeObject | undefined;
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
   timer: ReturnType<typeof setTimeout> | undefined;
   closed: boolean;
@@ -123,7 +134,7 @@ function parseSelector(text: string | null, field: boolean): Selector {
 export class ApiServerFixture {
   #store: ObjectStore;
   #opts: ApiServerOptions;
-  #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  #servers: Deno.HttpServer<Deno.Addr>[] = [];
   #addrs: { hostname: string; port: number }[] = [];
   #certs: FixtureCertificates | undefined;
   #watchers = new Set<Watcher>();
@@ -289,6 +300,16 @@ export class ApiServerFixture {
     return this.#store.list(type).map((o) => JSON.parse(o.json));
   }
 
+  /**
+   * Calls `listener` after every change (any path: HTTP or in-process), with the changed object's
+   * kind and apiVersion. Listeners run inside the write: defer writes of your own.
+   *
+   * @returns a function that removes the listener.
+   */
+  onChange(listener: (kind: string, apiVersion: string) => void): () => void {
+    return this.#store.subscribe((type) => listener(type.kind, type.apiVersion));
+  }
+
   // ---- fault injection ----
 
   /**
@@ -438,6 +459,15 @@ export class ApiServerFixture {
       const bound = await promise;
       addr.port = bound.port;
     }
+    const path = this.#opts.unixSocket;
+    if (path !== undefined) {
+      await Deno.remove(path).catch(() => {});
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#servers.push(
+        Deno.serve({ path, onListen: () => resolve() }, (r) => this.#handle(r)),
+      );
+      await promise;
+    }
   }
 
   async #handle(req: Request): Promise<Response> {
@@ -476,9 +506,9 @@ export class ApiServerFixture {
         JSON.stringify({ major: "1", minor: "31", gitVersion: "v1.31.0-fixture" }),
       );
     }
-    if (p === "/api") {
-      return jsonResponse(JSON.stringify({ kind: "APIVersions", versions: ["v1"] }));
-    }
+    if (p === "/openapi/v2") return openApiV2Response();
+    const discovery = discoveryDocument(p) ?? openApiDocument(p);
+    if (discovery !== undefined) return jsonResponse(JSON.stringify(discovery));
     const path = parseResourcePath(p);
     if (path === undefined) throw new ApiError(404, "NotFound", `the server could not find ${p}`);
     const { type, namespace, name } = path;
@@ -488,16 +518,16 @@ export class ApiServerFixture {
         const q = url.searchParams;
         if (q.get("watch") === "true" || q.get("watch") === "1") {
           this.#watches++;
-          return this.#watch(path, q);
+          return this.#watch(path, q, this.#tableOf(req, q));
         }
-        const res = this.#list(type, namespace, q);
+        const res = this.#list(type, namespace, q, this.#tableOf(req, q));
         this.#lists++;
         return res;
       }
       if (method === "POST") {
         const obj = await req.json();
         this.#checkBody(obj, type, namespace, undefined);
-        return jsonResponse(this.#write(obj, { create: true }), 201);
+        return jsonResponse(this.#write(obj, { create: true, strict: true }), 201);
       }
       throw new ApiError(405, "MethodNotAllowed", `${method} not allowed on a collection`);
     }
@@ -507,12 +537,28 @@ export class ApiServerFixture {
       if (stored === undefined) {
         throw new ApiError(404, "NotFound", `${type.plural} "${name}" not found`);
       }
-      return jsonResponse(stored.json);
+      const table = this.#tableOf(req, url.searchParams);
+      if (table === undefined) return jsonResponse(stored.json);
+      const obj = JSON.parse(stored.json);
+      return jsonResponse(JSON.stringify(toTable(type.kind, [obj], obj.metadata, table)));
     }
     if (method === "PUT") {
       const obj = await req.json();
       this.#checkBody(obj, type, namespace, name);
-      return jsonResponse(this.#write(obj, { update: true }));
+      return jsonResponse(this.#write(obj, { update: true, strict: true }));
+    }
+    if (method === "PATCH") {
+      const stored = this.#store.get(type, ns, name);
+      if (stored === undefined) {
+        throw new ApiError(404, "NotFound", `${type.plural} "${name}" not found`);
+      }
+      const patched = applyPatch(
+        req.headers.get("content-type") ?? "",
+        JSON.parse(stored.json),
+        await req.json(),
+      );
+      this.#checkBody(patched, type, namespace, name);
+      return jsonResponse(this.#write(patched, { update: true, strict: true }));
     }
     if (method === "DELETE") {
       return jsonResponse(this.#store.remove(type, ns, name).json);
@@ -533,12 +579,22 @@ export class ApiServerFixture {
     }
   }
 
-  #write(obj: RawObject, opts: { create?: boolean; update?: boolean }): string {
+  /** The `includeObject` of a request that asks for a Table, or undefined. */
+  #tableOf(req: Request, q: URLSearchParams): IncludeObject | undefined {
+    return wantsTable(req.headers.get("accept")) ? includeObjectOf(q) : undefined;
+  }
+
+  #write(obj: RawObject, opts: { create?: boolean; update?: boolean; strict?: boolean }): string {
     this.#ensureNamespace(obj);
     return this.#store.apply(obj, opts).json;
   }
 
-  #list(type: ResourceType, namespace: string | undefined, q: URLSearchParams): Response {
+  #list(
+    type: ResourceType,
+    namespace: string | undefined,
+    q: URLSearchParams,
+    table: IncludeObject | undefined,
+  ): Response {
     const fieldSel = parseSelector(q.get("fieldSelector"), true);
     const labelSel = parseSelector(q.get("labelSelector"), false);
     const limit = Number(q.get("limit") ?? "0");
@@ -569,6 +625,10 @@ export class ApiServerFixture {
     }
     const metadata: RawObject = { resourceVersion: String(rv) };
     if (next !== "") metadata.continue = next;
+    if (table !== undefined) {
+      const objects = items.map((i) => JSON.parse(i));
+      return jsonResponse(JSON.stringify(toTable(type.kind, objects, metadata, table)));
+    }
     return jsonResponse(
       `{"kind":"${type.kind}List","apiVersion":"${type.apiVersion}","metadata":${
         JSON.stringify(metadata)
@@ -579,6 +639,7 @@ export class ApiServerFixture {
   #watch(
     path: { type: ResourceType; namespace: string | undefined },
     q: URLSearchParams,
+    table: IncludeObject | undefined,
   ): Response {
     const fieldSelector = parseSelector(q.get("fieldSelector"), true);
     const labelSelector = parseSelector(q.get("labelSelector"), false);
@@ -594,6 +655,7 @@ export class ApiServerFixture {
           fieldSelector,
           labelSelector,
           bookmarks,
+          table,
           controller,
           timer: undefined,
           closed: false,
@@ -602,7 +664,7 @@ export class ApiServerFixture {
         if (initial) {
           for (const o of this.#store.list(path.type)) {
             if (this.#matches(watcher, o)) {
-              this.#send(watcher, encoder.encode(`{"type":"ADDED","object":${o.json}}\n`));
+              this.#send(watcher, this.#eventBytes(watcher, `{"type":"ADDED","object":${o.json}}`));
             }
           }
           if (q.get("sendInitialEvents") === "true") {
@@ -629,7 +691,7 @@ export class ApiServerFixture {
             return;
           }
           for (const e of history) {
-            if (this.#matches(watcher, e)) this.#send(watcher, encoder.encode(e.line + "\n"));
+            if (this.#matches(watcher, e)) this.#send(watcher, this.#eventBytes(watcher, e.line));
           }
         }
         this.#watchers.add(watcher);
@@ -659,9 +721,27 @@ export class ApiServerFixture {
     let bytes: Uint8Array | undefined;
     for (const w of this.#watchers) {
       if (w.type !== type || !this.#matches(w, event)) continue;
+      if (w.table !== undefined) {
+        this.#send(w, this.#eventBytes(w, event.line));
+        continue;
+      }
       bytes ??= encoder.encode(event.line + "\n");
       this.#send(w, bytes);
     }
+  }
+
+  /** One event line for `w`: as stored, or with its object as a one-row Table. */
+  #eventBytes(w: Watcher, line: string): Uint8Array {
+    if (w.table === undefined) return encoder.encode(line + "\n");
+    const event = JSON.parse(line);
+    const obj = event.object;
+    const table = toTable(
+      w.type.kind,
+      [obj],
+      { resourceVersion: obj.metadata?.resourceVersion },
+      w.table,
+    );
+    return encoder.encode(JSON.stringify({ type: event.type, object: table }) + "\n");
   }
 
   #send(w: Watcher, bytes: Uint8Array): void {

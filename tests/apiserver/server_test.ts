@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { ApiServerFixture, type RawObject } from "./server.ts";
+import { CHILD_ENV } from "../sandbox/command.ts";
 
 function service(name: string, ns = "default", port = 80): RawObject {
   return {
@@ -303,6 +304,7 @@ Deno.test("tests/apiserver/main.ts starts from one command and answers the stdin
     "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\nspec: {ports: [{port: 80}]}\n",
   );
   const child = new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: [
       "run",
       "-A",
@@ -375,5 +377,180 @@ Deno.test("tests/apiserver/main.ts starts from one command and answers the stdin
     await lines.cancel().catch(() => {});
     await child.status;
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function post(api: ApiServerFixture, obj: RawObject): Promise<Response> {
+  return await fetch(`${api.url}/api/v1/namespaces/default/services`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(obj),
+  });
+}
+
+Deno.test("ApiServerFixture allocates cluster IPs and node ports without duplicates", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  try {
+    const ips = new Set<string>();
+    const ports = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      const res = await post(api, {
+        ...service(`s${i}`),
+        spec: { type: "NodePort", ports: [{ port: 80 }, { port: 81 }] },
+      });
+      assertEquals(res.status, 201);
+      const svc = await res.json();
+      ips.add(svc.spec.clusterIP);
+      for (const p of svc.spec.ports) ports.add(p.nodePort);
+    }
+    assertEquals(ips.size, 20, "every Service got its own cluster IP");
+    assertEquals(ports.size, 40, "every port got its own node port");
+    for (const p of ports) assert(p >= 30000 && p <= 32767, `node port ${p} in range`);
+    // Services that ask for the next addresses and ports a sequential allocator would hand out:
+    // later allocations must step over them.
+    const last = [...ips].sort().at(-1)!.split(".").map(Number);
+    const lastPort = Math.max(...ports);
+    const fixedIPs: string[] = [];
+    const fixedPorts: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      fixedIPs.push(`${last[0]}.${last[1]}.${last[2]}.${last[3] + i}`);
+      fixedPorts.push(lastPort + i);
+      api.apply({
+        ...service(`fixed${i}`),
+        spec: {
+          type: "NodePort",
+          clusterIP: fixedIPs.at(-1),
+          ports: [{ port: 80, nodePort: fixedPorts.at(-1) }],
+        },
+      });
+    }
+    for (let i = 0; i < 3; i++) {
+      const svc = await (await post(api, {
+        ...service(`after${i}`),
+        spec: { type: "NodePort", ports: [{ port: 80 }] },
+      })).json();
+      assert(!fixedIPs.includes(svc.spec.clusterIP), `${svc.spec.clusterIP} is held`);
+      assert(!ips.has(svc.spec.clusterIP), `${svc.spec.clusterIP} was handed out before`);
+      assert(!fixedPorts.includes(svc.spec.ports[0].nodePort), "a held node port");
+      assert(!ports.has(svc.spec.ports[0].nodePort), "a node port handed out before");
+    }
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("ApiServerFixture refuses a held cluster IP or node port with 422, releases on delete", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  try {
+    const spec = {
+      type: "NodePort",
+      clusterIP: "10.96.0.20",
+      ports: [{ port: 80, nodePort: 30080 }],
+    };
+    assertEquals((await post(api, { ...service("a"), spec })).status, 201);
+    const sameIP = await post(api, {
+      ...service("b"),
+      spec: { clusterIP: "10.96.0.20", ports: [{ port: 80 }] },
+    });
+    assertEquals(sameIP.status, 422);
+    const status = await sameIP.json();
+    assertEquals(status.reason, "Invalid");
+    assertStringIncludes(status.message, "provided IP is already allocated");
+    const samePort = await post(api, {
+      ...service("c"),
+      spec: { type: "NodePort", ports: [{ port: 80, nodePort: 30080 }] },
+    });
+    assertEquals(samePort.status, 422);
+    assertStringIncludes((await samePort.json()).message, "spec.ports[0].nodePort");
+    assertEquals(api.get("Service", "default", "b"), undefined, "nothing was stored");
+    // The owner may keep its own values on update.
+    const put = await fetch(`${api.url}/api/v1/namespaces/default/services/a`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...service("a"), spec: { ...spec, selector: { app: "a" } } }),
+    });
+    assertEquals(put.status, 200);
+    const del = await fetch(`${api.url}/api/v1/namespaces/default/services/a`, {
+      method: "DELETE",
+    });
+    assertEquals(del.status, 200);
+    await del.body?.cancel();
+    const again = await post(api, { ...service("d"), spec });
+    assertEquals(again.status, 201, "the IP and the port were released");
+    await again.body?.cancel();
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("ApiServerFixture serves discovery, OpenAPI v3 patch markers and Tables", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  try {
+    api.apply(service("web"));
+    const core = await (await fetch(`${api.url}/api/v1`)).json();
+    const svc = core.resources.find((r: RawObject) => r.name === "services");
+    assertEquals([svc.kind, svc.namespaced, svc.shortNames], ["Service", true, ["svc"]]);
+    const groups = await (await fetch(`${api.url}/apis`)).json();
+    assert(groups.groups.some((g: RawObject) => g.name === "discovery.k8s.io"));
+    const disco = await (await fetch(`${api.url}/apis/discovery.k8s.io/v1`)).json();
+    assertEquals(disco.resources.map((r: RawObject) => r.name), ["endpointslices"]);
+    const root = await (await fetch(`${api.url}/openapi/v3`)).json();
+    const gv = await (await fetch(`${api.url}${root.paths["api/v1"].serverRelativeURL}`)).json();
+    const patch = gv.paths["/api/v1/namespaces/{namespace}/services/{name}"].patch;
+    assertEquals(patch["x-kubernetes-group-version-kind"].kind, "Service");
+    const v2 = await fetch(`${api.url}/openapi/v2`);
+    assertEquals([v2.status, (await v2.arrayBuffer()).byteLength], [200, 0], "an empty document");
+    const table = await (await fetch(`${api.url}/api/v1/services`, {
+      headers: { accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json" },
+    })).json();
+    assertEquals(table.kind, "Table");
+    assertEquals(table.columnDefinitions.map((c: RawObject) => c.name).slice(0, 3), [
+      "Name",
+      "Type",
+      "Cluster-IP",
+    ]);
+    const ip = api.get("Service", "default", "web")!.spec.clusterIP;
+    assertEquals(table.rows[0].cells.slice(0, 5), ["web", "ClusterIP", ip, "<none>", "80/TCP"]);
+    assertEquals(table.rows[0].object.kind, "PartialObjectMetadata");
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("ApiServerFixture PATCH: strategic merge, merge and JSON patch; 415 for others", async () => {
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  try {
+    api.apply({
+      ...service("web"),
+      spec: { ports: [{ name: "a", port: 80 }], selector: { x: "1" } },
+    });
+    const url = `${api.url}/api/v1/namespaces/default/services/web`;
+    const patch = async (type: string, body: unknown) =>
+      await fetch(url, {
+        method: "PATCH",
+        headers: { "content-type": type },
+        body: JSON.stringify(body),
+      });
+    let res = await patch("application/strategic-merge-patch+json", {
+      spec: { ports: [{ name: "b", port: 81 }], selector: { y: "2" } },
+    });
+    assertEquals(res.status, 200);
+    let obj = await res.json();
+    assertEquals(obj.spec.ports.map((p: RawObject) => p.port), [80, 81], "ports merge by port");
+    assertEquals(obj.spec.selector, { x: "1", y: "2" });
+    res = await patch("application/merge-patch+json", { spec: { ports: [{ port: 82 }] } });
+    obj = await res.json();
+    assertEquals(obj.spec.ports.map((p: RawObject) => p.port), [82], "a merge patch replaces");
+    res = await patch("application/json-patch+json", [
+      { op: "replace", path: "/spec/selector/x", value: "3" },
+    ]);
+    obj = await res.json();
+    assertEquals(obj.spec.selector, { x: "3", y: "2" });
+    assertEquals(api.get("Service", "default", "web")!.spec.selector.x, "3", "stored");
+    res = await patch("application/apply-patch+yaml", {});
+    assertEquals(res.status, 415);
+    await res.body?.cancel();
+  } finally {
+    await api.close();
   }
 });

@@ -6,6 +6,7 @@ import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { runCommand } from "../sandbox/command.ts";
 import { listSandboxNamespaces } from "../sandbox/sandbox_state.ts";
 import { repoPath } from "../sandbox/sandbox.ts";
+import { CHILD_ENV } from "../sandbox/command.ts";
 
 const root = Deno.uid() === 0;
 
@@ -14,17 +15,19 @@ Deno.test({
   ignore: !root,
   async fn() {
     const res = await runCommand(
-      [Deno.execPath(), "run", "-A", repoPath("tests/sandbox/demo.ts")],
+      [Deno.execPath(), "run", "-A", repoPath("tests/sandbox/demo.ts"), "--mode", "iptables"],
       { check: false },
     );
     const out = res.stdout + res.stderr;
     assertEquals(res.code, 0, out);
     for (
       const text of [
+        "started on both nodes, mode iptables",
         "db-service.default.svc.cluster.local A  ->  10.96.0.20",
         "my-sts-0.my-service.default.svc.cluster.local A  ->  10.244.1.3",
         "answered by my-sts-0",
         "the NodePort on node2 reaches web on node1",
+        "the EndpointSlice controller wrote db-service-",
         "answered by db-1",
         "Every step worked",
       ]
@@ -50,6 +53,7 @@ Deno.test({
  */
 async function copyDemoForAnyUser(): Promise<{ dir: string; demo: string }> {
   const info = await new Deno.Command(Deno.execPath(), {
+    env: CHILD_ENV,
     args: ["info", "--json", "--no-config", repoPath("tests/sandbox/demo.ts")],
     stdin: "null",
     stdout: "piped",

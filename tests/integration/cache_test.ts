@@ -172,10 +172,12 @@ async function startCache(
   api: ApiServerFixture,
   rec: Recorder,
   opts: ClusterCacheOptions = FAST,
+  attachMore: (cache: ClusterCache) => void = () => {},
 ): Promise<{ cache: ClusterCache; kubeconfig: string }> {
   const kubeconfig = await tempFile(api.kubeconfigFor());
   const cache = new ClusterCache(await loadClientConfig({ kubeconfig }), "node-a", opts);
   rec.attach(cache);
+  attachMore(cache);
   await cache.start();
   return { cache, kubeconfig };
 }
@@ -781,5 +783,64 @@ Deno.test("ClusterCache resyncs with a new API server process on the same port",
     await cache?.stop();
     await first.close();
     await second?.close();
+  }
+});
+
+Deno.test("ClusterCache watches ServiceCIDRs for a handler, and treats 404 as unavailable", async () => {
+  const { ServiceCIDRTracker } = await import("../../cache/service_cidr.ts");
+  const api = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  let cache: ClusterCache | undefined;
+  try {
+    api.apply({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "ServiceCIDR",
+      metadata: { name: "kubernetes" },
+      spec: { cidrs: ["10.96.0.0/16", "fd00:96::/108"] },
+    });
+    const seen: Array<readonly string[] | undefined> = [];
+    ({ cache } = await startCache(
+      api,
+      new Recorder(),
+      FAST,
+      (c) => c.addServiceCIDRHandler(new ServiceCIDRTracker((cidrs) => seen.push(cidrs))),
+    ));
+    await cache.synced;
+    assertEquals(seen, [["10.96.0.0/16", "fd00:96::/108"]]);
+    api.apply({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "ServiceCIDR",
+      metadata: { name: "extra" },
+      spec: { cidrs: ["10.100.0.0/24"] },
+    });
+    await waitFor("the new CIDR", () => seen.length === 2);
+    assertEquals(seen[1], ["10.100.0.0/24", "10.96.0.0/16", "fd00:96::/108"]);
+  } finally {
+    await cache?.stop();
+    await api.close();
+  }
+  // An API server that does not serve the resource: the cache still syncs, CIDRs unknown.
+  const old = await ApiServerFixture.start({ bookmarkIntervalMs: 0 });
+  try {
+    old.failRequests(Number.MAX_SAFE_INTEGER, 404, "/apis/networking.k8s.io/v1/servicecidrs");
+    let unavailable = 0;
+    ({ cache } = await startCache(
+      old,
+      new Recorder(),
+      { ...FAST, forbiddenRetryMs: 20 },
+      (c) =>
+        c.addServiceCIDRHandler({
+          onServiceCIDRAdd: () => {},
+          onServiceCIDRUpdate: () => {},
+          onServiceCIDRDelete: () => {},
+          onServiceCIDRsSynced: () => {},
+          onServiceCIDRsUnavailable: () => unavailable++,
+        }),
+    ));
+    await cache.synced;
+    assert(cache.hasSynced());
+    assertEquals(unavailable, 1);
+  } finally {
+    await cache?.stop();
+    await old.close();
   }
 });

@@ -110,6 +110,11 @@ async function eventually<T>(
   }
 }
 
+/** GET /healthz inside `ns`: the body, a newline, the status code. */
+function healthzOf(ns: string): Promise<Output> {
+  return inNs(ns, "curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:10256/healthz");
+}
+
 /** `iptables-save` of both backends, nft first. */
 async function saveRules(ns: string): Promise<string> {
   const nft = await inNs(ns, "iptables-nft-save");
@@ -185,6 +190,8 @@ bindAddress: 0.0.0.0
 port: 53
 upstreamServers: [${API_IP}]
 serviceIPs: [${DNS_SERVICE_IP}]
+# The API server's namespace plays a pod off the node, outside clusterCIDR: allow it.
+allowedClients: [${API_IP}/32]
 `;
 }
 
@@ -284,14 +291,7 @@ Deno.test({
 
       // /healthz turns 200 once the first sync is done.
       const healthz = await eventually("/healthz 200", async () => {
-        const r = await inNs(
-          nodeNs,
-          "curl",
-          "-s",
-          "-w",
-          "\n%{http_code}",
-          "http://127.0.0.1:10256/healthz",
-        );
+        const r = await healthzOf(nodeNs);
         return r.stdout.endsWith("\n200") ? r.stdout : undefined;
       }, context);
       assertStringIncludes(healthz, '"lastUpdated"');
@@ -302,6 +302,17 @@ Deno.test({
         metrics.stdout,
         /^kubeproxy_sync_proxy_rules_last_timestamp_seconds\{ip_family="IPv4"\} [1-9]/m,
       );
+      // Upstream's standard metrics, the API requests counted through the client's hook.
+      assertMatch(
+        metrics.stdout,
+        /^rest_client_requests_total\{code="200",host="[^"]+",method="GET"\} [1-9]/m,
+      );
+      assertMatch(
+        metrics.stdout,
+        /^rest_client_request_duration_seconds_count\{host="[^"]+",verb="GET"\} [1-9]/m,
+      );
+      assertMatch(metrics.stdout, /^process_resident_memory_bytes [1-9]/m);
+      assertMatch(metrics.stdout, /^kubernetes_build_info\{.*gitVersion="v1\.\d+\.\d+/m);
       const configz = await inNs(nodeNs, "curl", "-sf", "http://127.0.0.1:10249/configz");
       assertStringIncludes(configz.stdout, '"clusterCIDR":"10.244.0.0/16"');
       assertStringIncludes(configz.stdout, '"syncPeriod":"30s"');
@@ -318,7 +329,7 @@ Deno.test({
       // Cluster DNS, asked at the DNS service IP from the other namespace (as a pod would:
       // REDIRECTed in nat PREROUTING) and from the node namespace itself (as the node or a
       // hostNetwork pod would: REDIRECTed in nat OUTPUT to 127.0.0.1, answered by the
-      // responder's loopback socket so that conntrack can un-NAT the reply).
+      // responder's 127.0.0.1 socket so that conntrack can un-NAT the reply).
       for (const [who, ns] of [["a pod", apiNs], ["the node", nodeNs]]) {
         let lastDig = "";
         const dig = await eventually(
@@ -413,6 +424,27 @@ Deno.test({
         } ms`,
       );
       assertMatch(await saveRules(nodeNs), new RegExp(`-A KUBE-SERVICES -d ${SERVICE_IP}/32 `));
+
+      // Upstream's file (no ClusterDNSConfiguration document): no DNS port is opened, and one
+      // line says how to turn it on.
+      const upstreamConfig = `${dir}/upstream.yaml`;
+      await Deno.writeTextFile(upstreamConfig, nodeConfig(kubeconfig).split("---\n")[0]);
+      const plain = new NsProcess(nodeNs, mainArgv.map((a) => a === config ? upstreamConfig : a));
+      processes.push(plain);
+      const plainContext = () => `kube-proxy without DNS:\n${plain.tail()}`;
+      await eventually("/healthz 200 without DNS", async () => {
+        const r = await healthzOf(nodeNs);
+        return r.stdout.endsWith("\n200") || undefined;
+      }, plainContext);
+      const listening = (await must("ip", ["netns", "exec", nodeNs, "ss", "-Hlun"])) +
+        (await must("ip", ["netns", "exec", nodeNs, "ss", "-Hltn"]));
+      assertStringIncludes(listening, "127.0.0.1:10256", "ss sees the healthz listener");
+      assert(!/:53\s/.test(listening), `a DNS port is open:\n${listening}`);
+      assert(
+        plain.lines.some((l) => l.includes("Cluster DNS responder disabled")),
+        plainContext(),
+      );
+      await plain.stop();
 
       // --cleanup removes every KUBE- chain and rule, and a second run is harmless.
       for (let i = 0; i < 2; i++) {

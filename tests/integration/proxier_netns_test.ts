@@ -9,7 +9,8 @@ import type { IPFamily } from "../../cache/objects.ts";
 import { DenoCommandRunner } from "../../proxy/exec.ts";
 import { ExecIptables, type IptablesBackend } from "../../proxy/iptables/iptables.ts";
 import { Proxier } from "../../proxy/proxier.ts";
-import { makeEndpoint, makeEndpointSlice, makeService } from "../fixtures.ts";
+import { createIptablesBackends } from "../../proxy/iptables/backend.ts";
+import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "../fixtures.ts";
 import { overallServices, slice } from "../../proxy/iptables/test_helpers.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -88,19 +89,22 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
           IPv4: new ExecIptables("IPv4", backend, { run }),
           IPv6: new ExecIptables("IPv6", backend, { run }),
         };
+        const backends = createIptablesBackends(iptables, {
+          syncPeriodMs: 30_000,
+          dnsIntercept: { serviceIPs: ["172.30.0.10", "fd00:30::10"], port: 5353 },
+          keepLastRuleSet: true,
+        });
         const proxier = new Proxier({
           nodeName: "test-node",
-          families: ["IPv4", "IPv6"],
-          nodeIPs: { IPv4: "192.168.0.2", IPv6: "2001:db8::2" },
           syncPeriodMs: 30_000,
           minSyncPeriodMs: 1_000,
           localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.0.0.0/8", "fd00:10::/64"] },
-          dnsIntercept: { serviceIPs: ["172.30.0.10", "fd00:30::10"], port: 5353 },
-          keepLastRuleSet: true,
         }, {
-          iptables,
+          backends,
           createRunner: () => ({ run() {}, start() {}, stop() {} }),
         });
+        // The node IPs come from this node's Node object.
+        proxier.onNodeAdd({ ...makeNode("test-node"), addresses: ["192.168.0.2", "2001:db8::2"] });
         const { services, slices } = scenario();
         for (const s of services) proxier.onServiceAdd(s);
         for (const s of slices) proxier.onEndpointSliceAdd(s);
@@ -148,7 +152,7 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
         proxier.onEndpointSliceDelete(sl3);
         proxier.onEndpointSliceUpdate(sl4, slice("ns4", "svc4", ["10.180.0.4"]));
         await proxier.syncProxyRules();
-        const rs = proxier.lastRuleSet("IPv4")!;
+        const rs = backends[0].lastRuleSet!;
         assert(rs.deletedChains.includes("KUBE-SVC-X27LE4BHSL4DOUIK"), rs.deletedChains.join());
         nat4 = await save("IPv4", "nat");
         assert(!nat4.includes("KUBE-SVC-X27LE4BHSL4DOUIK"), "stale chain deleted");
@@ -158,11 +162,13 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
         // A second full sync over existing rules is accepted too (restart on a configured node).
         const again = new Proxier({
           nodeName: "test-node",
-          families: ["IPv4"],
           syncPeriodMs: 30_000,
           minSyncPeriodMs: 1_000,
           localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.0.0.0/8"] },
-        }, { iptables, createRunner: () => ({ run() {}, start() {}, stop() {} }) });
+        }, {
+          backends: createIptablesBackends({ IPv4: iptables.IPv4 }, { syncPeriodMs: 30_000 }),
+          createRunner: () => ({ run() {}, start() {}, stop() {} }),
+        });
         again.onServicesSynced();
         again.onEndpointSlicesSynced();
         await again.syncProxyRules();

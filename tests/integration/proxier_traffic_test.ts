@@ -15,6 +15,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { DenoCommandRunner } from "../../proxy/exec.ts";
 import { ExecIptables, type IptablesBackend } from "../../proxy/iptables/iptables.ts";
 import { Proxier } from "../../proxy/proxier.ts";
+import { IptablesProxyBackend } from "../../proxy/iptables/backend.ts";
 import { makeEndpoint, makeEndpointSlice, makeService } from "../fixtures.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -160,17 +161,21 @@ for (const backend of ["legacy", "nft"] as IptablesBackend[]) {
     fn: () =>
       withTopology(async (t) => {
         const run = new DenoCommandRunner({ netns: t.node });
+        const backends = [
+          new IptablesProxyBackend("IPv4", {
+            syncPeriodMs: 30_000,
+            localhostNodePorts: false,
+            dnsIntercept: { serviceIPs: ["172.30.0.10"], port: 5353 },
+          }, { iptables: new ExecIptables("IPv4", backend, { run }) }),
+        ];
         const proxier = new Proxier({
           nodeName: "node-a",
-          families: ["IPv4"],
-          nodeIPs: { IPv4: "10.180.1.254" },
+          bindAddress: "10.180.1.254",
           syncPeriodMs: 30_000,
           minSyncPeriodMs: 1_000,
           localDetector: { mode: "ClusterCIDR", clusterCIDRs: ["10.180.0.0/16"] },
-          localhostNodePorts: false,
-          dnsIntercept: { serviceIPs: ["172.30.0.10"], port: 5353 },
         }, {
-          iptables: { IPv4: new ExecIptables("IPv4", backend, { run }) },
+          backends,
           createRunner: () => ({ run() {}, start() {}, stop() {} }),
         });
         proxier.onServiceAdd(makeService("ns1", "web", (s) => {

@@ -140,6 +140,36 @@ function proxyRules(family: "IPv4" | "IPv6"): string {
 }
 
 Deno.test({
+  name: "cleanupAllBackends() on a node that never used legacy iptables creates no legacy table",
+  ignore: !isRoot,
+  fn: () =>
+    withScratchNetns(async (ns) => {
+      // Asserted through /proc: any legacy iptables command, even a listing, creates a table.
+      const legacy = async () => {
+        const out: string[] = [];
+        for (const file of ["ip_tables_names", "ip6_tables_names"]) {
+          const r = await ns.run.run("cat", [`/proc/net/${file}`]);
+          if (r.code === 0) out.push(...r.stdout.split("\n").filter((l) => l.trim() !== ""));
+        }
+        return out;
+      };
+      assertEquals(await legacy(), [], "a fresh namespace has no legacy table");
+      // nft rules of ours to remove, as on a node running the nft backend.
+      const nft = new ExecIptables("IPv4", "nft", { run: ns.run });
+      await nft.restore(proxyRules("IPv4"), { noflush: true });
+      assertEquals(await cleanupAllBackends({ run: ns.run }), false);
+      assert(!(await nft.save("nat")).includes("KUBE-"), "the nft rules are gone");
+      assertEquals(await legacy(), [], "--cleanup created no legacy table");
+      // With a legacy nat table only, only nat is touched.
+      await ns.sh("iptables-legacy", "-t", "nat", "-N", "KUBE-SERVICES");
+      assertEquals(await cleanupAllBackends({ run: ns.run }), false);
+      assertEquals(await legacy(), ["nat"], "no legacy filter or mangle table appeared");
+      const natNames = await ns.sh("iptables-legacy-save", "-t", "nat");
+      assert(!natNames.includes("KUBE-SERVICES"), natNames);
+    }),
+});
+
+Deno.test({
   name:
     "cleanupLeftovers() and cleanupAllBackends() leave no KUBE- chain on either backend or family",
   ignore: !isRoot,

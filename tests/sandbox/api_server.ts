@@ -41,9 +41,10 @@ export class SandboxApiServer {
    * Starts the fixture in the sandbox's underlay namespace and waits until it listens.
    *
    * @param sb The sandbox.
+   * @param unixSocket Also serve on this Unix socket (see `loopback_relay.ts`).
    * @returns The running server.
    */
-  static async start(sb: Sandbox): Promise<SandboxApiServer> {
+  static async start(sb: Sandbox, unixSocket?: string): Promise<SandboxApiServer> {
     const listen = `${UNDERLAY_BRIDGE_IP}:${API_SERVER_PORT}`;
     const p = sb.startProcess(
       sb.underlayNetns,
@@ -54,6 +55,7 @@ export class SandboxApiServer {
         repoPath("tests/sandbox/api_server_main.ts"),
         "--listen",
         listen,
+        ...(unixSocket ? ["--unix", unixSocket] : []),
       ],
       { label: "apiserver", stdin: true },
     );
@@ -107,18 +109,29 @@ export class SandboxApiServer {
   }
 
   /**
-   * A kubeconfig for the proxies: the fixture over plain HTTP, no credentials.
+   * Every current object of a kind.
    *
+   * @param kind Its kind (`EndpointSlice`, `Pod`, ...).
+   * @returns The objects, sorted by namespace/name.
+   */
+  async list(kind: string): Promise<ApiObject[]> {
+    return (await this.#call({ op: "list", kind })).items;
+  }
+
+  /**
+   * A kubeconfig: the fixture over plain HTTP, no credentials.
+   *
+   * @param server The URL; default the underlay address the proxies use.
    * @returns The kubeconfig YAML text.
    */
-  kubeconfig(): string {
+  kubeconfig(server = this.url): string {
     return [
       "apiVersion: v1",
       "kind: Config",
       "clusters:",
       "  - name: sandbox",
       "    cluster:",
-      `      server: ${this.url}`,
+      `      server: ${server}`,
       "users:",
       "  - name: kube-proxy",
       "    user: {}",

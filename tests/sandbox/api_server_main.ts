@@ -7,14 +7,17 @@
  *     {"id":3,"op":"list","kind":"EndpointSlice"}   → {"id":3,"ok":true,"items":[...]}
  *
  * Errors answer `{"id":N,"ok":false,"error":"..."}`. Prints `ready <url>` once it listens and
- * exits when standard input closes.
+ * exits when standard input closes. It also runs the sandbox's EndpointSlice controller
+ * (`endpoints_controller.ts`) on the fixture, and with `--unix PATH` serves on that Unix socket
+ * too (for `loopback_relay.ts`).
  *
- *     deno run -A tests/sandbox/api_server_main.ts --listen 192.168.1.2:6443
+ *     deno run -A tests/sandbox/api_server_main.ts --listen 192.168.1.2:6443 [--unix /tmp/x.sock]
  *
  * @module
  */
 
 import { ApiServerFixture } from "../apiserver/server.ts";
+import { EndpointsController } from "./endpoints_controller.ts";
 
 /** One control request. */
 export interface ControlRequest {
@@ -57,10 +60,17 @@ export function handleControl(fixture: ApiServerFixture, req: ControlRequest): u
 
 if (import.meta.main) {
   let listen = "127.0.0.1:0";
+  let unixSocket: string | undefined;
   for (let i = 0; i < Deno.args.length; i++) {
     if (Deno.args[i] === "--listen") listen = Deno.args[++i];
+    if (Deno.args[i] === "--unix") unixSocket = Deno.args[++i];
   }
-  const fixture = await ApiServerFixture.start({ listen: [listen] });
+  const fixture = await ApiServerFixture.start({ listen: [listen], unixSocket });
+  const controller = new EndpointsController(
+    fixture,
+    (err) => console.error(`endpoints controller: ${err instanceof Error ? err.message : err}`),
+  );
+  controller.start();
   console.log(`ready ${fixture.url}`);
   let pending = "";
   for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
@@ -79,5 +89,6 @@ if (import.meta.main) {
       console.log(JSON.stringify(reply));
     }
   }
+  controller.stop();
   await fixture.close();
 }

@@ -12,11 +12,14 @@ import {
   type EndpointSliceOptions,
   makeEndpointSlice,
   makeNode,
+  makePod,
   makeService,
   type ServiceOptions,
 } from "./cluster_objects.ts";
+import { LoopbackRelay } from "./loopback_relay.ts";
 import { eventually } from "./eventually.ts";
 import type { ClientResult } from "./pod_client.ts";
+import type { ProxyMode } from "../node_config.ts";
 import { CLUSTER_DNS_IP, ProxyNode } from "./proxy_node.ts";
 import { runCommand } from "./command.ts";
 import { repoPath, Sandbox, type SandboxOptions, type SandboxPod } from "./sandbox.ts";
@@ -29,6 +32,8 @@ export interface ClusterOptions extends SandboxOptions {
   verbosity?: number;
   /** Called with every proxy log line, prefixed with the node name. */
   onProxyLine?: (line: string) => void;
+  /** The proxies' `mode` (default iptables). */
+  mode?: ProxyMode;
 }
 
 /** A pod to create: its name, node, and whether it runs `pod_server.ts`. */
@@ -36,6 +41,8 @@ export interface PodSpec {
   name: string;
   node: string;
   server?: boolean;
+  /** The Pod object's labels; default `app` = the name without a trailing `-N`. */
+  labels?: Record<string, string>;
 }
 
 /**
@@ -59,16 +66,31 @@ export class SandboxCluster {
   readonly api: SandboxApiServer;
   /** The proxy of each node, by node name. */
   readonly proxies: Map<string, ProxyNode>;
+  /**
+   * A kubeconfig for the host's own namespace (the API server through the loopback relay):
+   * `KUBECONFIG=<this> kubectl get svc`.
+   */
+  readonly kubeconfigPath: string;
+  #relay: LoopbackRelay;
 
-  private constructor(sb: Sandbox, api: SandboxApiServer, proxies: Map<string, ProxyNode>) {
+  private constructor(
+    sb: Sandbox,
+    api: SandboxApiServer,
+    proxies: Map<string, ProxyNode>,
+    relay: LoopbackRelay,
+    kubeconfigPath: string,
+  ) {
     this.sb = sb;
     this.api = api;
     this.proxies = proxies;
+    this.#relay = relay;
+    this.kubeconfigPath = kubeconfigPath;
   }
 
   /**
    * Builds the sandbox, starts the API server with both Nodes and the `default` and
-   * `kube-system` Namespaces, and starts one proxy per node.
+   * `kube-system` Namespaces (and its EndpointSlice controller), relays it to the host's
+   * loopback for kubectl, and starts one proxy per node.
    *
    * @param opts Narration, proxy verbosity and log callback.
    * @returns The cluster; call {@linkcode SandboxCluster.teardown} in a `finally`.
@@ -76,8 +98,13 @@ export class SandboxCluster {
   static async start(opts: ClusterOptions = {}): Promise<SandboxCluster> {
     await prefetchModules();
     const sb = await Sandbox.create(opts);
+    let relay: LoopbackRelay | undefined;
     try {
-      const api = await SandboxApiServer.start(sb);
+      const dir = await sb.makeTempDir();
+      const api = await SandboxApiServer.start(sb, `${dir}/apiserver.sock`);
+      relay = LoopbackRelay.start(`${dir}/apiserver.sock`);
+      const kubeconfigPath = `${dir}/kubeconfig`;
+      await Deno.writeTextFile(kubeconfigPath, api.kubeconfig(`http://127.0.0.1:${relay.port}`));
       for (const ns of ["default", "kube-system"]) {
         await api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
       }
@@ -90,13 +117,15 @@ export class SandboxCluster {
             await ProxyNode.start(sb, node, {
               kubeconfig: api.kubeconfig(),
               verbosity: opts.verbosity,
+              mode: opts.mode,
               onLine: opts.onProxyLine && ((l) => opts.onProxyLine!(`${node.name}: ${l}`)),
             }),
           );
         }
       }
-      return new SandboxCluster(sb, api, proxies);
+      return new SandboxCluster(sb, api, proxies, relay, kubeconfigPath);
     } catch (err) {
+      relay?.close();
       await sb.teardown();
       throw err;
     }
@@ -110,7 +139,8 @@ export class SandboxCluster {
   }
 
   /**
-   * Creates pods (namespaces) and starts their servers, in parallel.
+   * Creates pods (namespaces), starts their servers in parallel, then publishes their Pod
+   * objects (labels, node, IP, Ready), which the EndpointSlice controller follows.
    *
    * @param specs The pods.
    * @returns The pods, in the order given.
@@ -121,7 +151,20 @@ export class SandboxCluster {
     await Promise.all(
       specs.map((s, i) => s.server === false ? undefined : this.sb.startPodServer(pods[i])),
     );
+    for (const [i, s] of specs.entries()) {
+      await this.api.apply(makePod(pods[i], { labels: s.labels }));
+    }
     return pods;
+  }
+
+  /**
+   * Deletes a pod: its Pod object first (so its endpoints go), then its namespace.
+   *
+   * @param name The pod's name.
+   */
+  async deletePod(name: string): Promise<void> {
+    await this.api.remove("Pod", "default", name).catch(() => {});
+    await this.sb.deletePod(name);
   }
 
   /**
@@ -162,16 +205,21 @@ export class SandboxCluster {
   }
 
   /**
-   * Waits until every running proxy has written rules for `namespace/name`.
+   * Waits until every running proxy has written rules for `namespace/name` (in its mode).
    *
    * @param name Service name.
    * @param timeoutMs Deadline.
    * @param namespace Its namespace.
    */
   async waitForServiceRules(name: string, timeoutMs = 30_000, namespace = "default") {
-    const pattern = new RegExp(`"${namespace}/${name}(:[^ "]*)? cluster IP"`);
+    // iptables: the "ns/name:port cluster IP" comment; nftables: a `service-HASH-ns/name/proto/port`
+    // chain.
+    const patterns = {
+      iptables: new RegExp(`"${namespace}/${name}(:[^ "]*)? cluster IP"`),
+      nftables: new RegExp(`service-[A-Z2-7]{8}-${namespace}/${name}/`),
+    };
     for (const proxy of this.proxies.values()) {
-      if (proxy.process) await proxy.waitForRules(pattern, timeoutMs);
+      if (proxy.process) await proxy.waitForRules(patterns[proxy.mode], timeoutMs);
     }
   }
 
@@ -235,8 +283,9 @@ export class SandboxCluster {
     }, timeoutMs);
   }
 
-  /** Stops the proxies, then tears the sandbox down. Safe to call twice. */
+  /** Stops the relay and the proxies, then tears the sandbox down. Safe to call twice. */
   async teardown(): Promise<void> {
+    this.#relay.close();
     await this.sb.teardown();
   }
 }

@@ -28,6 +28,11 @@ export interface ServiceOptions {
   externalTrafficPolicy?: "Cluster" | "Local";
   healthCheckNodePort?: number;
   externalIPs?: string[];
+  /**
+   * Pod labels the Service selects: the sandbox's EndpointSlice controller then writes its
+   * slices. Without one, the caller writes them (`makeEndpointSlice`).
+   */
+  selector?: Record<string, string>;
 }
 
 /**
@@ -43,10 +48,58 @@ export function makeNode(node: SandboxNode): ApiObject {
     metadata: { name: node.name, labels: { "kubernetes.io/hostname": node.name } },
     spec: { podCIDR: node.podCIDR, podCIDRs: [node.podCIDR] },
     status: {
+      conditions: [{ type: "Ready", status: "True", reason: "KubeletReady" }],
+      nodeInfo: { kubeletVersion: "v1.31.0-sandbox" },
       addresses: [
         { type: "InternalIP", address: node.ip },
         { type: "Hostname", address: node.name },
       ],
+    },
+  };
+}
+
+/** The default labels of a sandbox pod: `app` = its name without a trailing `-N` (db-0 → db). */
+export function defaultPodLabels(podName: string): Record<string, string> {
+  return { app: podName.replace(/-\d+$/, "") };
+}
+
+/**
+ * A `v1` Pod for a sandbox pod: labels, node, IP, Ready condition, and the container port
+ * `pod_server.ts` listens on (named `tcp`/`udp`, for named targetPorts).
+ *
+ * @param pod The sandbox pod.
+ * @param opts Labels (default {@linkcode defaultPodLabels}), readiness (default ready), port.
+ * @returns The Pod object.
+ */
+export function makePod(
+  pod: SandboxPod,
+  opts: { labels?: Record<string, string>; ready?: boolean; port?: number } = {},
+): ApiObject {
+  const port = opts.port ?? 8080;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: pod.name,
+      namespace: "default",
+      labels: opts.labels ?? defaultPodLabels(pod.name),
+    },
+    spec: {
+      nodeName: pod.node,
+      containers: [{
+        name: "server",
+        image: "tests/sandbox/pod_server.ts",
+        ports: [
+          { name: "tcp", containerPort: port, protocol: "TCP" },
+          { name: "udp", containerPort: port, protocol: "UDP" },
+        ],
+      }],
+    },
+    status: {
+      phase: "Running",
+      podIP: pod.ip,
+      podIPs: [{ ip: pod.ip }],
+      conditions: [{ type: "Ready", status: opts.ready === false ? "False" : "True" }],
     },
   };
 }
@@ -65,7 +118,7 @@ export function makeService(name: string, opts: ServiceOptions): ApiObject {
     clusterIPs: [opts.clusterIP],
     ipFamilies: ["IPv4"],
     ipFamilyPolicy: "SingleStack",
-    selector: { app: name },
+    ...(opts.selector ? { selector: opts.selector } : {}),
     sessionAffinity: opts.sessionAffinity ?? "None",
     ports: opts.ports.map((p) => ({
       ...(p.name ? { name: p.name } : {}),
@@ -130,7 +183,8 @@ export function makeEndpointSlice(
       namespace,
       labels: {
         "kubernetes.io/service-name": svcName,
-        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+        // Not the EndpointSlice controller's name: the sandbox's controller leaves these alone.
+        "endpointslice.kubernetes.io/managed-by": "sandbox.kube-proxy.test",
       },
     },
     addressType: "IPv4",

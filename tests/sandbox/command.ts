@@ -9,6 +9,12 @@
 // map and unstable flags) wherever the caller was started.
 const ROOT = new URL("../..", import.meta.url).pathname;
 
+/**
+ * Environment added to every process a test or benchmark spawns: Deno's update check off, so that
+ * no `deno run` calls home (to Deno's update server) from a node's network namespace.
+ */
+export const CHILD_ENV: Readonly<Record<string, string>> = { DENO_NO_UPDATE_CHECK: "1" };
+
 /** What a finished command returned. */
 export interface CommandResult {
   /** Exit code; 127 when the binary could not be started. */
@@ -54,6 +60,7 @@ export async function runCommand(
       stdin: opts.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
+      env: CHILD_ENV,
     }).spawn();
     if (opts.stdin !== undefined) {
       const writer = child.stdin.getWriter();

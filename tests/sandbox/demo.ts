@@ -2,25 +2,39 @@
  * The demo (`deno task demo`, the README's main command): a two-node cluster in network
  * namespaces, one kube-proxy per node, and the story of what kube-proxy is for, narrated.
  *
+ * 0. `db-service` is created with `kubectl apply` (a selector on `app=db`); the sandbox's
+ *    EndpointSlice controller lists the db pods in its slice (`kubectl get svc,endpointslices`);
  * 1. web (node1) finds `db-service` through the cluster DNS IP and reaches a db pod on node2,
  *    by name and by ClusterIP;
  * 2. `my-sts-1` resolves `my-sts-0.my-service.default.svc.cluster.local` (a headless service
  *    over a three-pod StatefulSet) and talks to `my-sts-0`;
  * 3. the underlay client reaches a NodePort on node2 that is served by a pod on node1;
  * 4. node1's rules for `db-service`, from `iptables-save`;
- * 5. db-0 is deleted, its EndpointSlice updated, and traffic follows to db-1.
+ * 5. the path of a packet from web to db-service, as `kube-proxy trace` reads it from node1's rules;
+ * 6. the db-0 Pod is deleted, the controller updates the EndpointSlice, and traffic follows to db-1.
  *
- * Exits 0 only when every step worked. `--keep` leaves the cluster up until Ctrl-C; `--v=N` shows
- * the proxies' logs at that verbosity.
+ * Exits 0 only when every step worked. `--keep` leaves the cluster up until Ctrl-C and prints the
+ * `export KUBECONFIG=...` line for kubectl; `--mode iptables|nftables` picks the proxies' mode
+ * (default iptables); `--v=N` shows the proxies' logs at that verbosity.
  *
  * @module
  */
 
 import { answeredBy, SandboxCluster, seenSource } from "./cluster.ts";
+import type { ApiObject } from "./api_server.ts";
+import { makeService } from "./cluster_objects.ts";
 import { eventually } from "./eventually.ts";
+import {
+  clusterOptions,
+  exploreHints,
+  parseSandboxArgs,
+  requireRoot,
+  teardownOnSignal,
+} from "./explore.ts";
+import { hasKubectl, kubectl } from "./kubectl.ts";
 import type { ClientResult } from "./pod_client.ts";
 import { CLUSTER_DNS_IP } from "./proxy_node.ts";
-import { UNDERLAY_CLIENT_IP } from "./sandbox.ts";
+import { repoPath, UNDERLAY_CLIENT_IP } from "./sandbox.ts";
 
 const DB_IP = "10.96.0.20";
 const DB_PORT = 5432;
@@ -69,21 +83,77 @@ export function rulesForService(dump: string, service: string): string[] {
   );
 }
 
-function parseArgs(args: string[]): { keep: boolean; verbosity: number } {
-  let keep = false;
-  let verbosity = -1;
-  for (const a of args) {
-    if (a === "--keep") keep = true;
-    else if (a.startsWith("--v=")) verbosity = Number(a.slice(4));
-    else if (a === "--help" || a === "-h") {
-      say("usage: deno task demo [--keep] [--v=N]");
-      Deno.exit(0);
-    } else {
-      console.error(`demo: unknown argument ${a} (try --help)`);
-      Deno.exit(2);
-    }
+/** `db-service` as the demo applies it with kubectl: pods labelled app=db, a fixed ClusterIP. */
+const DB_SERVICE_YAML = `apiVersion: v1
+kind: Service
+metadata:
+  name: db-service
+  namespace: default
+spec:
+  clusterIP: ${DB_IP}
+  selector:
+    app: db
+  ports:
+    - name: db
+      port: ${DB_PORT}
+      targetPort: ${POD_PORT}
+`;
+
+/**
+ * Shows a kubectl command and its output (when kubectl is installed; otherwise `fallback` does
+ * the same through the fixture's control channel, and the command is shown as what it stands for).
+ */
+async function showKubectl(
+  cluster: SandboxCluster,
+  args: string[],
+  opts: { stdin?: string; fallback?: () => Promise<unknown> } = {},
+): Promise<void> {
+  const shown = `kubectl ${args.join(" ")}${opts.stdin ? " <<EOF (below)" : ""}`;
+  if (!(await hasKubectl())) {
+    say(`   $ ${shown}   (kubectl is not installed: ./scripts/env.sh installs it)`);
+    await opts.fallback?.();
+    return;
   }
-  return { keep, verbosity };
+  say(`   $ ${shown}`);
+  if (opts.stdin) { for (const l of opts.stdin.trimEnd().split("\n")) say(`     ${l}`); }
+  const res = await kubectl(cluster.kubeconfigPath, args, { stdin: opts.stdin, check: false });
+  for (const l of (res.stdout + res.stderr).trimEnd().split("\n")) say(`     ${l}`);
+  if (res.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed with ${res.code}`);
+}
+
+/**
+ * THE TRACE STEP (wired by the lead once `kube-proxy trace` is merged): shows
+ * `main.ts trace --from <pod ip> --to <svc ip>:<port>/tcp` run in the node's namespace, and its
+ * output as printed. Until the command exists it says so; nothing here makes up a trace.
+ */
+async function showTrace(
+  cluster: SandboxCluster,
+  nodeName: string,
+  from: string,
+  to: string,
+): Promise<void> {
+  const node = cluster.sb.node(nodeName);
+  const argv = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    repoPath("main.ts"),
+    "trace",
+    "--from",
+    from,
+    "--to",
+    to,
+  ];
+  say(`   $ ip netns exec ${node.netns} deno run -A main.ts trace --from ${from} --to ${to}`);
+  const res = await cluster.sb.exec(node.netns, argv);
+  if (
+    res.code !== 0 &&
+    /unknown command|unknown option|unknown flag|not a command|usage/i.test(res.stderr)
+  ) {
+    say("     (kube-proxy trace is not part of this build)");
+    return;
+  }
+  for (const l of (res.stdout + res.stderr).trimEnd().split("\n")) say(`     ${l}`);
 }
 
 async function runDemo(cluster: SandboxCluster): Promise<string[]> {
@@ -95,7 +165,7 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   const sb = cluster.sb;
 
   step("Pods and Services");
-  const [web, db0, db1, sts0, sts1, _sts2] = await cluster.addPods([
+  const [web, _db0, _db1, sts0, sts1, _sts2] = await cluster.addPods([
     { name: "web", node: "node1" },
     { name: "db-0", node: "node2" },
     { name: "db-1", node: "node2" },
@@ -103,11 +173,19 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
     { name: "my-sts-1", node: "node2" },
     { name: "my-sts-2", node: "node1" },
   ]);
-  const dbSvc = await cluster.applyService("db-service", {
-    clusterIP: DB_IP,
-    ports: [{ name: "db", port: DB_PORT, targetPort: POD_PORT }],
-  }, [db0, db1]);
-  say(`   service db-service  ClusterIP ${DB_IP}:${DB_PORT} -> db-0, db-1 (port ${POD_PORT})`);
+  say("   pods web, my-sts-0, my-sts-2 on node1; db-0, db-1, my-sts-1 on node2 (Pod objects too)");
+  await showKubectl(cluster, ["apply", "-f", "-"], {
+    stdin: DB_SERVICE_YAML,
+    fallback: () =>
+      cluster.api.apply(makeService("db-service", {
+        clusterIP: DB_IP,
+        selector: { app: "db" },
+        ports: [{ name: "db", port: DB_PORT, targetPort: POD_PORT }],
+      })),
+  });
+  say(
+    `   service db-service  ClusterIP ${DB_IP}:${DB_PORT} selects app=db: db-0, db-1 (port ${POD_PORT})`,
+  );
   await cluster.applyService("web-service", {
     clusterIP: WEB_IP,
     type: "NodePort",
@@ -130,6 +208,16 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   say(
     `   both proxies wrote their rules ${Date.now() - started} ms after the objects were applied`,
   );
+  const dbSlice = await eventually("the controller's db-service slice", () => {
+    return cluster.api.list("EndpointSlice").then((slices) =>
+      slices.find((sl: ApiObject) =>
+        sl.metadata.labels?.["kubernetes.io/service-name"] === "db-service" &&
+        sl.endpoints?.length === 2
+      )
+    );
+  }, 15_000);
+  check(dbSlice !== undefined, `the EndpointSlice controller wrote ${dbSlice.metadata.name}`);
+  await showKubectl(cluster, ["get", "svc,endpointslices"]);
 
   step(`web (node1) -> db-service by name, through the cluster DNS IP ${CLUSTER_DNS_IP}`);
   const dbName = "db-service.default.svc.cluster.local";
@@ -191,10 +279,12 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
   say(`   and how ${CLUSTER_DNS_IP} reaches node1's own DNS responder:`);
   for (const l of dnsRules) say(`   ${l}`);
 
-  step("db-0 is deleted; its EndpointSlice now lists only db-1");
-  await sb.deletePod("db-0");
+  step(`the path of a packet from web to db-service, read from node1's rules`);
+  await showTrace(cluster, "node1", web.ip, `${DB_IP}:${DB_PORT}/tcp`);
+
+  step("the db-0 Pod is deleted; the EndpointSlice controller now lists only db-1");
+  await cluster.deletePod("db-0");
   const deleted = Date.now();
-  await cluster.setEndpoints(dbSvc, [db1]);
   try {
     await eventually(
       "traffic to follow db-1",
@@ -205,8 +295,16 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
       15_000,
       100,
     );
-    say(`   5 of 5 connections answered by db-1, ${Date.now() - deleted} ms after the update`);
+    say(`   5 of 5 connections answered by db-1, ${Date.now() - deleted} ms after the delete`);
     check(true, "traffic followed the EndpointSlice");
+    await showKubectl(cluster, [
+      "get",
+      "endpointslices",
+      "-l",
+      "kubernetes.io/service-name=db-service",
+      "-o",
+      "wide",
+    ]);
   } catch (err) {
     say(`   ${(err as Error).message}`);
     check(false, "traffic followed the EndpointSlice");
@@ -215,47 +313,39 @@ async function runDemo(cluster: SandboxCluster): Promise<string[]> {
 }
 
 if (import.meta.main) {
-  const { keep, verbosity } = parseArgs(Deno.args);
-  if (Deno.uid() !== 0) {
-    console.error(
-      "The demo needs root: it creates network namespaces, veth pairs and bridges for a two-node\n" +
-        "cluster, and each node's kube-proxy programs iptables inside its namespace (nothing is\n" +
-        "changed in the host's own namespace). Run it as root, e.g. sudo ./scripts/demo.sh",
-    );
-    Deno.exit(1);
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    say("usage: deno task demo [--keep] [--mode iptables|nftables] [--v=N]");
+    Deno.exit(0);
   }
+  const args = parseSandboxArgs(Deno.args, ["--keep"]);
+  if ("error" in args || args.down) {
+    console.error(`demo: ${"error" in args ? args.error : "--down is deno task sandbox's"}`);
+    Deno.exit(2);
+  }
+  const keep = args.seen.includes("--keep");
+  requireRoot("The demo");
   const t0 = Date.now();
   say(bold("kube-proxy sandbox demo: two nodes, one kube-proxy each, in network namespaces"));
   let cluster: SandboxCluster | undefined;
-  let exiting = false;
-  const onSignal = async () => {
-    if (exiting) return;
-    exiting = true;
-    say("\ninterrupted: tearing the sandbox down");
-    await cluster?.teardown();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const signals = teardownOnSignal(() => cluster, say);
   let failures: string[] = [];
   try {
     step("Sandbox");
-    cluster = await SandboxCluster.start({
-      onLog: (l) => say(`   ${l}`),
-      verbosity: verbosity >= 0 ? verbosity : undefined,
-      onProxyLine: verbosity >= 0 ? (l) => say(`   [${l}]`) : undefined,
-    });
+    cluster = await SandboxCluster.start(clusterOptions(args, keep, say));
     say(`   API server fixture ${cluster.api.url} (in the underlay namespace)`);
-    say("   kube-proxy (main.ts --config --kubeconfig --hostname-override) started on both nodes");
+    say(
+      `   kube-proxy (main.ts --config --kubeconfig --hostname-override) started on both nodes, ` +
+        `mode ${args.mode}`,
+    );
     failures = await runDemo(cluster);
     if (keep && failures.length === 0) {
       say();
-      say(bold("The cluster stays up until Ctrl-C. Try:"));
+      say(bold("The cluster stays up until Ctrl-C (or `deno task sandbox --down`). Try:"));
+      for (const l of exploreHints(cluster)) say(`   ${l}`);
       const web = cluster.sb.pod("web");
       say(
         `   ip netns exec ${web.netns} dig @${CLUSTER_DNS_IP} db-service.default.svc.cluster.local`,
       );
-      say(`   ip netns exec ${cluster.sb.node("node1").netns} iptables-save -t nat`);
       say(`   ip netns exec ${cluster.sb.clientNetns} curl http://192.168.1.11:${NODE_PORT}/`);
       await new Promise(() => {});
     }
@@ -263,7 +353,7 @@ if (import.meta.main) {
     failures.push(err instanceof Error ? err.message : String(err));
     say(red(`   error: ${failures[failures.length - 1]}`));
   } finally {
-    if (!exiting) await cluster?.teardown();
+    if (!signals.interrupted()) await cluster?.teardown();
   }
   say();
   if (failures.length === 0) {

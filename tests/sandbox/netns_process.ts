@@ -6,6 +6,8 @@
  * @module
  */
 
+import { CHILD_ENV } from "./command.ts";
+
 /** Options of {@linkcode NetnsProcess.start}. */
 export interface NetnsProcessOptions {
   /** Network namespace to run in; unset runs in the caller's namespace. */
@@ -14,7 +16,7 @@ export interface NetnsProcessOptions {
   label: string;
   /** Keep standard input open for {@linkcode NetnsProcess.writeLine}. */
   stdin?: boolean;
-  /** Extra environment variables. */
+  /** Extra environment variables (added to `CHILD_ENV`, which turns Deno's update check off). */
   env?: Record<string, string>;
   /** Called with every output line (stdout and stderr) as it arrives. */
   onLine?: (line: string) => void;
@@ -80,7 +82,7 @@ export class NetnsProcess {
       stdin: opts.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
-      env: opts.env,
+      env: { ...CHILD_ENV, ...opts.env },
     }).spawn();
     return new NetnsProcess(child, opts);
   }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { renderNodeConfig as renderConfigFile } from "../node_config.ts";
+import { type ProxyMode, renderNodeConfig as renderConfigFile } from "../node_config.ts";
 import { runCommand } from "./command.ts";
 import type { NetnsProcess } from "./netns_process.ts";
 import { CLUSTER_CIDR, repoPath, type Sandbox, type SandboxNode } from "./sandbox.ts";
@@ -20,6 +20,8 @@ export interface ProxyNodeOptions {
   kubeconfig: string;
   /** `iptables.minSyncPeriod`, a Go duration; default `200ms` so the demo stays quick. */
   minSyncPeriod?: string;
+  /** The proxy mode written into the node's config; default iptables. */
+  mode?: ProxyMode;
   /** klog verbosity (`--v`); default 0. */
   verbosity?: number;
   /** Called with every log line of the proxy. */
@@ -36,14 +38,17 @@ export interface ProxyNodeOptions {
  * @param node The sandbox node.
  * @param kubeconfigPath Where its kubeconfig is.
  * @param minSyncPeriod `iptables.minSyncPeriod`.
+ * @param mode The proxy mode (default iptables).
  * @returns The YAML text (two documents).
  */
 export function renderNodeConfig(
   node: SandboxNode,
   kubeconfigPath: string,
   minSyncPeriod = "200ms",
+  mode: ProxyMode = "iptables",
 ): string {
   return renderConfigFile({
+    mode,
     kubeconfig: kubeconfigPath,
     nodeName: node.name,
     clusterCIDR: CLUSTER_CIDR,
@@ -115,7 +120,7 @@ export class ProxyNode {
     await Deno.writeTextFile(proxy.kubeconfigPath, opts.kubeconfig);
     await Deno.writeTextFile(
       proxy.configPath,
-      renderNodeConfig(node, proxy.kubeconfigPath, opts.minSyncPeriod),
+      renderNodeConfig(node, proxy.kubeconfigPath, opts.minSyncPeriod, opts.mode),
     );
     proxy.launch();
     return proxy;
@@ -176,13 +181,27 @@ export class ProxyNode {
     return this.#sb.exec(this.node.netns, this.argv("--cleanup"));
   }
 
-  /** The node's `nat` and `filter` rules (both iptables backends). */
+  /** The proxy mode of the node's config. */
+  get mode(): ProxyMode {
+    return this.#opts.mode ?? "iptables";
+  }
+
+  /**
+   * The node's `nat` and `filter` rules (both iptables backends); in nftables mode, the
+   * `kube-proxy` table of family `ip` first.
+   */
   async rules(): Promise<string> {
-    const [nat, filter] = await Promise.all([
+    const [nat, filter, nft] = await Promise.all([
       saveRules(this.node.netns, "nat"),
       saveRules(this.node.netns, "filter"),
+      this.mode === "nftables"
+        ? runCommand(["nft", "list", "table", "ip", "kube-proxy"], {
+          netns: this.node.netns,
+          check: false,
+        }).then((r) => r.stdout)
+        : "",
     ]);
-    return `${nat}\n${filter}`;
+    return `${nft}\n${nat}\n${filter}`;
   }
 
   /**

@@ -21,3 +21,16 @@ Deno.test("renderNodeConfig() writes a config that loads and validates, with DNS
   assertEquals(config.conntrack.maxPerCore, 0);
   assertEquals([dns.enabled, dns.port, dns.serviceIPs], [true, 53, [CLUSTER_DNS_IP]]);
 });
+
+Deno.test("renderNodeConfig() writes the proxy mode it is given, iptables by default", () => {
+  const node = {
+    name: "node1",
+    netns: "kpsbx-test-node1",
+    ip: "192.168.1.10",
+    podCIDR: "10.244.1.0/24",
+    bridgeIP: "10.244.1.1",
+  };
+  assertEquals(loadConfig(renderNodeConfig(node, "/tmp/kc")).config.mode, "iptables");
+  const nft = loadConfig(renderNodeConfig(node, "/tmp/kc", "200ms", "nftables")).config;
+  assertEquals(nft.mode, "nftables");
+});

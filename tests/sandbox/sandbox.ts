@@ -58,6 +58,8 @@ export interface SandboxPod {
 export interface SandboxOptions {
   /** Called with one line per step, for narration (`--v`-style detail). */
   onLog?: (line: string) => void;
+  /** Recorded in the state file: the run is kept up for exploring (see `explore.ts`). */
+  kept?: boolean;
 }
 
 /** Address of the underlay bridge in the underlay namespace; the API server listens there. */
@@ -123,7 +125,14 @@ export class Sandbox {
       podCIDR: `10.244.${i}.0/24`,
       bridgeIP: `10.244.${i}.1`,
     }));
-    this.#state = { runId, pid: Deno.pid, namespaces: [], dirs: [], pids: [] };
+    this.#state = {
+      runId,
+      pid: Deno.pid,
+      namespaces: [],
+      dirs: [],
+      pids: [],
+      ...(opts.kept ? { kept: true } : {}),
+    };
   }
 
   /**

@@ -27,6 +27,8 @@ export interface SandboxState {
   dirs: string[];
   /** Processes started (inside the namespaces), by id. */
   pids: number[];
+  /** Kept up for exploring (`deno task sandbox`, `demo --keep`): what `sandbox --down` stops. */
+  kept?: boolean;
 }
 
 /** Directory holding the state files (`KPSBX_STATE_DIR`, else /run/kpsbx or /tmp/kpsbx). */
