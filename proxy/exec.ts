@@ -218,12 +218,31 @@ async function readText(stream: ReadableStream<Uint8Array>): Promise<string> {
   }
 }
 
+/** Bytes of the one buffer {@linkcode streamText} reads a child's output into. */
+const STREAM_READ_BUFFER = 64 * 1024;
+
+/**
+ * Decodes `stream` chunk by chunk into `onChunk`, reading into one reused buffer (a BYOB reader):
+ * a fresh buffer per read would leave megabytes of native memory waiting for a full GC when the
+ * output is large (an `iptables-save` of a 2,000-service nat table: +30 MB RSS per scan).
+ */
 async function streamText(
   stream: ReadableStream<Uint8Array>,
   onChunk: (chunk: string) => void,
 ): Promise<string> {
+  const decoder = new TextDecoder();
+  const reader = stream.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(STREAM_READ_BUFFER);
   try {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) onChunk(chunk);
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (done || value === undefined) break;
+      const text = decoder.decode(value, { stream: true });
+      if (text !== "") onChunk(text);
+      buffer = value.buffer as ArrayBuffer;
+    }
+    const rest = decoder.decode();
+    if (rest !== "") onChunk(rest);
   } catch {
     // The stream broke: the exit code tells what happened.
   }
