@@ -44,6 +44,15 @@ export class BenchFlags {
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
 
+/**
+ * The V8 flags `deno task compile` bakes into the shipped binary (read from deno.json's compile
+ * task), comma-separated: what the benchmarks run main.ts with unless told otherwise.
+ */
+export const BINARY_V8_FLAGS: string = (() => {
+  const denoJson = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  return /--v8-flags=(\S+)/.exec(denoJson.tasks.compile)?.[1] ?? "";
+})();
+
 /** Writes `bench/out/<name>.json` and `bench/out/<name>.md`; returns the Markdown. */
 export async function writeBenchOutput(
   name: string,

@@ -21,7 +21,8 @@
 
 import { renderNodeConfig } from "../tests/node_config.ts";
 import { ScratchNetns } from "./netns.ts";
-import { BenchFlags } from "./flags.ts";
+import { stopChild } from "./proxy_memory.ts";
+import { BenchFlags, BINARY_V8_FLAGS } from "./flags.ts";
 import {
   generateSyntheticCluster,
   type RawObject,
@@ -251,7 +252,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
         "run",
         "-A",
         // What `deno task compile` bakes into the shipped binary (deno.json): measure that.
-        `--v8-flags=${flags.string("v8-flags", "--max-semi-space-size=2")}`,
+        `--v8-flags=${flags.string("v8-flags", BINARY_V8_FLAGS)}`,
         ...(flags.string("cpu-prof-dir", "") !== ""
           ? ["--cpu-prof", `--cpu-prof-dir=${flags.string("cpu-prof-dir", "")}`]
           : []),
@@ -342,15 +343,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
   } catch (err) {
     return { ...base, error: String(err) };
   } finally {
-    if (child) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* exited */ }
-      await Promise.race([child.status, new Promise((r) => setTimeout(r, 5000))]);
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-    }
+    if (child) await stopChild(child);
     await api.close();
     if (!flags.has("keep")) await Deno.remove(dir, { recursive: true }).catch(() => undefined);
   }

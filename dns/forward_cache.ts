@@ -11,11 +11,20 @@ import { HEADER_SIZE } from "./codec.ts";
 export interface ForwardCacheOptions {
   /** Entries kept; the cache is emptied when it is full (default 10000). */
   readonly maxEntries?: number;
+  /**
+   * Bytes of replies and keys kept; the cache is emptied when a new entry would pass it (default
+   * {@linkcode FORWARD_CACHE_MAX_BYTES}). Without it, 10,000 replies of up to 64 KB (TCP) could
+   * hold 640 MB.
+   */
+  readonly maxBytes?: number;
   /** Upper bound of the time a reply is kept, seconds (default 30, as CoreDNS `cache 30`). */
   readonly maxTtlSeconds?: number;
   /** Clock in milliseconds; `Date.now` by default. */
   readonly now?: () => number;
 }
+
+/** Default byte budget of a ForwardCache: 10,000 typical replies of a few hundred bytes. */
+export const FORWARD_CACHE_MAX_BYTES = 4 * 1024 * 1024;
 
 interface Entry {
   readonly packet: Uint8Array;
@@ -34,7 +43,9 @@ interface Entry {
  */
 export class ForwardCache {
   #entries = new Map<string, Entry>();
+  #bytes = 0;
   #maxEntries: number;
+  #maxBytes: number;
   #maxTtl: number;
   #now: () => number;
 
@@ -45,6 +56,7 @@ export class ForwardCache {
    */
   constructor(opts: ForwardCacheOptions = {}) {
     this.#maxEntries = opts.maxEntries ?? 10000;
+    this.#maxBytes = opts.maxBytes ?? FORWARD_CACHE_MAX_BYTES;
     this.#maxTtl = opts.maxTtlSeconds ?? 30;
     this.#now = opts.now ?? Date.now;
   }
@@ -52,6 +64,11 @@ export class ForwardCache {
   /** Number of entries (expired ones included until they are looked up). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Bytes held by the entries (replies and keys), expired ones included. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /**
@@ -67,7 +84,7 @@ export class ForwardCache {
     if (e === undefined) return undefined;
     const now = this.#now();
     if (now >= e.expiresAt) {
-      this.#entries.delete(key);
+      this.#delete(key, e);
       return undefined;
     }
     const out = e.packet.slice();
@@ -104,7 +121,12 @@ export class ForwardCache {
       ttl = Math.min(ttl, soa.ttl, soa.soaMinimum ?? 0);
     }
     if (ttl <= 0) return false;
-    if (this.#entries.size >= this.#maxEntries) this.#entries.clear();
+    const size = packet.length + key.length;
+    const old = this.#entries.get(key);
+    if (old !== undefined) this.#delete(key, old);
+    if (this.#entries.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) this.clear();
+    if (size > this.#maxBytes) return false;
+    this.#bytes += size;
     const now = this.#now();
     this.#entries.set(key, {
       packet: packet.slice(),
@@ -118,6 +140,12 @@ export class ForwardCache {
   /** Drops every entry. */
   clear(): void {
     this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  #delete(key: string, e: Entry): void {
+    this.#entries.delete(key);
+    this.#bytes -= e.packet.length + key.length;
   }
 }
 

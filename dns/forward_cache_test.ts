@@ -86,3 +86,32 @@ Deno.test("ForwardCache refuses truncated, failed, zero-TTL and malformed replie
   assertEquals(cache.set("cut", cut), false);
   assertEquals(cache.size, 0);
 });
+
+Deno.test("ForwardCache keeps its replies within maxBytes, emptying itself when a new one would pass it", () => {
+  const big = (i: number) =>
+    replyTo("x.example", {
+      answers: Array.from({ length: 40 }, (_, k) => a(30, `192.0.${i}.${k}`)),
+    });
+  const size = big(0).length + "k0".length;
+  const cache = new ForwardCache({ maxBytes: size * 3 + 10 });
+  for (let i = 0; i < 3; i++) assert(cache.set(`k${i}`, big(i)));
+  assertEquals([cache.size, cache.bytes], [3, size * 3]);
+  assert(cache.set("k3", big(3)));
+  assertEquals([cache.size, cache.bytes], [1, size]);
+  assertEquals(cache.get("k0", 1, 0), undefined);
+  assert(cache.get("k3", 1, 0) !== undefined);
+  // Replacing an entry counts it once; a reply larger than the budget is not stored.
+  assert(cache.set("k3", big(4)));
+  assertEquals(cache.bytes, size);
+  assertEquals(new ForwardCache({ maxBytes: size - 1 }).set("k0", big(0)), false);
+});
+
+Deno.test("ForwardCache gives back the bytes of an entry that expired", () => {
+  let now = 0;
+  const cache = new ForwardCache({ now: () => now });
+  cache.set("k", replyTo("x.example", { answers: [a(5)] }));
+  assert(cache.bytes > 0);
+  now = 5_000;
+  assertEquals(cache.get("k", 1, 0), undefined);
+  assertEquals(cache.bytes, 0);
+});

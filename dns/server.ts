@@ -85,6 +85,8 @@ export interface DnsServerOptions {
   readonly reverseFallthrough?: boolean;
   /** Encoded answers kept (default 10000; 0 disables the cache). */
   readonly answerCacheSize?: number;
+  /** Bytes of encoded answers and names kept (default 4 MiB): the cache is cleared past it. */
+  readonly answerCacheMaxBytes?: number;
   /**
    * Forwarded replies kept (default 10000; 0 disables): NOERROR/NXDOMAIN replies for their
    * smallest TTL, at most 30 s, with TTLs counted down (see forward_cache.ts).
@@ -147,6 +149,7 @@ export class DnsServer {
   #stopped = false;
   #cache = new Map<number, Map<string, Uint8Array>>();
   #cached = 0;
+  #cachedBytes = 0;
   #cacheVersion = -1;
   #cacheSize: number;
   #address: DnsServerAddress | undefined;
@@ -179,6 +182,11 @@ export class DnsServer {
       nsAddresses: opts.nsAddresses ??
         (unspecified || parseIP(opts.bindAddress) === undefined ? [] : [opts.bindAddress]),
     };
+  }
+
+  /** Bytes held by the encoded-answer cache (answers and names). */
+  get answerCacheBytes(): number {
+    return this.#cachedBytes;
   }
 
   /** The bound addresses; throws before `start()`. */
@@ -368,7 +376,12 @@ export class DnsServer {
     if (reply.chase !== undefined) return this.#chase(query, packet, reply, limit);
     const bytes = encodeReply(query, packet, reply, limit);
     if (synced && this.#cacheSize > 0) {
-      if (this.#cached >= this.#cacheSize) this.#clearCache();
+      const size = bytes.length + query.name.length;
+      if (
+        this.#cached >= this.#cacheSize ||
+        this.#cachedBytes + size > (this.#opts.answerCacheMaxBytes ?? 4 * 1024 * 1024)
+      ) this.#clearCache();
+      this.#cachedBytes += size;
       let names = this.#cache.get(shape);
       if (names === undefined) this.#cache.set(shape, names = new Map());
       names.set(query.name, bytes); // never mutated: hits are patched copies
@@ -402,6 +415,7 @@ export class DnsServer {
   #clearCache(): void {
     this.#cache.clear();
     this.#cached = 0;
+    this.#cachedBytes = 0;
   }
 
   async #forward(

@@ -220,6 +220,26 @@ Deno.test("DnsServer.handle() drops cached answers when the view changes", () =>
   assertEquals(decode(sync(server.handle(query(name, "A"), "udp"))).rcode, "NXDOMAIN");
 });
 
+Deno.test("DnsServer keeps its answer cache within answerCacheMaxBytes", () => {
+  const server = new DnsServer(makeClusterView(makeFixture()), {
+    ...OPTS,
+    answerCacheMaxBytes: 1000,
+  });
+  let most = 0;
+  for (let i = 0; i < 200; i++) {
+    const name = `10-0-${i >> 8}-${i & 255}.testns.pod.cluster.local`;
+    assertEquals(decode(sync(server.handle(query(name, "A"), "udp"))).answers.length, 1);
+    most = Math.max(most, server.answerCacheBytes);
+  }
+  assert(most > 500 && most <= 1000, `most bytes held: ${most}`);
+  // The same 200 names under the entry limit alone would hold them all.
+  const unbounded = new DnsServer(makeClusterView(makeFixture()), OPTS);
+  for (let i = 0; i < 200; i++) {
+    unbounded.handle(query(`10-0-${i >> 8}-${i & 255}.testns.pod.cluster.local`, "A"), "udp");
+  }
+  assert(unbounded.answerCacheBytes > 10 * 1000);
+});
+
 Deno.test("DnsServer.handle() copies RD and CD per query, also from the cache", () => {
   const server = new DnsServer(makeClusterView(makeFixture()), OPTS);
   const rd = sync(server.handle(query(SVC1, "A"), "udp"))!;

@@ -72,3 +72,24 @@ Deno.test("FakeCommandRunner joins chunked stdin and records discardStdout", asy
   await fake.run("c", [], { stdin: ["a\n", "b\n"], discardStdout: true });
   assertEquals(fake.calls[0], { cmd: "c", args: [], stdin: "a\nb\n", discardStdout: true });
 });
+
+Deno.test("DenoCommandRunner.run() hands stdout to onStdout in chunks instead of collecting it", async () => {
+  // 2 MB of multi-byte text: the chunks joined are the output exactly (no split character).
+  const text = "é-line\n".repeat(300_000);
+  const chunks: string[] = [];
+  const r = await new DenoCommandRunner().run("cat", [], {
+    stdin: text,
+    onStdout: (chunk) => chunks.push(chunk),
+  });
+  assertEquals(r, { code: 0, stdout: "", stderr: "" });
+  assertEquals(chunks.join(""), text);
+  assertEquals(chunks.length > 1, true);
+});
+
+Deno.test("FakeCommandRunner hands a responder's stdout to onStdout", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond(() => ({ stdout: "a\nb\n" }));
+  const chunks: string[] = [];
+  const r = await fake.run("x", [], { onStdout: (c) => chunks.push(c) });
+  assertEquals([r.stdout, chunks], ["", ["a\nb\n"]]);
+});

@@ -30,7 +30,7 @@ import type {
 } from "../backend.ts";
 import { allowsLocalhostNodePorts } from "../net.ts";
 import { iptablesJumpChains, jumpRuleArgs, KUBE_FIREWALL, KUBE_PROXY_CANARY } from "./chains.ts";
-import { type Iptables, IptablesRestoreError, savedChainNames } from "./iptables.ts";
+import { type Iptables, IptablesRestoreError } from "./iptables.ts";
 import { buildRuleSet, masqueradeMarkFor, type RuleSet, type RuleSetOptions } from "./rules.ts";
 import { fixedChainFingerprints, restoreInputOf, unchangedFixedChains } from "./render.ts";
 
@@ -278,7 +278,7 @@ export class IptablesProxyBackend implements ProxyBackend {
 
   async #listNatChains(): Promise<string[] | undefined> {
     try {
-      return savedChainNames(await this.#ipt.save("nat"));
+      return await this.#ipt.chainNames("nat");
     } catch (err) {
       log.error("Failed to list nat chains, stale chains are not deleted this sync", err, {
         ipFamily: this.family,

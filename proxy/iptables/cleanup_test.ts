@@ -129,6 +129,9 @@ class RecordingIptables implements Iptables {
     if (this.failSave) return Promise.reject(new Error("iptables-save failed"));
     return Promise.resolve(this.saves[table] ?? `*${table}\nCOMMIT\n`);
   }
+  chainNames(): Promise<string[]> {
+    return Promise.reject(new Error("cleanup reads the whole table"));
+  }
   ensureChain(): Promise<void> {
     return Promise.resolve();
   }

@@ -26,6 +26,7 @@ import {
   type RestoreOptions,
   restoreText,
   type RulePosition,
+  savedChainNames,
 } from "./iptables.ts";
 import type { Table } from "./chains.ts";
 
@@ -115,6 +116,11 @@ export class FakeIptables implements Iptables {
   /** @inheritdoc */
   save(table: Table): Promise<string> {
     return Promise.resolve(this.dump(table));
+  }
+
+  /** @inheritdoc */
+  chainNames(table: Table): Promise<string[]> {
+    return Promise.resolve(savedChainNames(this.dump(table)));
   }
 
   /** @inheritdoc */

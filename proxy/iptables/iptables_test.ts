@@ -12,6 +12,7 @@ import {
   LARGE_RESTORE_CHAINS,
   parseRestoreErrorLine,
   savedChainNames,
+  SavedChainScanner,
 } from "./iptables.ts";
 
 configureLogging({ write: () => {} });
@@ -114,6 +115,37 @@ Deno.test("ExecIptables.save() runs iptables-save for one table", async () => {
   assertEquals(fake.commandLines(), ["iptables-nft-save -t nat"]);
   fake.respond(() => ({ code: 1, stderr: "table does not exist" }));
   await assertRejects(() => ipt.save("mangle"), Error, "Cannot save iptables table mangle");
+});
+
+Deno.test("ExecIptables.chainNames() scans iptables-save's streamed output for declarations", async () => {
+  const fake = new FakeCommandRunner();
+  fake.respond((c) =>
+    c.cmd === "iptables-legacy-save"
+      ? {
+        stdout: "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SEP-X - [0:0]\n-A KUBE-SEP-X -j Y\nCOMMIT\n",
+      }
+      : undefined
+  );
+  const ipt = new ExecIptables("IPv4", "legacy", { run: fake });
+  assertEquals(await ipt.chainNames("nat"), ["PREROUTING", "KUBE-SEP-X"]);
+  assertEquals(fake.commandLines(), ["iptables-legacy-save -t nat"]);
+  fake.respond(() => ({ code: 4, stderr: "lock" }));
+  await assertRejects(() => ipt.chainNames("nat"), Error, "Cannot save iptables table nat");
+});
+
+Deno.test("SavedChainScanner finds the same names wherever the text is cut into chunks", () => {
+  const text = "# Generated\n*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n" +
+    ':KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\n-A KUBE-SERVICES -m comment --comment "x :y" -j ' +
+    "KUBE-SVC-AAAAAAAAAAAAAAAA\nCOMMIT\n:LAST";
+  const want = savedChainNames(text);
+  assertEquals(want.length, 4);
+  for (let a = 0; a <= text.length; a++) {
+    for (const b of [a, a + 1, a + 7, text.length]) {
+      const scan = new SavedChainScanner();
+      for (const chunk of [text.slice(0, a), text.slice(a, b), text.slice(b)]) scan.push(chunk);
+      assertEquals(scan.finish(), want, `cut at ${a} and ${b}`);
+    }
+  }
 });
 
 Deno.test("ExecIptables.ensureChain() accepts an existing chain and reports other failures", async () => {

@@ -11,6 +11,7 @@ import {
   detectBackend,
   ExecIptables,
   IptablesRestoreError,
+  savedChainNames,
 } from "../../proxy/iptables/iptables.ts";
 import { isRoot, withScratchNetns } from "./runtime_netns.ts";
 
@@ -207,6 +208,10 @@ Deno.test({
           "ACCEPT",
         ]);
         assert((await ipt.save("nat")).includes("KUBE-SVC-"), "rules are in place");
+        // The stale-chain scan's streamed reading finds what the whole text declares.
+        const names = await ipt.chainNames("nat");
+        assertEquals(names, savedChainNames(await ipt.save("nat")));
+        assert(names.includes("CNI-KEEP"), `${ipt.family}/${ipt.backend}: ${names}`);
       }
 
       for (const round of [1, 2]) {
