@@ -11,14 +11,14 @@
  *   changes one endpoint at the fixture per sample and waits until the kernel has the new
  *   endpoint's DNAT rule.
  *
- * Seeing a change in the kernel: on the nft backends (nftables mode, and iptables mode on
- * iptables-nft), `nft monitor new` (`nft_monitor.ts`) reports the commit of the rule `dnat to
- * <new endpoint>` as it happens; the time is taken when its line arrives, then one kernel read
- * confirms it (nftables mode: a `nft --check` deletion of the new endpoint's `hairpin-ips` element;
- * iptables-nft: `iptables-nft -t nat -S KUBE-SEP-...`). On legacy, which has no events, the kernel
- * is polled (`iptables-legacy-save -t nat` and a search, which takes no xtables lock; see
- * `chainHasDnat`), and the cost of one poll bounds the resolution. `pollMs` is the median cost of
- * one kernel read either way.
+ * Seeing a change in the kernel: in nftables mode, `nft monitor new` (`nft_monitor.ts`) reports
+ * the commit of the rule `dnat to <new endpoint>` as it happens; the time is taken when its line
+ * arrives, then one kernel read confirms it (a `nft --check` deletion of the new endpoint's
+ * `hairpin-ips` element). In iptables mode the kernel is polled: on nft, `iptables-nft -t nat -S
+ * KUBE-SEP-...` (reads only that chain; beside iptables-nft's table `nft monitor` takes a whole
+ * core); on legacy, which has no events, `iptables-legacy-save -t nat` and a search,
+ * which takes no xtables lock (see `chainHasDnat`). A poll's cost bounds its resolution. `pollMs`
+ * is the median cost of one kernel read either way.
  *
  * @module
  */
@@ -56,7 +56,8 @@ export interface ProxyRunResult {
   readonly pollMs: number;
   /**
    * How a change was seen in the kernel: `monitor` (`nft monitor` events timestamped on arrival,
-   * each cross-checked by one kernel read; nft backends) or `poll` (repeated kernel reads; legacy).
+   * each cross-checked by one kernel read; nftables mode) or `poll` (repeated kernel reads;
+   * iptables mode).
    */
   readonly detection?: "monitor" | "poll";
   /** Sums and counts of the proxy's sync-duration histograms after the changes. */
@@ -310,7 +311,9 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     Object.assign(base, await readStatus(child.pid));
     const polls: number[] = [];
     const changes = flags.number("changes", 0);
-    if (changes > 0 && backend === "nft") monitor = await NftMonitor.start();
+    // nftables mode only: beside iptables-nft's table at 10,000 services `nft monitor` took a
+    // whole core and 1 GB decoding each restore's events (13:42), competing with the proxy.
+    if (changes > 0 && mode === "nftables") monitor = await NftMonitor.start(300_000);
     for (let k = 0; k < changes; k++) {
       // Service j: a ClusterIP service with one plain port, not the terminating-endpoint ones.
       let j = 1 + k * 7;
