@@ -3,7 +3,8 @@
  * namespace against the API server fixture holding the synthetic cluster (`synthetic.ts`, the
  * same as the iptables benchmarks), through `proxy_run.ts`: first full sync into the kernel
  * (main.ts started -> the last service's chain DNATs), process RSS after it, and one-endpoint
- * changes from the fixture to the kernel (the new endpoint in the service's DNAT map).
+ * changes from the fixture to the kernel (the new endpoint's DNAT rule committed, dated by
+ * `nft monitor` as the kernel reports it; see `proxy_run.ts`).
  *
  *     deno run -A bench/nft_mode.ts [--sizes=1000,10000,30000] [--endpoints=10] [--changes=9]
  *       [--sync-timeout=120000] [--min-sync-period=1s] [--out=nft_mode] [--cpu-prof-dir=DIR]
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
         r.firstSyncMs >= 0 ? (r.firstSyncMs / 1000).toFixed(2) + " s" : "not finished"
       } | ${lat} | ${partial} | ${(r.rssKb / 1024).toFixed(0)} MB (${
         (r.hwmKb / 1024).toFixed(0)
-      } MB) | ${r.load.toFixed(2)} | ${r.error ?? ""} |`,
+      } MB) | ${r.load.toFixed(2)} | ${r.error ?? r.detection ?? ""} |`,
     );
   }
   const md = out.join("\n") + "\n";

@@ -8,13 +8,17 @@
  *   loopback, loads the synthetic cluster, starts `main.ts` (`--config` with upstream's defaults,
  *   `--kubeconfig`, `--hostname-override node-0`, `--iptables-backend`), waits until the rules of
  *   the last service are in the kernel (first sync), reads the proxy's RSS, then, if asked,
- *   changes one endpoint at the fixture per sample and polls the kernel until the new endpoint's
- *   KUBE-SEP chain shows its DNAT rule.
+ *   changes one endpoint at the fixture per sample and waits until the kernel has the new
+ *   endpoint's DNAT rule.
  *
- * The kernel check: on nft, `iptables-nft -t nat -S KUBE-SEP-...` (the targeted form of grepping
- * `iptables-save`, reads only that chain); on legacy, `iptables-legacy-save -t nat` and a search,
- * which takes no xtables lock (see `chainHasDnat`). Its cost bounds the resolution and is reported
- * as `pollMs`.
+ * Seeing a change in the kernel: in nftables mode, `nft monitor new` (`nft_monitor.ts`) reports
+ * the commit of the rule `dnat to <new endpoint>` as it happens; the time is taken when its line
+ * arrives, then one kernel read confirms it (a `nft --check` deletion of the new endpoint's
+ * `hairpin-ips` element). In iptables mode the kernel is polled: on nft, `iptables-nft -t nat -S
+ * KUBE-SEP-...` (reads only that chain; beside iptables-nft's table `nft monitor` takes a whole
+ * core); on legacy, which has no events, `iptables-legacy-save -t nat` and a search,
+ * which takes no xtables lock (see `chainHasDnat`). A poll's cost bounds its resolution. `pollMs`
+ * is the median cost of one kernel read either way.
  *
  * @module
  */
@@ -32,6 +36,7 @@ import {
   syntheticServiceName,
 } from "./synthetic.ts";
 import { CHILD_ENV } from "../tests/sandbox/command.ts";
+import { NftMonitor } from "./nft_monitor.ts";
 
 /** What one inner run measured. */
 export interface ProxyRunResult {
@@ -50,6 +55,12 @@ export interface ProxyRunResult {
   readonly latenciesMs: number[];
   /** Median cost of one kernel check (ms). */
   readonly pollMs: number;
+  /**
+   * How a change was seen in the kernel: `monitor` (`nft monitor` events timestamped on arrival,
+   * each cross-checked by one kernel read; nftables mode) or `poll` (repeated kernel reads;
+   * iptables mode).
+   */
+  readonly detection?: "monitor" | "poll";
   /** Sums and counts of the proxy's sync-duration histograms after the changes. */
   readonly syncMetrics?: Record<string, number>;
   /** The proxy mode measured (`iptables` when unset). */
@@ -216,6 +227,7 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
   const api = await ApiServerFixture.start({ listen: ["127.0.0.1:0"] });
   const dir = await Deno.makeTempDir({ prefix: "kpbench-proxy-" });
   let child: Deno.ChildProcess | undefined;
+  let monitor: NftMonitor | undefined;
   try {
     const cluster = generateSyntheticCluster({ services, endpointsPerService: m });
     const t0 = performance.now();
@@ -300,6 +312,9 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
     Object.assign(base, await readStatus(child.pid));
     const polls: number[] = [];
     const changes = flags.number("changes", 0);
+    // nftables mode only: beside iptables-nft's table at 10,000 services `nft monitor` took a
+    // whole core and 1 GB decoding each restore's events (13:42), competing with the proxy.
+    if (changes > 0 && mode === "nftables") monitor = await NftMonitor.start(300_000);
     for (let k = 0; k < changes; k++) {
       // Service j: a ClusterIP service with one plain port, not the terminating-endpoint ones.
       let j = 1 + k * 7;
@@ -322,27 +337,42 @@ async function inner(flags: BenchFlags): Promise<ProxyRunResult> {
         `${newIP}:8080`,
       );
       const dest = `--to-destination ${newIP}:8080`;
-      const written = performance.now();
-      api.apply(slice);
-      for (;;) {
+      const inKernel = async () => {
         const p0 = performance.now();
         const ok = mode === "nftables"
           ? await nftHasElement("hairpin-ips", `${newIP} . ${newIP}`)
           : await chainHasDnat(backend, chain, dest);
         polls.push(performance.now() - p0);
-        if (ok) break;
-        if (performance.now() - written > 60_000) throw new Error(`change ${k} not seen in 60 s`);
+        return ok;
+      };
+      monitor?.clear();
+      const written = performance.now();
+      api.apply(slice);
+      if (monitor !== undefined) {
+        const at = await monitor.waitFor(`dnat to ${newIP}:8080`, written, 60_000);
+        if (at === undefined) throw new Error(`change ${k} not seen in 60 s`);
+        if (!(await inKernel())) throw new Error(`change ${k}: event seen, kernel read disagrees`);
+        base.latenciesMs.push(at - written);
+      } else {
+        while (!(await inKernel())) {
+          if (performance.now() - written > 60_000) throw new Error(`change ${k} not seen in 60 s`);
+        }
+        base.latenciesMs.push(performance.now() - written);
       }
-      base.latenciesMs.push(performance.now() - written);
       // Past minSyncPeriod, so the next change is synced as soon as it arrives.
       await new Promise((r) => setTimeout(r, 1500));
     }
     polls.sort((a, b) => a - b);
     base.pollMs = polls.length ? polls[Math.floor(polls.length / 2)] : 0;
-    return { ...base, syncMetrics: await scrapeSyncMetrics() };
+    return {
+      ...base,
+      detection: monitor !== undefined ? "monitor" : "poll",
+      syncMetrics: await scrapeSyncMetrics(),
+    };
   } catch (err) {
     return { ...base, error: String(err) };
   } finally {
+    await monitor?.close();
     if (child) await stopChild(child);
     await api.close();
     if (!flags.has("keep")) await Deno.remove(dir, { recursive: true }).catch(() => undefined);

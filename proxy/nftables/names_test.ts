@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import {
+  affinitySetNameOf,
   chainNameOf,
   endpointBase,
   isServiceChainName,
@@ -42,4 +43,14 @@ Deno.test("nftComment() cannot be broken out of", () => {
   assertEquals(nftComment('ns/x";} drop\nadd'), `comment "ns/x';} drop?add"`);
   assertEquals(nftComment("é").length, 'comment "?"'.length);
   assertEquals(nftComment("y".repeat(200)), `comment "${"y".repeat(128)}"`);
+});
+
+Deno.test("affinitySetNameOf() is short, shares the endpoint chain's hash, and differs per endpoint", () => {
+  const base = endpointBase(servicePortBase("ns5", "svc5", "tcp", "p80"), "10.180.0.3", 80);
+  const name = affinitySetNameOf(base);
+  assert(/^affinity-[A-Z2-7]{16}$/.test(name), name);
+  // The first 8 characters are upstream's hash, as in the endpoint chain's name.
+  assert(name.startsWith("affinity-GTK6MW7G"), name);
+  assert(chainNameOf("endpoint-", base).startsWith("endpoint-GTK6MW7G-"));
+  assert(name !== affinitySetNameOf(endpointBase("ns5/svc5/tcp/p80", "10.180.0.4", 80)));
 });

@@ -17,6 +17,7 @@ import type { DnsIntercept, LocalDetector } from "../backend.ts";
 import type { ServicePlan } from "../service_plan.ts";
 import type { EndpointInfo } from "../types.ts";
 import {
+  affinitySetNameOf,
   chainNameOf,
   CHAINS,
   endpointBase,
@@ -391,7 +392,7 @@ export function servicePortObjects(
     for (const ep of plan.reachableEndpoints) {
       const epBase = endpointBase(base, ep.ip, ep.port);
       const chain = chainNameOf(PREFIX.endpoint, epBase);
-      const set = chainNameOf(PREFIX.affinity, epBase);
+      const set = affinitySetNameOf(epBase);
       endpointChains.set(ep, chain);
       affinitySets.push({ name: set, timeoutSeconds: plan.affinitySeconds });
       chains.push([chain, [
@@ -407,7 +408,7 @@ export function servicePortObjects(
     if (affinity) {
       for (const ep of endpoints) {
         const epChain = endpointChains.get(ep)!;
-        const set = chainNameOf(PREFIX.affinity, endpointBase(base, ep.ip, ep.port));
+        const set = affinitySetNameOf(endpointBase(base, ep.ip, ep.port));
         rules.push(`${w.ip} saddr @${set} goto ${epChain}`);
       }
     }
