@@ -178,8 +178,10 @@ export async function assertGolden(name: string, actual: string): Promise<void> 
   assertRulesEqual(actual, await Deno.readTextFile(url));
 }
 
-/** Restores `text` into a fresh fake and traces every row, failing with the row's name. */
+/** Restores `text` into a fresh fake and traces every row as a step named by `label: row`. */
 export async function runPacketFlowTests(
+  t: Deno.TestContext,
+  label: string,
   text: string,
   rows: readonly PacketFlow[],
   family: IPFamily = "IPv4",
@@ -188,11 +190,13 @@ export async function runPacketFlowTests(
   const fake = new FakeIptables(family);
   await fake.restore(text, { noflush: true });
   for (const row of rows) {
-    const r = tracePacket(fake, { ...row, nodeIPs });
-    assertEquals(
-      { output: r.output, masq: r.masq },
-      { output: row.output, masq: row.masq },
-      `packet flow "${row.name}": matched:\n  ${r.matched.join("\n  ")}`,
-    );
+    await t.step(`${label}: ${row.name}`, () => {
+      const r = tracePacket(fake, { ...row, nodeIPs });
+      assertEquals(
+        { output: r.output, masq: r.masq },
+        { output: row.output, masq: row.masq },
+        `packet flow "${row.name}": matched:\n  ${r.matched.join("\n  ")}`,
+      );
+    });
   }
 }
