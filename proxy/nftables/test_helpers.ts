@@ -147,18 +147,22 @@ export async function assertGolden(name: string, actual: string): Promise<void> 
   assertEquals(normalizeTransaction(actual), await Deno.readTextFile(url), `golden ${name}`);
 }
 
-/** Traces every row through `table`, failing with the row's name and the hops. */
-export function runFlows(
+/** Traces every row through `table` as a step named by `label: row`, failing with the hops. */
+export async function runFlows(
+  t: Deno.TestContext,
+  label: string,
   table: TableState,
   rows: readonly PacketFlow[],
   nodeIPs: readonly string[] = TEST_NODE_IPS,
-): void {
+): Promise<void> {
   for (const row of rows) {
-    const r = traceNftPacket(table, { ...row, nodeIPs });
-    assertEquals(
-      { output: r.output, masq: r.masquerade },
-      { output: row.output, masq: row.masq },
-      `packet flow "${row.name}":\n  ${r.hops.map((h) => `${h.chain}: ${h.rule}`).join("\n  ")}`,
-    );
+    await t.step(`${label}: ${row.name}`, () => {
+      const r = traceNftPacket(table, { ...row, nodeIPs });
+      assertEquals(
+        { output: r.output, masq: r.masquerade },
+        { output: row.output, masq: row.masq },
+        `packet flow "${row.name}":\n  ${r.hops.map((h) => `${h.chain}: ${h.rule}`).join("\n  ")}`,
+      );
+    });
   }
 }
