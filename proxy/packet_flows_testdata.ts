@@ -6,7 +6,7 @@
  *
  * Expectations are iptables mode's; a row or case that upstream's nftables mode specifies
  * differently carries an `nftables` override with the reason, and a row that exists in one mode
- * only says so in `only`. {@linkcode flowsFor} and {@linkcode setupFor} resolve them per mode.
+ * only says so in `only`. {@linkcode scenariosFor} resolves them per mode.
  *
  * @module
  */
@@ -90,6 +90,39 @@ export interface FlowScenario {
   /** Completes a test name: "<mode subject> <name>". */
   readonly name: string;
   readonly cases: readonly FlowCase[];
+}
+
+/** A case as one mode runs it: its setting and rows resolved for that mode, defaults filled in. */
+export interface ModeFlowCase {
+  readonly name: string;
+  readonly services: readonly Service[];
+  readonly slices: readonly EndpointSlice[];
+  readonly setup: FlowSetup;
+  readonly family: IPFamily;
+  /** The node's addresses for tracing. */
+  readonly nodeIPs: readonly string[];
+  readonly rows: readonly PacketFlow[];
+}
+
+/** Every scenario as `mode` runs it (see {@linkcode flowsFor} and {@linkcode setupFor}). */
+export function scenariosFor(
+  mode: FlowMode,
+): { readonly name: string; readonly cases: readonly ModeFlowCase[] }[] {
+  return FLOW_SCENARIOS.map((s) => ({
+    name: s.name,
+    cases: s.cases.map((c) => {
+      const setup = setupFor(mode, c);
+      return {
+        name: c.name,
+        services: c.services,
+        slices: c.slices,
+        setup,
+        family: setup.family ?? "IPv4",
+        nodeIPs: setup.nodeIPs ?? TEST_NODE_IPS,
+        rows: flowsFor(mode, c.rows),
+      };
+    }),
+  }));
 }
 
 /** The rows of `rows` that exist in `mode`, with that mode's outcomes. */

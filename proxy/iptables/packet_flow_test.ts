@@ -5,13 +5,7 @@
  * (jumps, goldens, key lines). Partial sync and tcpBeLiberal are tested here too.
  */
 import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
-import {
-  FLOW_SCENARIOS,
-  type FlowSetup,
-  flowsFor,
-  setupFor,
-  TEST_NODE_IPS,
-} from "../packet_flows_testdata.ts";
+import { type FlowSetup, scenariosFor } from "../packet_flows_testdata.ts";
 import { FakeIptables } from "./fake.ts";
 import { buildRuleSet, type RuleSet, type RuleSetOptions } from "./rules.ts";
 import { renderRestoreInput } from "./render.ts";
@@ -105,22 +99,21 @@ const RULE_CHECKS: Readonly<
   },
 };
 
-for (const scenario of FLOW_SCENARIOS) {
+const SCENARIOS = scenariosFor("iptables");
+
+for (const scenario of SCENARIOS) {
   Deno.test(`buildRuleSet() ${scenario.name}`, async (t) => {
     for (const c of scenario.cases) {
-      const setup = setupFor("iptables", c);
-      const family = setup.family ?? "IPv4";
-      const rs = buildRuleSet(stateOf(c.services, c.slices, family), optionsFor(setup));
+      const rs = buildRuleSet(stateOf(c.services, c.slices, c.family), optionsFor(c.setup));
       const text = renderRestoreInput(rs);
       await RULE_CHECKS[c.name]?.(text, rs);
-      const rows = flowsFor("iptables", c.rows);
-      await runPacketFlowTests(t, c.name, text, rows, family, setup.nodeIPs ?? TEST_NODE_IPS);
+      await runPacketFlowTests(t, c.name, text, c.rows, c.family, c.nodeIPs);
     }
   });
 }
 
 Deno.test("every iptables rule check names a case of the flow tables", () => {
-  const cases = new Set(FLOW_SCENARIOS.flatMap((s) => s.cases.map((c) => c.name)));
+  const cases = new Set(SCENARIOS.flatMap((s) => s.cases.map((c) => c.name)));
   assertEquals(Object.keys(RULE_CHECKS).filter((name) => !cases.has(name)), []);
 });
 

@@ -7,13 +7,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
 import type { NodeContext } from "../backend.ts";
-import {
-  FLOW_SCENARIOS,
-  type FlowSetup,
-  flowsFor,
-  setupFor,
-  TEST_NODE_IPS,
-} from "../packet_flows_testdata.ts";
+import { type FlowSetup, scenariosFor } from "../packet_flows_testdata.ts";
 import type { NftablesBackendOptions } from "./nftables_backend.ts";
 import { assertGolden, overallCluster, runFlows, syncOnce, syncStateOf } from "./test_helpers.ts";
 
@@ -79,20 +73,20 @@ const RULE_CHECKS: Readonly<Record<string, (r: Synced) => void | Promise<void>>>
   },
 };
 
-for (const scenario of FLOW_SCENARIOS) {
+const SCENARIOS = scenariosFor("nftables");
+
+for (const scenario of SCENARIOS) {
   Deno.test(`nftables mode ${scenario.name}`, async (t) => {
     for (const c of scenario.cases) {
-      const setup = setupFor("nftables", c);
-      const synced = await syncOnce(c.services, c.slices, syncOptionsFor(setup));
+      const synced = await syncOnce(c.services, c.slices, syncOptionsFor(c.setup));
       await RULE_CHECKS[c.name]?.(synced);
-      const rows = flowsFor("nftables", c.rows);
-      await runFlows(t, c.name, synced.table, rows, setup.nodeIPs ?? TEST_NODE_IPS);
+      await runFlows(t, c.name, synced.table, c.rows, c.nodeIPs);
     }
   });
 }
 
 Deno.test("every nftables rule check names a case of the flow tables", () => {
-  const cases = new Set(FLOW_SCENARIOS.flatMap((s) => s.cases.map((c) => c.name)));
+  const cases = new Set(SCENARIOS.flatMap((s) => s.cases.map((c) => c.name)));
   assertEquals(Object.keys(RULE_CHECKS).filter((name) => !cases.has(name)), []);
 });
 
