@@ -1,22 +1,18 @@
 /**
  * Helpers for the iptables tests: state from cached objects, default options as upstream's
  * tests use them, restore-text normalization for golden comparisons, the jump check, golden files
- * and packet-flow tables.
+ * and the packet-flow runner. The fixture builders and flow tables are shared with nftables mode
+ * in `../packet_flows_testdata.ts` (re-exported here under this folder's names).
  *
  * @module
  */
 
 import type { EndpointSlice, IPFamily, Service } from "../../cache/objects.ts";
-import {
-  makeEndpoint,
-  makeEndpointSlice,
-  makeService,
-  type MutableService,
-} from "../../tests/fixtures.ts";
 import { assertEquals } from "../../tests/assert.ts";
 import { endpointsFromSlices } from "../endpoints.ts";
 import { servicePortsFromService } from "../service_port.ts";
 import type { EndpointsMap, ServicePortMap } from "../types.ts";
+import { type PacketFlow, TEST_NODE_IPS } from "../packet_flows_testdata.ts";
 import { FakeIptables } from "./fake.ts";
 import { buildRuleSet, type ProxyState, type RuleSetOptions } from "./rules.ts";
 import { renderRestoreInput } from "./render.ts";
@@ -58,8 +54,13 @@ export const TEST_OPTIONS: RuleSetOptions = {
   nfacct: { invalidDropped: true, localhostNodePorts: true },
 };
 
-/** Upstream's test node addresses (for the tracer's addrtype LOCAL). */
-export const TEST_NODE_IPS = ["192.168.0.2", "192.168.1.2"];
+export {
+  overallCluster as overallServices,
+  slice,
+  svc,
+  tcpPort,
+  TEST_NODE_IPS,
+} from "../packet_flows_testdata.ts";
 
 /** Builds and renders. */
 export function renderState(state: ProxyState, opts: Partial<RuleSetOptions> = {}): string {
@@ -177,111 +178,25 @@ export async function assertGolden(name: string, actual: string): Promise<void> 
   assertRulesEqual(actual, await Deno.readTextFile(url));
 }
 
-/** One row of a packet-flow table, as upstream's `packetFlowTest`. */
-export interface PacketFlowTest {
-  readonly name: string;
-  readonly sourceIP: string;
-  readonly destIP: string;
-  readonly destPort: number;
-  readonly protocol?: string;
-  readonly inInterface?: string;
-  readonly output: string;
-  readonly masq: boolean;
-}
-
-/** Restores `text` into a fresh fake and traces every row, failing with the row's name. */
+/** Restores `text` into a fresh fake and traces every row as a step named by `label: row`. */
 export async function runPacketFlowTests(
+  t: Deno.TestContext,
+  label: string,
   text: string,
-  rows: readonly PacketFlowTest[],
+  rows: readonly PacketFlow[],
   family: IPFamily = "IPv4",
   nodeIPs: readonly string[] = TEST_NODE_IPS,
 ): Promise<void> {
   const fake = new FakeIptables(family);
   await fake.restore(text, { noflush: true });
   for (const row of rows) {
-    const r = tracePacket(fake, { ...row, nodeIPs });
-    assertEquals(
-      { output: r.output, masq: r.masq },
-      { output: row.output, masq: row.masq },
-      `packet flow "${row.name}": matched:\n  ${r.matched.join("\n  ")}`,
-    );
+    await t.step(`${label}: ${row.name}`, () => {
+      const r = tracePacket(fake, { ...row, nodeIPs });
+      assertEquals(
+        { output: r.output, masq: r.masq },
+        { output: row.output, masq: row.masq },
+        `packet flow "${row.name}": matched:\n  ${r.matched.join("\n  ")}`,
+      );
+    });
   }
-}
-
-/** A TCP service port named `p<port>`. */
-export function tcpPort(port: number, nodePort = 0, name = "p" + port) {
-  return { name, protocol: "TCP" as const, port, targetPort: port, nodePort };
-}
-
-/** A ClusterIP Service with one TCP port 80 named p80, changed by `mutate`. */
-export function svc(
-  ns: string,
-  name: string,
-  ip: string,
-  mutate: (s: MutableService) => void = () => {},
-) {
-  return makeService(ns, name, (s) => {
-    s.clusterIPs = [ip];
-    s.ports = [tcpPort(80)];
-    mutate(s);
-  });
-}
-
-/** An EndpointSlice with one TCP port and ready endpoints at `ips`. */
-export function slice(ns: string, name: string, ips: string[], port = 80, portName = "p" + port) {
-  return makeEndpointSlice(ns, name, 1, (s) => {
-    s.ports = [{ name: portName, protocol: "TCP", port }];
-    s.endpoints = ips.map((ip) => makeEndpoint(ip));
-  });
-}
-
-/** The six services of upstream's TestOverallIPTablesRules. */
-export function overallServices(): { services: Service[]; slices: ReturnType<typeof slice>[] } {
-  const services = [
-    svc("ns1", "svc1", "172.30.0.41"),
-    svc("ns2", "svc2", "172.30.0.42", (s) => {
-      s.type = "LoadBalancer";
-      s.ports = [tcpPort(80, 3001)];
-      s.externalIPs = ["192.168.99.22"];
-      s.loadBalancerIngress = [{ ip: "1.2.3.4", ipMode: "VIP" }];
-      s.externalTrafficPolicy = "Local";
-      s.healthCheckNodePort = 30000;
-    }),
-    svc("ns3", "svc3", "172.30.0.43", (s) => {
-      s.type = "NodePort";
-      s.ports = [tcpPort(80, 3003)];
-    }),
-    svc("ns4", "svc4", "172.30.0.44", (s) => {
-      // type NodePort without an allocated node port, as in upstream's test
-      s.type = "NodePort";
-      s.ports = [tcpPort(80)];
-      s.externalIPs = ["192.168.99.33"];
-    }),
-    svc("ns5", "svc5", "172.30.0.45", (s) => {
-      s.type = "LoadBalancer";
-      s.ports = [tcpPort(80, 3002)];
-      s.loadBalancerIngress = [{ ip: "5.6.7.8", ipMode: "VIP" }];
-      s.loadBalancerSourceRanges = [" 203.0.113.0/25"];
-      s.sessionAffinity = "ClientIP";
-      // Ignored: only externalTrafficPolicy Local services get a health check node port.
-      s.healthCheckNodePort = 30000;
-    }),
-    svc("ns6", "svc6", "172.30.0.46"),
-  ];
-  const slices = [
-    slice("ns1", "svc1", ["10.180.0.1"]),
-    slice("ns2", "svc2", ["10.180.0.2"]),
-    slice("ns3", "svc3", ["10.180.0.3"]),
-    makeEndpointSlice("ns4", "svc4", 1, (sl) => {
-      sl.ports = [{ name: "p80", protocol: "TCP", port: 80 }];
-      sl.endpoints = [
-        makeEndpoint("10.180.0.4"),
-        makeEndpoint("10.180.0.5", (e) => {
-          e.nodeName = "test-node";
-        }),
-      ];
-    }),
-    slice("ns5", "svc5", ["10.180.0.3"]),
-  ];
-  return { services, slices };
 }
