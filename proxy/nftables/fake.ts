@@ -99,6 +99,16 @@ export class FakeNft implements Nft {
     return Promise.resolve(t === undefined ? undefined : formatTable(family, name, t));
   }
 
+  /** {@inheritDoc Nft.listSets} */
+  listSets(family: NftFamily): Promise<string> {
+    let out = "";
+    for (const [key, t] of this.tables) {
+      const [f, name] = key.split(" ");
+      if (f === family) out += formatTable(f, name, { chains: new Map(), sets: t.sets });
+    }
+    return Promise.resolve(out);
+  }
+
   /** {@inheritDoc Nft.listChain} */
   listChain(family: NftFamily, chain: string): Promise<string | undefined> {
     const c = this.table(family)?.chains.get(chain);
@@ -226,7 +236,7 @@ function setCommand(t: TableState, verb: string, map: boolean, rest: string): st
   if (verb === "add" || verb === "create") {
     const m = SET_SPEC.exec(rest);
     if (m === null) return "syntax error";
-    const [, name, type, flags] = m;
+    const [, name, type, flags, timeout] = m;
     if (map !== type.includes(" : ")) return "syntax error";
     const existing = t.sets.get(name);
     if (existing !== undefined) {
@@ -236,7 +246,9 @@ function setCommand(t: TableState, verb: string, map: boolean, rest: string): st
       }
       return undefined;
     }
-    t.sets.set(name, { map, type, flags: flags?.split(",") ?? [], elements: new Map() });
+    const set: SetState = { map, type, flags: flags?.split(",") ?? [], elements: new Map() };
+    if (timeout !== undefined) set.timeoutSeconds = Number(timeout);
+    t.sets.set(name, set);
     return undefined;
   }
   const s: SetState | undefined = t.sets.get(rest);
@@ -254,12 +266,13 @@ function setCommand(t: TableState, verb: string, map: boolean, rest: string): st
   return undefined;
 }
 
-const ELEMENT_SPEC = /^(\S+) \{ (.+?)(?: comment "([^"]*)")?(?: : (.+))? \}$/;
+const ELEMENT_SPEC =
+  /^(\S+) \{ (.+?)(?: timeout (\d+)s expires (\d+)s)?(?: comment "([^"]*)")?(?: : (.+))? \}$/;
 
 function elementCommand(t: TableState, verb: string, rest: string): string | undefined {
   const m = ELEMENT_SPEC.exec(rest);
   if (m === null || verb === "flush") return "syntax error";
-  const [, name, key, comment, value] = m;
+  const [, name, key, timeout, expires, comment, value] = m;
   const s = t.sets.get(name);
   if (s === undefined) return "Could not process rule: No such file or directory";
   if (verb === "delete") {
@@ -267,6 +280,12 @@ function elementCommand(t: TableState, verb: string, rest: string): string | und
     return undefined;
   }
   if (s.map !== (value !== undefined)) return "syntax error";
+  if (timeout !== undefined) {
+    if (!s.flags.includes("timeout")) return "Could not process rule: Operation not supported";
+    if (Number(expires) > Number(timeout)) {
+      return "Could not process rule: Numerical result out of range";
+    }
+  }
   if (value !== undefined) {
     for (const target of chainTargets(value)) {
       if (!t.chains.has(target)) return "Could not process rule: No such file or directory";
@@ -277,6 +296,8 @@ function elementCommand(t: TableState, verb: string, rest: string): string | und
     if (verb === "create" || existing.value !== value) return "Could not process rule: File exists";
     return undefined;
   }
-  s.elements.set(key, { value, comment });
+  // `expires 0s` means the whole timeout, as in the kernel.
+  const left = timeout === undefined ? undefined : Number(expires) || Number(timeout);
+  s.elements.set(key, left === undefined ? { value, comment } : { expiresSeconds: left });
   return undefined;
 }
