@@ -104,7 +104,9 @@ export class FakeNft implements Nft {
     let out = "";
     for (const [key, t] of this.tables) {
       const [f, name] = key.split(" ");
-      if (f === family) out += formatTable(f, name, { chains: new Map(), sets: t.sets });
+      // Sets only, as nft (maps have `list maps`).
+      const sets = new Map([...t.sets].filter(([, s]) => !s.map));
+      if (f === family) out += formatTable(f, name, { chains: new Map(), sets });
     }
     return Promise.resolve(out);
   }
@@ -298,6 +300,9 @@ function elementCommand(t: TableState, verb: string, rest: string): string | und
   }
   // `expires 0s` means the whole timeout, as in the kernel.
   const left = timeout === undefined ? undefined : Number(expires) || Number(timeout);
-  s.elements.set(key, left === undefined ? { value, comment } : { expiresSeconds: left });
+  s.elements.set(
+    key,
+    left === undefined ? { value, comment } : { value, comment, expiresSeconds: left },
+  );
   return undefined;
 }
