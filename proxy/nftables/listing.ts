@@ -58,8 +58,13 @@ export function parseTableListing(text: string): TableState {
           const seconds = parseNftDuration(l.slice(8));
           if (seconds !== undefined) set.timeoutSeconds = seconds;
         } else if (l.startsWith("elements = {")) {
-          let body = l.slice("elements = {".length);
-          while (!elementsClosed(body) && i < lines.length) body += " " + lines[i++];
+          // Each line is scanned once: a set of 10,000 elements spans thousands of lines.
+          const parts = [l.slice("elements = {".length)];
+          const scan = { depth: 1, quoted: false };
+          while (!elementsClosed(parts[parts.length - 1], scan) && i < lines.length) {
+            parts.push(lines[i++]);
+          }
+          const body = parts.join(" ");
           for (const e of splitTopLevel(body.slice(0, body.lastIndexOf("}")))) {
             const parsed = ELEMENT.exec(e.trim());
             if (parsed === null) continue;
@@ -100,13 +105,15 @@ export function parseSetsListing(text: string, family: string): TableState {
   return parseTableListing(lines.slice(from, to + 1).join("\n"));
 }
 
-/** Whether the `{` of `elements = {` is closed in `body` (quotes respected). */
-function elementsClosed(body: string): boolean {
-  let depth = 1, quoted = false;
-  for (const ch of body) {
-    if (ch === '"') quoted = !quoted;
-    else if (!quoted && ch === "{") depth++;
-    else if (!quoted && ch === "}" && --depth === 0) return true;
+/**
+ * Whether the `{` of `elements = {` is closed by the end of `part`, the next piece of its body;
+ * `scan` carries the brace depth and quoting from the pieces before.
+ */
+function elementsClosed(part: string, scan: { depth: number; quoted: boolean }): boolean {
+  for (const ch of part) {
+    if (ch === '"') scan.quoted = !scan.quoted;
+    else if (!scan.quoted && ch === "{") scan.depth++;
+    else if (!scan.quoted && ch === "}" && --scan.depth === 0) return true;
   }
   return false;
 }
