@@ -7,7 +7,8 @@
  * identical element is a no-op, `create` of one fails; `flush` empties; `delete` fails on a
  * missing object, on a chain that still has rules or is jumped to, and on a set a rule uses;
  * a rule or element naming a missing chain or set fails; adding an existing element with a
- * different value fails.
+ * different value fails; an element `timeout Ns expires Ms` needs a set with `flags timeout` and
+ * M <= N (`expires 0s` is the whole timeout), and keeps M as its time left (no clock runs).
  *
  * @module
  */
