@@ -7,7 +7,8 @@
  * identical element is a no-op, `create` of one fails; `flush` empties; `delete` fails on a
  * missing object, on a chain that still has rules or is jumped to, and on a set a rule uses;
  * a rule or element naming a missing chain or set fails; adding an existing element with a
- * different value fails.
+ * different value fails; an element `timeout Ns expires Ms` needs a set with `flags timeout` and
+ * M <= N (`expires 0s` is the whole timeout), and keeps M as its time left (no clock runs).
  *
  * @module
  */
@@ -97,6 +98,18 @@ export class FakeNft implements Nft {
   listTable(family: NftFamily, name = "kube-proxy"): Promise<string | undefined> {
     const t = this.table(family, name);
     return Promise.resolve(t === undefined ? undefined : formatTable(family, name, t));
+  }
+
+  /** {@inheritDoc Nft.listSets} */
+  listSets(family: NftFamily): Promise<string> {
+    let out = "";
+    for (const [key, t] of this.tables) {
+      const [f, name] = key.split(" ");
+      // Sets only, as nft (maps have `list maps`).
+      const sets = new Map([...t.sets].filter(([, s]) => !s.map));
+      if (f === family) out += formatTable(f, name, { chains: new Map(), sets });
+    }
+    return Promise.resolve(out);
   }
 
   /** {@inheritDoc Nft.listChain} */
@@ -226,7 +239,7 @@ function setCommand(t: TableState, verb: string, map: boolean, rest: string): st
   if (verb === "add" || verb === "create") {
     const m = SET_SPEC.exec(rest);
     if (m === null) return "syntax error";
-    const [, name, type, flags] = m;
+    const [, name, type, flags, timeout] = m;
     if (map !== type.includes(" : ")) return "syntax error";
     const existing = t.sets.get(name);
     if (existing !== undefined) {
@@ -236,7 +249,9 @@ function setCommand(t: TableState, verb: string, map: boolean, rest: string): st
       }
       return undefined;
     }
-    t.sets.set(name, { map, type, flags: flags?.split(",") ?? [], elements: new Map() });
+    const set: SetState = { map, type, flags: flags?.split(",") ?? [], elements: new Map() };
+    if (timeout !== undefined) set.timeoutSeconds = Number(timeout);
+    t.sets.set(name, set);
     return undefined;
   }
   const s: SetState | undefined = t.sets.get(rest);
@@ -254,12 +269,13 @@ function setCommand(t: TableState, verb: string, map: boolean, rest: string): st
   return undefined;
 }
 
-const ELEMENT_SPEC = /^(\S+) \{ (.+?)(?: comment "([^"]*)")?(?: : (.+))? \}$/;
+const ELEMENT_SPEC =
+  /^(\S+) \{ (.+?)(?: timeout (\d+)s expires (\d+)s)?(?: comment "([^"]*)")?(?: : (.+))? \}$/;
 
 function elementCommand(t: TableState, verb: string, rest: string): string | undefined {
   const m = ELEMENT_SPEC.exec(rest);
   if (m === null || verb === "flush") return "syntax error";
-  const [, name, key, comment, value] = m;
+  const [, name, key, timeout, expires, comment, value] = m;
   const s = t.sets.get(name);
   if (s === undefined) return "Could not process rule: No such file or directory";
   if (verb === "delete") {
@@ -267,6 +283,12 @@ function elementCommand(t: TableState, verb: string, rest: string): string | und
     return undefined;
   }
   if (s.map !== (value !== undefined)) return "syntax error";
+  if (timeout !== undefined) {
+    if (!s.flags.includes("timeout")) return "Could not process rule: Operation not supported";
+    if (Number(expires) > Number(timeout)) {
+      return "Could not process rule: Numerical result out of range";
+    }
+  }
   if (value !== undefined) {
     for (const target of chainTargets(value)) {
       if (!t.chains.has(target)) return "Could not process rule: No such file or directory";
@@ -277,6 +299,11 @@ function elementCommand(t: TableState, verb: string, rest: string): string | und
     if (verb === "create" || existing.value !== value) return "Could not process rule: File exists";
     return undefined;
   }
-  s.elements.set(key, { value, comment });
+  // `expires 0s` means the whole timeout, as in the kernel.
+  const left = timeout === undefined ? undefined : Number(expires) || Number(timeout);
+  s.elements.set(
+    key,
+    left === undefined ? { value, comment } : { value, comment, expiresSeconds: left },
+  );
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
 import { FakeNft } from "./fake.ts";
-import { parseTableListing } from "./listing.ts";
+import { parseSetsListing, parseTableListing } from "./listing.ts";
 import { NftError } from "./nft.ts";
 import { Transaction } from "./transaction.ts";
 
@@ -96,4 +96,48 @@ Deno.test("Transaction.chunks() yields the rendered text in pieces", () => {
   assert(chunks.length > 2, `${chunks.length} chunks`);
   assertEquals(chunks.join(""), tx.render());
   assertEquals([...new Transaction("ip").chunks()], []);
+});
+
+Deno.test("timed elements: the fake applies them, nft's set listing parses back with expires", async () => {
+  const nft = new FakeNft();
+  const tx = base();
+  tx.addTimedElement("aff", "10.0.0.1", 10800, 9876);
+  tx.addTimedElement("aff", "10.0.0.2", 10800, 0);
+  await nft.run(tx);
+  assertEquals([...nft.table("ip")!.sets.get("aff")!.elements], [
+    ["10.0.0.1", { value: undefined, comment: undefined, expiresSeconds: 9876 }],
+    ["10.0.0.2", { value: undefined, comment: undefined, expiresSeconds: 10800 }],
+  ]);
+  const tooLong = new Transaction("ip").addTimedElement("aff", "10.0.0.3", 10800, 10801);
+  await assertRejects(() => nft.run(tooLong), NftError, "Numerical result out of range");
+  const untimed = new Transaction("ip").addTimedElement("service-ips", "10.0.0.3", 60, 1);
+  await assertRejects(() => nft.run(untimed), NftError);
+  // `nft list sets ip` lists every table's sets; only kube-proxy's are read.
+  nft.applyText("add table ip other\nadd set ip other aff { type ipv4_addr ; }\n");
+  const sets = parseSetsListing(await nft.listSets("ip"), "ip").sets;
+  assertEquals([...sets.keys()], ["aff"]);
+  assertEquals(sets.get("aff"), nft.table("ip")!.sets.get("aff"));
+  assertEquals(parseSetsListing(await nft.listSets("ip6"), "ip6").sets.size, 0);
+});
+
+Deno.test("parseSetsListing() reads nft 1.0.6's timeouts and expiries (milliseconds dropped)", () => {
+  const listing = [
+    "table ip kube-proxy {",
+    "\tset affinity-A {",
+    "\t\ttype ipv4_addr",
+    "\t\tflags dynamic,timeout",
+    "\t\ttimeout 3h",
+    "\t\telements = { 10.0.0.1 expires 2h44m35s984ms, 10.0.0.2 timeout 1d expires 1d2m,",
+    "\t\t\t     10.0.0.3 expires 984ms }",
+    "\t}",
+    "}",
+    "",
+  ].join("\n");
+  const set = parseSetsListing(listing, "ip").sets.get("affinity-A")!;
+  assertEquals(set.timeoutSeconds, 10800);
+  assertEquals([...set.elements], [
+    ["10.0.0.1", { value: undefined, comment: undefined, expiresSeconds: 9875 }],
+    ["10.0.0.2", { value: undefined, comment: undefined, expiresSeconds: 86520 }],
+    ["10.0.0.3", { value: undefined, comment: undefined, expiresSeconds: 0 }],
+  ]);
 });

@@ -1,13 +1,19 @@
 /**
  * Parses `nft list table <family> kube-proxy` output into a {@linkcode TableState}, the same
- * structure the fake holds, so that the tracer runs on the live kernel's ruleset. Only the parts
- * of the listing this backend writes are read: chains (hook line and rules) and sets/maps (type,
- * flags, elements); other lines (`size`, `timeout`, `policy`, counters) are skipped.
+ * structure the fake holds, so that the tracer runs on the live kernel's ruleset, and the sets of
+ * `nft list sets` (the affinity entries a full sync carries over). Only the parts of the listing
+ * this backend writes are read: chains (hook line and rules) and sets/maps (type, flags,
+ * timeout, elements with their remaining `expires`); other lines (`size`, `policy`, counters) are
+ * skipped.
  *
  * @module
  */
 
-import { emptyTable, type TableState } from "./ruleset.ts";
+import { TABLE } from "./names.ts";
+import { emptyTable, parseNftDuration, type SetState, type TableState } from "./ruleset.ts";
+
+/** One listed element: key, then what nft prints after it. */
+const ELEMENT = /^(.+?)(?: timeout (\S+))?(?: expires (\S+))?(?: comment "([^"]*)")?(?: : (.+))?$/;
 
 /**
  * Parses a table listing.
@@ -42,19 +48,34 @@ export function parseTableListing(text: string): TableState {
       }
       i++;
     } else if ((m = /^(set|map) (\S+) \{$/.exec(line)) !== null) {
-      const set = { map: m[1] === "map", type: "", flags: [] as string[], elements: new Map() };
+      const set: SetState = { map: m[1] === "map", type: "", flags: [], elements: new Map() };
       t.sets.set(m[2], set);
       while (i < lines.length && lines[i] !== "}") {
         const l = lines[i++];
         if (l.startsWith("type ")) set.type = l.slice(5);
         else if (l.startsWith("flags ")) set.flags = l.slice(6).split(",");
-        else if (l.startsWith("elements = {")) {
-          let body = l.slice("elements = {".length);
-          while (!elementsClosed(body) && i < lines.length) body += " " + lines[i++];
+        else if (l.startsWith("timeout ")) {
+          const seconds = parseNftDuration(l.slice(8));
+          if (seconds !== undefined) set.timeoutSeconds = seconds;
+        } else if (l.startsWith("elements = {")) {
+          // Each line is scanned once: a set of 10,000 elements spans thousands of lines.
+          const parts = [l.slice("elements = {".length)];
+          const scan = { depth: 1, quoted: false };
+          while (!elementsClosed(parts[parts.length - 1], scan) && i < lines.length) {
+            parts.push(lines[i++]);
+          }
+          const body = parts.join(" ");
           for (const e of splitTopLevel(body.slice(0, body.lastIndexOf("}")))) {
-            const parsed = /^(.+?)(?: comment "([^"]*)")?(?: : (.+))?$/.exec(e.trim());
+            const parsed = ELEMENT.exec(e.trim());
             if (parsed === null) continue;
-            set.elements.set(parsed[1], { value: parsed[3], comment: parsed[2] });
+            const [, key, , expires, comment, value] = parsed;
+            const seconds = expires === undefined ? undefined : parseNftDuration(expires);
+            set.elements.set(
+              key,
+              seconds === undefined
+                ? { value, comment }
+                : { value, comment, expiresSeconds: seconds },
+            );
           }
         }
       }
@@ -64,13 +85,35 @@ export function parseTableListing(text: string): TableState {
   return t;
 }
 
-/** Whether the `{` of `elements = {` is closed in `body` (quotes respected). */
-function elementsClosed(body: string): boolean {
-  let depth = 1, quoted = false;
-  for (const ch of body) {
-    if (ch === '"') quoted = !quoted;
-    else if (!quoted && ch === "{") depth++;
-    else if (!quoted && ch === "}" && --depth === 0) return true;
+/**
+ * Parses the `kube-proxy` table's sets out of `nft list sets <family>` output (nft 1.0.6 lists
+ * every table's sets, even with `list sets table ...`, so the other tables are skipped here).
+ *
+ * @param text the listing.
+ * @param family `ip` or `ip6`.
+ * @returns the sets (no chains); an empty table when the listing has no `kube-proxy` table.
+ * @throws {SyntaxError} when the table's block does not end.
+ */
+export function parseSetsListing(text: string, family: string): TableState {
+  const lines = text.split("\n");
+  const from = lines.indexOf(`table ${family} ${TABLE} {`);
+  if (from < 0) return emptyTable();
+  const to = lines.indexOf("}", from);
+  if (to < 0) {
+    throw new SyntaxError(`Cannot parse nft listing: table ${family} ${TABLE} not closed`);
+  }
+  return parseTableListing(lines.slice(from, to + 1).join("\n"));
+}
+
+/**
+ * Whether the `{` of `elements = {` is closed by the end of `part`, the next piece of its body;
+ * `scan` carries the brace depth and quoting from the pieces before.
+ */
+function elementsClosed(part: string, scan: { depth: number; quoted: boolean }): boolean {
+  for (const ch of part) {
+    if (ch === '"') scan.quoted = !scan.quoted;
+    else if (!scan.quoted && ch === "{") scan.depth++;
+    else if (!scan.quoted && ch === "}" && --scan.depth === 0) return true;
   }
   return false;
 }

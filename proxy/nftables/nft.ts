@@ -27,6 +27,13 @@ export interface Nft {
    */
   listTable(family: NftFamily): Promise<string | undefined>;
   /**
+   * `nft list sets <family>`: every set of the family's tables with its elements (not maps);
+   * `parseSetsListing()` reads the `kube-proxy` table's part.
+   *
+   * @throws {NftError} when nft fails.
+   */
+  listSets(family: NftFamily): Promise<string>;
+  /**
    * `nft list chain <family> kube-proxy <chain>` (a cheap check that the table is intact).
    *
    * @returns the listing, or undefined when the table or chain does not exist.
@@ -124,6 +131,13 @@ export class ExecNft implements Nft {
     if (r.code === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return undefined;
     throw NftError.fromStderr("", r.stderr);
+  }
+
+  /** {@inheritDoc Nft.listSets} */
+  async listSets(family: NftFamily): Promise<string> {
+    const r = await this.#runner.run("nft", ["list", "sets", family]);
+    if (r.code !== 0) throw NftError.fromStderr("", r.stderr || r.stdout);
+    return r.stdout;
   }
 
   /** {@inheritDoc Nft.listChain} */

@@ -5,7 +5,9 @@
  * - full sync (the first, after a failure or a flush, when the node's settings or the service
  *   CIDRs change, and whenever the proxier asks): `add table` + `delete table` + `add table` and
  *   the whole table, so the kernel swaps the old table for the new one atomically and nothing
- *   stale survives;
+ *   stale survives; the live ClientIP affinity entries of the old table (read with one
+ *   `nft list sets` before) are re-added, with the time they have left, to the new table's
+ *   affinity sets of the same name and timeout;
  * - partial sync: only the chains and elements of the Services that changed; chains a service
  *   no longer uses are flushed now and deleted in a separate transaction at least one second
  *   later (on kernels before 6.2 a chain is still referenced for a moment after the map element
@@ -28,6 +30,7 @@ import { isLoopback } from "../net.ts";
 import { type PlanContext, planServicePort } from "../service_plan.ts";
 import type { EndpointInfo } from "../types.ts";
 import { ElementBook } from "./element_book.ts";
+import { parseSetsListing } from "./listing.ts";
 import { CHAINS, SETS } from "./names.ts";
 import type { Nft } from "./nft.ts";
 import { NftError } from "./nft.ts";
@@ -40,6 +43,7 @@ import {
   type StaticOptions,
   writeStaticRules,
 } from "./rules.ts";
+import type { SetState } from "./ruleset.ts";
 import { type NftFamily, Transaction } from "./transaction.ts";
 
 /** The nftables-mode metrics (`kubeproxy_sync_proxy_rules_nftables_*`, in `ProxyMetrics`). */
@@ -87,6 +91,15 @@ interface SyncPass {
   readonly unusedChains: string[];
   /** Affinity sets service ports stopped using (deleted now, after their chains' flush). */
   readonly unusedSets: AffinitySet[];
+  /** On a full sync, the old table's affinity sets to carry over; undefined otherwise. */
+  readonly live: LiveAffinity | undefined;
+}
+
+/** The kernel's sets as read before a full sync, and when. */
+interface LiveAffinity {
+  readonly sets: ReadonlyMap<string, SetState>;
+  /** Milliseconds (the backend's clock) when they were read. */
+  readonly readAt: number;
 }
 
 /** How long a flushed chain waits before it is deleted. */
@@ -188,6 +201,7 @@ export class NftablesBackend implements ProxyBackend {
       activeChains: new Set(),
       unusedChains: [],
       unusedSets: [],
+      live: full && hasAffinity(state) ? await this.#readLiveSets() : undefined,
     };
     // Services that changed (all of them on a full sync), in key order.
     const keys: string[] = [];
@@ -280,6 +294,7 @@ export class NftablesBackend implements ProxyBackend {
         flags: ["dynamic", "timeout"],
         timeoutSeconds: set.timeoutSeconds,
       });
+      if (pass.live !== undefined) carryAffinity(tx, pass.live, set, this.#now());
     }
     // Every chain exists before any rule jumps to it.
     for (const [chain] of objs.chains) {
@@ -320,6 +335,22 @@ export class NftablesBackend implements ProxyBackend {
     }
     if (old.noLocal.internal) this.#noLocal.internal--;
     if (old.noLocal.external) this.#noLocal.external--;
+  }
+
+  /**
+   * The kernel's sets of this family's table (one `nft list sets`), before a full sync replaces
+   * it; undefined (affinity entries start over) when they cannot be read.
+   */
+  async #readLiveSets(): Promise<LiveAffinity | undefined> {
+    try {
+      const listing = await this.#opts.nft.listSets(this.#nftFamily);
+      return { sets: parseSetsListing(listing, this.#nftFamily).sets, readAt: this.#now() };
+    } catch (err) {
+      log.error("Cannot read the ClientIP affinity entries; they start over", err, {
+        ipFamily: this.family,
+      });
+      return undefined;
+    }
   }
 
   /** Deletes chains stale for long enough, in their own transaction; false when that failed. */
@@ -390,6 +421,25 @@ export class NftablesBackend implements ProxyBackend {
       );
     }
     return kept;
+  }
+}
+
+function hasAffinity(state: BackendSyncState): boolean {
+  for (const sp of state.services.values()) if (sp.stickyMaxAgeSeconds > 0) return true;
+  return false;
+}
+
+/**
+ * Re-adds the live entries of the old table's set of the same name, when its timeout is the
+ * same, with the time they have left less the time since they were read.
+ */
+function carryAffinity(tx: Transaction, live: LiveAffinity, set: AffinitySet, now: number): void {
+  const old = live.sets.get(set.name);
+  if (old === undefined || old.timeoutSeconds !== set.timeoutSeconds) return;
+  const spent = Math.ceil((now - live.readAt) / 1000);
+  for (const [key, e] of old.elements) {
+    const left = Math.min((e.expiresSeconds ?? 0) - spent, set.timeoutSeconds);
+    if (left >= 1) tx.addTimedElement(set.name, key, set.timeoutSeconds, left);
   }
 }
 

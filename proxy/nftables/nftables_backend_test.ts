@@ -1,6 +1,8 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
 import { makeEndpoint, makeEndpointSlice, makeService } from "../../tests/fixtures.ts";
+import type { FakeNft } from "./fake.ts";
 import { NftError } from "./nft.ts";
+import { NftablesBackend } from "./nftables_backend.ts";
 import type { TableState } from "./ruleset.ts";
 import { overallCluster, slice80, syncStateOf, tcp, testBackend } from "./test_helpers.ts";
 import { traceNftPacket } from "./tracer.ts";
@@ -175,4 +177,80 @@ Deno.test("NftablesBackend counts no-local-endpoint services across partial sync
   );
   r = await backend.sync(syncStateOf(services, svc2, { updated: ["ns2/svc2"] }));
   assertEquals(r.noLocalEndpoints, { internal: 0, external: 0 });
+});
+
+/** svc5's affinity set (ClientIP, 10800 s) in the overall scenario. */
+const SVC5_AFFINITY = "affinity-GTK6MW7GHFXEDKKS";
+
+/** Puts a client into svc5's affinity set as the kernel's `update @set` would. */
+function stickClient(nft: FakeNft, client: string, expiresSeconds: number): void {
+  nft.applyText(
+    `add element ip kube-proxy ${SVC5_AFFINITY} { ${client} timeout 10800s expires ${expiresSeconds}s }\n`,
+  );
+}
+
+Deno.test("NftablesBackend full syncs and a restart keep live affinity entries with their time left", async () => {
+  let now = 50_000;
+  const { nft, backend } = testBackend({ now: () => now });
+  const { services, slices } = overallCluster();
+  await backend.sync(syncStateOf(services, slices));
+  stickClient(nft, "10.0.0.2", 9000);
+  stickClient(nft, "10.0.0.3", 1);
+  // The hourly resync: the swap keeps them.
+  await backend.sync(syncStateOf(services, slices));
+  const entries = () => [...nft.table("ip")!.sets.get(SVC5_AFFINITY)!.elements];
+  assertEquals(entries(), [["10.0.0.2", {
+    value: undefined,
+    comment: undefined,
+    expiresSeconds: 9000,
+  }], ["10.0.0.3", { value: undefined, comment: undefined, expiresSeconds: 1 }]]);
+  assertStringIncludes(
+    backend.lastTransaction,
+    `delete table ip kube-proxy\nadd table ip kube-proxy\n`,
+  );
+  // A restart: a new backend over the same kernel table carries them into its first sync. Its
+  // clock ticks 0.7 s per reading: the entries were read a second (rounded up) before the
+  // new table was built.
+  const restarted = new NftablesBackend({
+    family: "IPv4",
+    nft,
+    masqueradeBit: 14,
+    masqueradeAll: false,
+    keepLastTransaction: true,
+    now: () => now += 700,
+  });
+  await restarted.sync(syncStateOf(services, slices));
+  assertStringIncludes(
+    restarted.lastTransaction,
+    `add element ip kube-proxy ${SVC5_AFFINITY} { 10.0.0.2 timeout 10800s expires 8999s }\n`,
+  );
+  assertEquals(entries(), [["10.0.0.2", {
+    value: undefined,
+    comment: undefined,
+    expiresSeconds: 8999,
+  }]], "10.0.0.3 had no time left");
+});
+
+Deno.test("NftablesBackend drops affinity entries whose timeout changed, and syncs when they cannot be read", async () => {
+  const { nft, backend } = testBackend();
+  const { services, slices } = overallCluster();
+  await backend.sync(syncStateOf(services, slices));
+  stickClient(nft, "10.0.0.2", 9000);
+  // The read fails: the full sync still swaps the table, without the entries.
+  nft.listSets = () => Promise.reject(new NftError("nft failed: Operation not permitted", ""));
+  await backend.sync(syncStateOf(services, slices));
+  assertEquals(nft.table("ip")!.sets.get(SVC5_AFFINITY)!.elements.size, 0);
+  assert(!backend.lastTransaction.includes("expires"));
+
+  const { nft: nft2, backend: backend2 } = testBackend();
+  await backend2.sync(syncStateOf(services, slices));
+  stickClient(nft2, "10.0.0.2", 9000);
+  const shorter = services.map((s) =>
+    s.name === "svc5" ? { ...s, sessionAffinityTimeoutSeconds: 60 } : s
+  );
+  // A changed timeout forces a full sync; the old entries do not come along.
+  await backend2.sync(syncStateOf(shorter, slices, { updated: ["ns5/svc5"] }));
+  assertStringIncludes(backend2.lastTransaction, "delete table ip kube-proxy\n");
+  const set = nft2.table("ip")!.sets.get(SVC5_AFFINITY)!;
+  assertEquals([set.timeoutSeconds, set.elements.size], [60, 0]);
 });

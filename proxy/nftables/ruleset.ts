@@ -21,6 +21,8 @@ export interface ElementState {
   value?: string;
   /** The element's comment text, unquoted. */
   comment?: string;
+  /** Whole seconds until a timed element expires (sets with `flags timeout`); else undefined. */
+  expiresSeconds?: number;
 }
 
 /** One set or map. */
@@ -29,6 +31,8 @@ export interface SetState {
   /** `ipv4_addr . inet_proto . inet_service : verdict` for a map, the key type for a set. */
   type: string;
   flags: string[];
+  /** The set's element timeout in seconds (`timeout 3h`), or undefined. */
+  timeoutSeconds?: number;
   /** Elements by key (e.g. `172.30.0.41 . tcp . 80`). */
   elements: Map<string, ElementState>;
 }
@@ -56,8 +60,7 @@ export function cloneTable(t: TableState): TableState {
   const sets = new Map<string, SetState>();
   for (const [name, s] of t.sets) {
     sets.set(name, {
-      map: s.map,
-      type: s.type,
+      ...s,
       flags: [...s.flags],
       elements: new Map([...s.elements].map(([k, e]) => [k, { ...e }])),
     });
@@ -89,9 +92,14 @@ export function formatTable(family: string, name: string, t: TableState): string
   for (const [setName, s] of t.sets) {
     out.push(`\t${s.map ? "map" : "set"} ${setName} {`, `\t\ttype ${s.type}`);
     if (s.flags.length > 0) out.push(`\t\tflags ${s.flags.join(",")}`);
+    if (s.timeoutSeconds !== undefined) {
+      out.push(`\t\ttimeout ${formatNftDuration(s.timeoutSeconds)}`);
+    }
     if (s.elements.size > 0) {
       const elems = [...s.elements].map(([k, e]) =>
-        k + (e.comment === undefined ? "" : ` comment "${e.comment}"`) +
+        k +
+        (e.expiresSeconds === undefined ? "" : ` expires ${formatNftDuration(e.expiresSeconds)}`) +
+        (e.comment === undefined ? "" : ` comment "${e.comment}"`) +
         (e.value === undefined ? "" : ` : ${e.value}`)
       );
       out.push(`\t\telements = { ${elems.join(",\n\t\t\t     ")} }`);
@@ -107,4 +115,44 @@ export function formatTable(family: string, name: string, t: TableState): string
   if (out[out.length - 1] === "") out.pop();
   out.push("}");
   return out.join("\n") + "\n";
+}
+
+const DURATION_UNITS: readonly (readonly [string, number])[] = [
+  ["d", 86400],
+  ["h", 3600],
+  ["m", 60],
+  ["s", 1],
+];
+
+/**
+ * A duration as `nft list` prints it (`3h`, `2h44m35s`; `0s` for zero).
+ *
+ * @param seconds whole seconds.
+ * @returns the text.
+ */
+export function formatNftDuration(seconds: number): string {
+  let rest = Math.floor(seconds), out = "";
+  for (const [unit, size] of DURATION_UNITS) {
+    if (rest >= size) {
+      out += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return out === "" ? "0s" : out;
+}
+
+/**
+ * Parses a duration as `nft list` prints it (`2h44m35s984ms`, `1d2h`), into whole seconds
+ * (milliseconds dropped).
+ *
+ * @param text the duration.
+ * @returns the seconds, or undefined when the text is not a duration.
+ */
+export function parseNftDuration(text: string): number | undefined {
+  if (!/^(?:\d+(?:ms|d|h|m|s))+$/.test(text)) return undefined;
+  let seconds = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+)(ms|d|h|m|s)/g)) {
+    if (unit !== "ms") seconds += Number(n) * DURATION_UNITS.find(([u]) => u === unit)![1];
+  }
+  return seconds;
 }

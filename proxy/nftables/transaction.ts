@@ -180,6 +180,21 @@ export class Transaction {
     return this.#push(`add element ${this.#prefix} ${set} { ${key}${c}${v} }`);
   }
 
+  /**
+   * Adds an element to a set with `flags timeout`, with its own timeout and the time it has
+   * left (an affinity entry carried from the old table into the new one).
+   *
+   * @param set the set.
+   * @param key the key, e.g. `10.0.0.1`.
+   * @param timeoutSeconds the element's timeout (the set's).
+   * @param expiresSeconds seconds left, 1 to `timeoutSeconds` (nft refuses more; 0 means all).
+   */
+  addTimedElement(set: string, key: string, timeoutSeconds: number, expiresSeconds: number): this {
+    return this.#push(
+      `add element ${this.#prefix} ${set} { ${key} timeout ${timeoutSeconds}s expires ${expiresSeconds}s }`,
+    );
+  }
+
   /** Deletes an element (by key; a map's value is not given). */
   deleteElement(set: string, key: string): this {
     return this.#push(`delete element ${this.#prefix} ${set} { ${key} }`);

@@ -4,12 +4,13 @@
  * the steps of `traffic_steps.ts` (ClusterIP, session affinity, UDP, an endpoint change,
  * NodePort, externalTrafficPolicy Local, externalIPs, cluster DNS through the intercept), then an
  * undefined ClusterIP port rejected, LoadBalancer with source ranges, a restart
- * that keeps an open connection, a switch to iptables mode and back on a live node (each leaves
+ * that keeps an open connection and ClientIP affinity, a switch to iptables mode and back on a live node (each leaves
  * no rule of the other), and `--cleanup`.
  */
 
 import { addSpreadPods, sandboxTest } from "./sandbox_case.ts";
 import { answersViaNode1, names, serviceTrafficSteps } from "./traffic_steps.ts";
+import { parseSetsListing } from "../../proxy/nftables/listing.ts";
 import { assert, assertEquals } from "../assert.ts";
 import type { SandboxCluster } from "../sandbox/cluster.ts";
 import { makeEndpointSlice, makeService } from "../sandbox/cluster_objects.ts";
@@ -137,8 +138,9 @@ sandboxTest(
     );
 
     await t.step(
-      "a restart keeps an open connection and rebuilds nothing it breaks",
+      "a restart keeps an open connection, ClientIP affinity, and rebuilds nothing it breaks",
       async () => {
+        const [stuckTo] = names(await cluster.request(client.netns, "tcp", "10.96.1.2:80", 1));
         const session = sb.startProcess(client.netns, [
           Deno.execPath(),
           "run",
@@ -164,6 +166,15 @@ sandboxTest(
             /10\.96\.1\.9 \. tcp \. 80 : goto service-/,
             "a sync after the restart",
           );
+          // The client's entry in sticky's affinity set came over into the new table, before
+          // any new traffic, and the client still reaches the same endpoint.
+          const sets = parseSetsListing(await p1.nftTable(), "ip").sets;
+          const carried = [...sets].filter(([name, set]) =>
+            name.startsWith("affinity-") && (set.elements.get(client.ip)?.expiresSeconds ?? 0) > 0
+          );
+          assertEquals(carried.length, 1, "the client's affinity entry survived the restart");
+          const after = names(await cluster.request(client.netns, "tcp", "10.96.1.2:80", 6));
+          assertEquals(after, Array(6).fill(stuckTo), "sticky across the restart");
           const from = session.lines.length;
           await session.writeLine("after");
           const second = await session.waitForLine(/after/, 10_000, from);

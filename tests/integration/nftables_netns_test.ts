@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import type { EndpointSlice, IPFamily, Service } from "../../cache/objects.ts";
 import { FakeNft } from "../../proxy/nftables/fake.ts";
-import { parseTableListing } from "../../proxy/nftables/listing.ts";
+import { parseSetsListing, parseTableListing } from "../../proxy/nftables/listing.ts";
 import { ExecNft, nftablesUnsupportedReason } from "../../proxy/nftables/nft.ts";
 import { NftablesBackend } from "../../proxy/nftables/nftables_backend.ts";
 import type { TableState } from "../../proxy/nftables/ruleset.ts";
@@ -144,6 +144,50 @@ Deno.test({
       assertEquals(r.output, "", "the table was flushed above");
       const tables = await sh("nft", "list", "tables");
       assert(!tables.includes("evil"), tables);
+    });
+  },
+});
+
+Deno.test({
+  name: "nftables mode: full syncs and a restart keep the kernel's ClientIP affinity entries",
+  ignore: !isRoot,
+  async fn() {
+    await withScratchNetns(async ({ run: runner, sh }) => {
+      const { services, slices } = scenario();
+      const cases = [["IPv4", "10.0.0.2"], ["IPv6", "fd00:10::2"]] as const;
+      for (const [family, client] of cases) {
+        const nftFamily = family === "IPv4" ? "ip" : "ip6";
+        const nft = new ExecNft(runner);
+        const mk = () =>
+          new NftablesBackend({ family, nft, masqueradeBit: 14, masqueradeAll: false });
+        const node = family === "IPv4" ? { nodeIP: "192.168.0.2" } : {
+          nodeIP: "2001:db8::2",
+          localDetector: { mode: "ClusterCIDR" as const, cidr: "fd00:10::/64" },
+        };
+        const state = syncStateOf(services, slices, { family, node });
+        await mk().sync(state);
+        const sets = async () => parseSetsListing(await nft.listSets(nftFamily), nftFamily).sets;
+        const affinity = [...(await sets()).keys()].filter((n) => n.startsWith("affinity-"));
+        assert(affinity.length > 0, "the scenario has ClientIP services");
+        // A client the kernel made sticky (as `update @affinity-...` does, with the set's timeout).
+        await sh("nft", "add", "element", nftFamily, "kube-proxy", affinity[0], `{ ${client} }`);
+        const backend = mk();
+        for (const step of ["a restart's first sync", "a later full sync"]) {
+          await backend.sync(state);
+          const set = (await sets()).get(affinity[0])!;
+          const entry = set.elements.get(client);
+          assert(entry !== undefined, `${family}: ${step} keeps the entry`);
+          assert(
+            entry.expiresSeconds! > 0 && entry.expiresSeconds! <= set.timeoutSeconds!,
+            `${family}: ${step}: expires ${entry.expiresSeconds} of ${set.timeoutSeconds}`,
+          );
+          assertEquals(set.elements.size, 1);
+        }
+        // The swap really replaced the table: a fresh set elsewhere kept no stray entry.
+        for (const other of affinity.slice(1)) {
+          assertEquals((await sets()).get(other)!.elements.size, 0, other);
+        }
+      }
     });
   },
 });
