@@ -68,7 +68,6 @@ sandboxTest(
         const during = await send("during");
         assertEquals(during.reply, `db ${clientPort} during`);
 
-        const restarted = Date.now();
         proxy.launch();
         // The new process is up once its health endpoint answers (the old one is gone).
         await eventually("the restarted proxy's /healthz", async () => {
@@ -81,7 +80,6 @@ sandboxTest(
         // New connections work too, through the rules the new process owns.
         const fresh = await cluster.request(web.netns, "tcp", "10.96.2.1:5432", 3);
         assertEquals(fresh.map(answeredBy), ["db", "db", "db"]);
-        assert(Date.now() >= restarted);
       } finally {
         await sb.stopProcess(session);
       }
