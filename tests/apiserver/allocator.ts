@@ -15,9 +15,9 @@
 import { ApiError, type RawObject } from "./errors.ts";
 
 /** Default service CIDR of the fixture. */
-export const DEFAULT_SERVICE_CIDR = "10.96.0.0/16";
+const DEFAULT_SERVICE_CIDR = "10.96.0.0/16";
 /** Default NodePort range of the fixture (the API server's `--service-node-port-range`). */
-export const DEFAULT_NODE_PORT_RANGE: readonly [number, number] = [30000, 32767];
+const DEFAULT_NODE_PORT_RANGE: readonly [number, number] = [30000, 32767];
 
 function ipv4ToNumber(ip: string): number | undefined {
   const parts = ip.split(".");

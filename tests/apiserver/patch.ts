@@ -24,7 +24,7 @@ function isObject(v: unknown): v is RawObject {
  * The merge key of a list in a strategic merge patch, by the list's path in the object
  * (`spec.ports`, `spec.containers[].env`); undefined for lists that are replaced whole.
  */
-export function mergeKeyOf(kind: string, path: string): string | undefined {
+function mergeKeyOf(kind: string, path: string): string | undefined {
   if (path === "spec.ports") return kind === "Service" ? "port" : undefined;
   if (/(^|\.)(containers|initContainers|ephemeralContainers)\[\]\.ports$/.test(path)) {
     return "containerPort";

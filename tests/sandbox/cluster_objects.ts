@@ -59,7 +59,7 @@ export function makeNode(node: SandboxNode): ApiObject {
 }
 
 /** The default labels of a sandbox pod: `app` = its name without a trailing `-N` (db-0 → db). */
-export function defaultPodLabels(podName: string): Record<string, string> {
+function defaultPodLabels(podName: string): Record<string, string> {
   return { app: podName.replace(/-\d+$/, "") };
 }
 
