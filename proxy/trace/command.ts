@@ -45,7 +45,7 @@ import {
   type ServiceDestination,
 } from "./destination.ts";
 import { explainServicePort, type ServicePortExplanation } from "./explain.ts";
-import { nodeHasNftTable, readNftTable, traceNftTable } from "./nft_mode.ts";
+import { nftFamilyOf, nodeHasNftTable, readNftTable, traceNftTable } from "./nft_mode.ts";
 import { renderTraceJson, renderTraceText, type TraceReport } from "./render.ts";
 import { localAddresses, readIptablesRules, routeInterface } from "./rule_source.ts";
 import {
@@ -189,7 +189,7 @@ export const traceIptables: ModeTracer = async (packet, node) => {
 export const traceNftables: ModeTracer = async (packet, node) => {
   const family: IPFamily = ipFamilyOf(packet.destIP);
   const table = await readNftTable(family, node.run);
-  return traceNftTable(table, packet, node.nodeIPs, family === "IPv6" ? "ip6" : "ip");
+  return traceNftTable(table, packet, node.nodeIPs, nftFamilyOf(family));
 };
 
 /**

@@ -34,7 +34,7 @@ import {
 } from "./trace_result.ts";
 
 /** The nft family of an IP family. */
-function nftFamilyOf(family: IPFamily): "ip" | "ip6" {
+export function nftFamilyOf(family: IPFamily): "ip" | "ip6" {
   return family === "IPv6" ? "ip6" : "ip";
 }
 
