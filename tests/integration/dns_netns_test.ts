@@ -122,17 +122,16 @@ Deno.test({
         const tcp = await dig(cli, REFUSED_CLIENT, SERVER_IPS[1], ["+tcp", name, "A"]);
         assertStringIncludes(tcp, "status: REFUSED", tcp);
       }
-      // The counter is printed within 50 ms of a change: give it far longer before reading.
-      await new Promise((r) => setTimeout(r, 500));
-      assertEquals(upstreamCount(), 0, server.tail(20));
 
-      // The allowed client gets the external name through the upstream.
+      // The allowed client gets the external name through the upstream, and that one query is
+      // all the upstream ever received: none of the refused queries above was forwarded.
       const forwarded = await dig(cli, ALLOWED_CLIENT, SERVER_IPS[1], [
         "+short",
         "www.example.org",
       ]);
       assertEquals(forwarded.trim(), "192.0.2.1");
-      await eventually("the forwarded query counted", () => upstreamCount() === 1, 10_000);
+      await eventually("the forwarded query counted", () => upstreamCount() > 0, 10_000);
+      assertEquals(upstreamCount(), 1, server.tail(20));
     } finally {
       await server?.stop("SIGKILL");
       for (const ns of created) {
