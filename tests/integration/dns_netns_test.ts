@@ -84,7 +84,7 @@ Deno.test({
         "-A",
         "tests/integration/dns_netns_server.ts",
         JSON.stringify(filter),
-      ], { netns: srv, label: "dns server", env: { DENO_NO_UPDATE_CHECK: "1" } });
+      ], { netns: srv, label: "dns server" });
       await server.waitForLine(/"ready":true/, 60_000);
       const upstreamCount = () => {
         const last = server!.lines.filter((l) => l.startsWith("upstream ")).at(-1);

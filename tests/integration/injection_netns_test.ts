@@ -29,7 +29,6 @@ const REPO = new URL("../../", import.meta.url).pathname;
 const NODE_NAME = "node1";
 const NODE_IP = "10.203.0.2";
 const API = "127.0.0.1:16443";
-const ENV = { DENO_NO_UPDATE_CHECK: "1" };
 
 /** A DNAT of every TCP/443 connection, as the issue's probe wrote it into a name. */
 const DNAT_443 = "\n-A KUBE-SERVICES -p tcp --dport 443 -j DNAT --to-destination 10.244.9.9:443\n";
@@ -265,7 +264,7 @@ for (const run of [iptablesRun("nft"), iptablesRun("legacy"), NFTABLES_RUN]) {
             `${dir}/cluster.yaml`,
             "--kubeconfig-out",
             kubeconfig,
-          ], { netns: ns.name, label: "apiserver", stdin: true, env: ENV });
+          ], { netns: ns.name, label: "apiserver", stdin: true });
           processes.push(api);
           await api.waitForLine(/"ready":true/, 60_000);
 
@@ -294,7 +293,7 @@ for (const run of [iptablesRun("nft"), iptablesRun("legacy"), NFTABLES_RUN]) {
             "--hostname-override",
             NODE_NAME,
             ...run.args,
-          ], { netns: ns.name, label: "kube-proxy", env: ENV });
+          ], { netns: ns.name, label: "kube-proxy" });
           processes.push(proxy);
           const waitFor = <T>(what: string, check: () => Promise<T | undefined>) =>
             eventually(what, check, 60_000).catch((err) => {
