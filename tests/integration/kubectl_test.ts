@@ -46,11 +46,11 @@ Deno.test({
       assert(new RegExp(`db\\s+ClusterIP\\s+${applied.spec.clusterIP}\\s`).test(table.stdout));
 
       watch = startKubectl(kc, ["get", "svc", "db", "-w", "-o", "wide"], cacheDir);
-      await watch.waitFor(/app=db/, 30_000);
+      await watch.waitForLine(/app=db/, 30_000);
       const patched = await run(["patch", "svc", "db", "-p", '{"spec":{"selector":{"tier":"x"}}}']);
       assertStringIncludes(patched.stdout, "service/db patched");
       assertEquals(api.get("Service", "default", "db")!.spec.selector, { app: "db", tier: "x" });
-      await watch.waitFor(/app=db,tier=x/, 30_000);
+      await watch.waitForLine(/app=db,tier=x/, 30_000);
 
       const edited = await kubectl(kc, ["edit", "svc", "db"], {
         cacheDir,

@@ -31,6 +31,8 @@ export interface RunCommandOptions {
   stdin?: string;
   /** Throw when the exit code is not 0 (the default); false returns the result instead. */
   check?: boolean;
+  /** Extra environment variables (added to `CHILD_ENV`). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function runCommand(
       stdin: opts.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
-      env: CHILD_ENV,
+      env: { ...CHILD_ENV, ...opts.env },
     }).spawn();
     if (opts.stdin !== undefined) {
       const writer = child.stdin.getWriter();

@@ -8,6 +8,7 @@
  */
 
 import { type CommandResult, runCommand } from "./command.ts";
+import { NetnsProcess } from "./netns_process.ts";
 
 /** Is a `kubectl` on PATH? */
 export async function hasKubectl(): Promise<boolean> {
@@ -46,104 +47,23 @@ export async function kubectl(
   opts: KubectlOptions = {},
 ): Promise<CommandResult> {
   const argv = ["kubectl", ...baseArgs(kubeconfig, opts.cacheDir), ...args];
-  if (opts.env === undefined) {
-    return await runCommand(argv, { stdin: opts.stdin, check: opts.check });
-  }
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: opts.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  const result = {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-  };
-  if (opts.check !== false && result.code !== 0) {
-    throw new Error(`kubectl ${args.join(" ")}: exit code ${result.code}: ${result.stderr}`);
-  }
-  return result;
-}
-
-/** A long-running kubectl (`get -w`) whose output lines are collected. */
-export interface KubectlStream {
-  /** Output lines so far. */
-  readonly lines: string[];
-  /** Resolves with the first line (old or new) that matches, or rejects after `timeoutMs`. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<string>;
-  /** Stops kubectl. */
-  stop(): Promise<void>;
+  return await runCommand(argv, { stdin: opts.stdin, check: opts.check, env: opts.env });
 }
 
 /**
- * Starts `kubectl <args...>` and collects its standard output line by line.
+ * Starts `kubectl <args...>` and collects its output line by line.
  *
  * @param kubeconfig The kubeconfig path.
  * @param args kubectl's arguments (`["get", "svc", "-w"]`).
  * @param cacheDir Discovery cache folder (default `cache/` beside the kubeconfig).
- * @returns The stream; call `stop()` in a `finally`.
+ * @returns The process (`waitForLine()`); call `stop()` in a `finally`.
  */
 export function startKubectl(
   kubeconfig: string,
   args: readonly string[],
   cacheDir?: string,
-): KubectlStream {
-  const child = new Deno.Command("kubectl", {
-    args: [...baseArgs(kubeconfig, cacheDir), ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines: string[] = [];
-  const waiters = new Set<() => void>();
-  const reading = (async () => {
-    let pending = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      pending += chunk;
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      lines.push(...parts);
-      for (const w of waiters) w();
-    }
-  })();
-  return {
-    lines,
-    waitFor(pattern, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const hit = lines.find((l) => pattern.test(l));
-          if (hit === undefined) return;
-          cleanup();
-          resolve(hit);
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(
-              `kubectl ${args.join(" ")} printed no line matching ${pattern}:\n` +
-                lines.join("\n"),
-            ),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-      await child.status;
-      await reading.catch(() => {});
-    },
-  };
+): NetnsProcess {
+  return NetnsProcess.start(["kubectl", ...baseArgs(kubeconfig, cacheDir), ...args], {
+    label: `kubectl ${args.join(" ")}`,
+  });
 }
