@@ -31,6 +31,16 @@ export interface UdpListenersOptions {
 }
 
 /**
+ * Whether a bind address is a wildcard (`0.0.0.0`, or `::` for both families).
+ *
+ * @param bindAddress The configured bind address.
+ * @returns True for the two wildcards.
+ */
+export function isWildcard(bindAddress: string): boolean {
+  return bindAddress === "0.0.0.0" || bindAddress === "::";
+}
+
+/**
  * The addresses to bind for a bind address: itself when specific; for a wildcard, every local
  * address of its family (both for `::`) plus loopback, without IPv6 link-local addresses (they
  * need a zone, which Deno cannot bind).
@@ -43,7 +53,7 @@ export function addressesToBind(
   bindAddress: string,
   interfaces: readonly Deno.NetworkInterfaceInfo[],
 ): string[] {
-  if (bindAddress !== "0.0.0.0" && bindAddress !== "::") return [bindAddress];
+  if (!isWildcard(bindAddress)) return [bindAddress];
   const families = bindAddress === "::" ? ["IPv4", "IPv6"] : ["IPv4"];
   const out = new Set<string>(bindAddress === "::" ? ["127.0.0.1", "::1"] : ["127.0.0.1"]);
   for (const i of interfaces) {
@@ -84,7 +94,7 @@ export class UdpListeners {
     const errors = this.#scan(failOnAddrInUse);
     if (this.#conns.size === 0 && errors.length > 0) throw errors[0];
     const { bindAddress, scanIntervalMs } = this.#opts;
-    if (bindAddress === "0.0.0.0" || bindAddress === "::") {
+    if (isWildcard(bindAddress)) {
       this.#timer = setInterval(() => this.#scan(false), scanIntervalMs);
     }
   }
