@@ -12,6 +12,7 @@
  * @module
  */
 
+import { type Clock, realClock } from "../config/clock.ts";
 import { log } from "../config/log.ts";
 
 /** What a UdpListeners binds and whom it tells. */
@@ -28,6 +29,8 @@ export interface UdpListenersOptions {
   readonly onAddresses?: (addresses: readonly string[]) => void;
   /** The interface list; `Deno.networkInterfaces` by default (tests inject one). */
   readonly interfaces?: () => Deno.NetworkInterfaceInfo[];
+  /** Timers of the re-scan; `realClock` by default (tests move a `FakeClock`). */
+  readonly clock?: Clock;
 }
 
 /**
@@ -69,7 +72,8 @@ export class UdpListeners {
   #opts: UdpListenersOptions;
   #conns = new Map<string, Deno.DatagramConn>();
   #failed = new Set<string>();
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #clock: Clock;
+  #timer: number | undefined;
   #closed = false;
 
   /**
@@ -77,6 +81,7 @@ export class UdpListeners {
    */
   constructor(opts: UdpListenersOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock ?? realClock;
   }
 
   /** The bound addresses. */
@@ -93,16 +98,24 @@ export class UdpListeners {
   start(failOnAddrInUse: boolean): void {
     const errors = this.#scan(failOnAddrInUse);
     if (this.#conns.size === 0 && errors.length > 0) throw errors[0];
-    const { bindAddress, scanIntervalMs } = this.#opts;
-    if (isWildcard(bindAddress)) {
-      this.#timer = setInterval(() => this.#scan(false), scanIntervalMs);
-    }
+    if (isWildcard(this.#opts.bindAddress)) this.#scheduleScan();
+  }
+
+  /** Re-scans after `scanIntervalMs`, and again after that, until closed. */
+  #scheduleScan(): void {
+    this.#timer = this.#clock.setTimeout(() => {
+      try {
+        this.#scan(false);
+      } finally {
+        if (!this.#closed) this.#scheduleScan();
+      }
+    }, this.#opts.scanIntervalMs);
   }
 
   /** Closes every socket and stops the re-scan. */
   close(): void {
     this.#closed = true;
-    clearInterval(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     for (const conn of this.#conns.values()) closeQuietly(conn);
     this.#conns.clear();
   }
