@@ -57,9 +57,11 @@ export function logProxier(options: Options): void {
   const { config } = options;
   const mode = config.mode === "" ? "iptables" : config.mode;
   log.info(`Using ${mode} Proxier`);
+  // Each mode syncs with its own section's periods (as `proxierOptionsFromConfig` reads them).
+  const periods = mode === "nftables" ? config.nftables : config.iptables;
   log.v(2).info(mode === "nftables" ? "NFTables sync params" : "Iptables sync params", {
-    minSyncPeriod: formatDuration(config.iptables.minSyncPeriod),
-    syncPeriod: formatDuration(config.iptables.syncPeriod),
+    minSyncPeriod: formatDuration(periods.minSyncPeriod),
+    syncPeriod: formatDuration(periods.syncPeriod),
     burstSyncs: 2,
   });
 }

@@ -55,6 +55,25 @@ Deno.test("logProxier() uses upstream's wording for the proxier and its sync par
   );
 });
 
+Deno.test("logProxier() in nftables mode logs the nftables section's sync parameters", () => {
+  const options = {
+    config: {
+      mode: "nftables",
+      iptables: { syncPeriod: 30_000, minSyncPeriod: 1_000 },
+      nftables: { syncPeriod: 20_000, minSyncPeriod: 2_000 },
+    },
+  } as unknown as Parameters<typeof logProxier>[0];
+  configureLogging({ verbosity: 2 });
+  lines.length = 0;
+  logProxier(options);
+  configureLogging({ verbosity: 0 });
+  assertMatch(lines[0], /\] "Using nftables Proxier"$/);
+  assertMatch(
+    lines[1],
+    /\] "NFTables sync params" minSyncPeriod="2s" syncPeriod="20s" burstSyncs=2$/,
+  );
+});
+
 Deno.test("logCacheSync() says it waits, then that the caches are synced", async () => {
   lines.length = 0;
   let resolve = () => {};
