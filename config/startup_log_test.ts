@@ -28,6 +28,22 @@ Deno.test("logStartup() logs the version, then the mode, backend and node name",
   assertStringIncludes(lines[1], "10s");
 });
 
+Deno.test("logStartup() in nftables mode logs the nftables section's periods and mark bit", async () => {
+  const options = await loadOptions(["--config=kp.yaml"], {
+    readTextFile: () =>
+      Promise.resolve(
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n" +
+          "mode: nftables\nnftables:\n  syncPeriod: 20s\n  masqueradeBit: 16\n",
+      ),
+    hostname: () => "node-1",
+    configureLogging: () => {},
+  });
+  lines.length = 0;
+  logStartup(options, "nft");
+  assertStringIncludes(lines[1], "masqueradeBit=16");
+  assertStringIncludes(lines[1], 'syncPeriod="20s"');
+});
+
 Deno.test("logStartup() names the DNS responder's address and domain, or says it is off", async () => {
   const options = await optionsOf();
   const { dns } = options;
