@@ -37,8 +37,6 @@ import type { Cluster, User } from "./kube_config.d.ts";
 import { ApiConnectionError, describeFetchError } from "./fetch_error.ts";
 import { decodeList } from "./list_decoder.ts";
 
-export { ApiConnectionError };
-
 /** Default directory of the in-cluster service account (token, ca.crt). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 

@@ -7,6 +7,7 @@
 import { formatDuration } from "./duration.ts";
 import { log } from "./log.ts";
 import type { Options } from "./options.ts";
+import type { KubeProxyConfiguration } from "./types.ts";
 import { versionString } from "./version.ts";
 
 /**
@@ -19,6 +20,7 @@ import { versionString } from "./version.ts";
  */
 export function logStartup(options: Options, backend: string): void {
   const { config, dns } = options;
+  const section = proxierSection(config);
   log.info("Version info", { version: versionString() });
   log.info("Starting kube-proxy", {
     mode: config.mode,
@@ -28,10 +30,10 @@ export function logStartup(options: Options, backend: string): void {
     bindAddress: config.bindAddress,
     clusterCIDR: config.clusterCIDR,
     detectLocalMode: config.detectLocalMode,
-    masqueradeBit: config.iptables.masqueradeBit,
-    masqueradeAll: config.iptables.masqueradeAll,
-    syncPeriod: formatDuration(config.iptables.syncPeriod),
-    minSyncPeriod: formatDuration(config.iptables.minSyncPeriod),
+    masqueradeBit: section.masqueradeBit,
+    masqueradeAll: section.masqueradeAll,
+    syncPeriod: formatDuration(section.syncPeriod),
+    minSyncPeriod: formatDuration(section.minSyncPeriod),
     nodePortAddresses: config.nodePortAddresses ?? [],
     localhostNodePorts: config.iptables.localhostNodePorts,
     healthzBindAddress: config.healthzBindAddress,
@@ -57,11 +59,20 @@ export function logProxier(options: Options): void {
   const { config } = options;
   const mode = config.mode === "" ? "iptables" : config.mode;
   log.info(`Using ${mode} Proxier`);
+  const periods = proxierSection(config);
   log.v(2).info(mode === "nftables" ? "NFTables sync params" : "Iptables sync params", {
-    minSyncPeriod: formatDuration(config.iptables.minSyncPeriod),
-    syncPeriod: formatDuration(config.iptables.syncPeriod),
+    minSyncPeriod: formatDuration(periods.minSyncPeriod),
+    syncPeriod: formatDuration(periods.syncPeriod),
     burstSyncs: 2,
   });
+}
+
+/**
+ * The configuration section the proxier runs on: `nftables` in nftables mode, else `iptables`
+ * (sync periods and masquerading, as `proxierOptionsFromConfig` and the backends read them).
+ */
+function proxierSection(config: KubeProxyConfiguration) {
+  return config.mode === "nftables" ? config.nftables : config.iptables;
 }
 
 /** The names upstream's informers log their sync under (`pkg/proxy/config/config.go`). */

@@ -28,17 +28,32 @@ Deno.test("logStartup() logs the version, then the mode, backend and node name",
   assertStringIncludes(lines[1], "10s");
 });
 
-Deno.test("logStartup() names the DNS responder's address and domain, or says it is off", async () => {
-  const options = await optionsOf();
+Deno.test("logStartup() in nftables mode logs the nftables section's periods and mark bit", async () => {
+  const options = await loadOptions(["--config=kp.yaml"], {
+    readTextFile: () =>
+      Promise.resolve(
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n" +
+          "mode: nftables\nnftables:\n  syncPeriod: 20s\n  masqueradeBit: 16\n",
+      ),
+    hostname: () => "node-1",
+    configureLogging: () => {},
+  });
   lines.length = 0;
   logStartup(options, "nft");
+  assertStringIncludes(lines[1], "masqueradeBit=16");
+  assertStringIncludes(lines[1], 'syncPeriod="20s"');
+});
+
+Deno.test("logStartup() names the DNS responder's address and domain, or says it is off", async () => {
+  const options = await optionsOf();
   const { dns } = options;
-  const want = dns.enabled ? `${dns.bindAddress}:${dns.port} ${dns.clusterDomain}` : "disabled";
-  assertStringIncludes(lines[1], want);
+  assertEquals(dns.enabled, false, "flags only: no DNS document, no responder");
   lines.length = 0;
-  logStartup({ ...options, dns: { ...dns, enabled: !dns.enabled } }, "nft");
-  const other = dns.enabled ? "disabled" : `${dns.bindAddress}:${dns.port} ${dns.clusterDomain}`;
-  assertStringIncludes(lines[1], other);
+  logStartup(options, "nft");
+  assertStringIncludes(lines[1], 'dns="disabled"');
+  lines.length = 0;
+  logStartup({ ...options, dns: { ...dns, enabled: true } }, "nft");
+  assertStringIncludes(lines[1], `dns="${dns.bindAddress}:${dns.port} ${dns.clusterDomain}"`);
 });
 
 Deno.test("logProxier() uses upstream's wording for the proxier and its sync parameters", async () => {
@@ -52,6 +67,25 @@ Deno.test("logProxier() uses upstream's wording for the proxier and its sync par
   assertMatch(
     lines[1],
     /\] "Iptables sync params" minSyncPeriod="1s" syncPeriod="10s" burstSyncs=2$/,
+  );
+});
+
+Deno.test("logProxier() in nftables mode logs the nftables section's sync parameters", () => {
+  const options = {
+    config: {
+      mode: "nftables",
+      iptables: { syncPeriod: 30_000, minSyncPeriod: 1_000 },
+      nftables: { syncPeriod: 20_000, minSyncPeriod: 2_000 },
+    },
+  } as unknown as Parameters<typeof logProxier>[0];
+  configureLogging({ verbosity: 2 });
+  lines.length = 0;
+  logProxier(options);
+  configureLogging({ verbosity: 0 });
+  assertMatch(lines[0], /\] "Using nftables Proxier"$/);
+  assertMatch(
+    lines[1],
+    /\] "NFTables sync params" minSyncPeriod="2s" syncPeriod="20s" burstSyncs=2$/,
   );
 });
 

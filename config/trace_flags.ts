@@ -38,7 +38,7 @@ export interface TraceFlags {
 const PROXY_FLAGS = ["config", "kubeconfig", "master", "hostname-override"] as const;
 
 /** Every flag of `kube-proxy trace`. */
-export const TRACE_FLAGS: readonly FlagSpec[] = [
+const TRACE_FLAGS: readonly FlagSpec[] = [
   {
     name: "from",
     type: "string",

@@ -25,9 +25,6 @@ import { parseCIDR, parseIP, splitHostPort } from "./ip.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "./types.ts";
 import { KUBERNETES_MAJOR, KUBERNETES_MINOR } from "./version.ts";
 
-/** Feature gates this build accepts (`config/feature_gates.ts` lists them with their stage). */
-export const KNOWN_FEATURE_GATES: ReadonlySet<string> = new Set(Object.keys(FEATURE_GATES));
-
 const ROOT = "KubeProxyConfiguration";
 const DNS_ROOT = "ClusterDNSConfiguration";
 const LOCAL_MODES = ["ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix", ""];
@@ -103,7 +100,8 @@ function isPortRange(text: string): boolean {
 }
 
 function validateFeatureGates(cfg: KubeProxyConfiguration, p: Problems): void {
-  const unknown = Object.keys(cfg.featureGates).filter((g) => !KNOWN_FEATURE_GATES.has(g)).sort();
+  const unknown = Object.keys(cfg.featureGates).filter((g) => !Object.hasOwn(FEATURE_GATES, g))
+    .sort();
   if (unknown.length === 0) return;
   const shown = `map[string]bool{${
     Object.entries(cfg.featureGates).sort(([a], [b]) => (a < b ? -1 : 1))

@@ -29,7 +29,7 @@ import { resolve, type ResolveOptions } from "./resolve.ts";
 import { parseReverseName } from "./reverse.ts";
 import { TcpMessageFramer } from "./tcp_framer.ts";
 import { type TcpSlot, TcpSlots } from "./tcp_slots.ts";
-import { UdpListeners } from "./udp_listeners.ts";
+import { isWildcard, UdpListeners } from "./udp_listeners.ts";
 
 /** Decides which clients are answered (`ClientFilter` in client_filter.ts). */
 export interface ClientPolicy {
@@ -174,13 +174,14 @@ export class DnsServer {
     this.#forwardCache = forwardCacheSize > 0
       ? new ForwardCache({ maxEntries: forwardCacheSize, now: opts.now })
       : undefined;
-    const unspecified = opts.bindAddress === "0.0.0.0" || opts.bindAddress === "::";
     this.#resolveOpts = {
       zone: opts.clusterDomain.toLowerCase().replace(/\.$/, ""),
       ttl: opts.ttl,
       podRecords: opts.podRecords,
       nsAddresses: opts.nsAddresses ??
-        (unspecified || parseIP(opts.bindAddress) === undefined ? [] : [opts.bindAddress]),
+        (isWildcard(opts.bindAddress) || parseIP(opts.bindAddress) === undefined
+          ? []
+          : [opts.bindAddress]),
     };
   }
 

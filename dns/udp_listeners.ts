@@ -12,6 +12,7 @@
  * @module
  */
 
+import { type Clock, realClock } from "../config/clock.ts";
 import { log } from "../config/log.ts";
 
 /** What a UdpListeners binds and whom it tells. */
@@ -28,6 +29,18 @@ export interface UdpListenersOptions {
   readonly onAddresses?: (addresses: readonly string[]) => void;
   /** The interface list; `Deno.networkInterfaces` by default (tests inject one). */
   readonly interfaces?: () => Deno.NetworkInterfaceInfo[];
+  /** Timers of the re-scan; `realClock` by default (tests move a `FakeClock`). */
+  readonly clock?: Clock;
+}
+
+/**
+ * Whether a bind address is a wildcard (`0.0.0.0`, or `::` for both families).
+ *
+ * @param bindAddress The configured bind address.
+ * @returns True for the two wildcards.
+ */
+export function isWildcard(bindAddress: string): boolean {
+  return bindAddress === "0.0.0.0" || bindAddress === "::";
 }
 
 /**
@@ -43,7 +56,7 @@ export function addressesToBind(
   bindAddress: string,
   interfaces: readonly Deno.NetworkInterfaceInfo[],
 ): string[] {
-  if (bindAddress !== "0.0.0.0" && bindAddress !== "::") return [bindAddress];
+  if (!isWildcard(bindAddress)) return [bindAddress];
   const families = bindAddress === "::" ? ["IPv4", "IPv6"] : ["IPv4"];
   const out = new Set<string>(bindAddress === "::" ? ["127.0.0.1", "::1"] : ["127.0.0.1"]);
   for (const i of interfaces) {
@@ -59,7 +72,8 @@ export class UdpListeners {
   #opts: UdpListenersOptions;
   #conns = new Map<string, Deno.DatagramConn>();
   #failed = new Set<string>();
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #clock: Clock;
+  #timer: number | undefined;
   #closed = false;
 
   /**
@@ -67,6 +81,7 @@ export class UdpListeners {
    */
   constructor(opts: UdpListenersOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock ?? realClock;
   }
 
   /** The bound addresses. */
@@ -83,16 +98,24 @@ export class UdpListeners {
   start(failOnAddrInUse: boolean): void {
     const errors = this.#scan(failOnAddrInUse);
     if (this.#conns.size === 0 && errors.length > 0) throw errors[0];
-    const { bindAddress, scanIntervalMs } = this.#opts;
-    if (bindAddress === "0.0.0.0" || bindAddress === "::") {
-      this.#timer = setInterval(() => this.#scan(false), scanIntervalMs);
-    }
+    if (isWildcard(this.#opts.bindAddress)) this.#scheduleScan();
+  }
+
+  /** Re-scans after `scanIntervalMs`, and again after that, until closed. */
+  #scheduleScan(): void {
+    this.#timer = this.#clock.setTimeout(() => {
+      try {
+        this.#scan(false);
+      } finally {
+        if (!this.#closed) this.#scheduleScan();
+      }
+    }, this.#opts.scanIntervalMs);
   }
 
   /** Closes every socket and stops the re-scan. */
   close(): void {
     this.#closed = true;
-    clearInterval(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     for (const conn of this.#conns.values()) closeQuietly(conn);
     this.#conns.clear();
   }

@@ -1,3 +1,4 @@
+import { FakeClock } from "../config/clock.ts";
 import { assertEquals } from "../tests/assert.ts";
 import { addressesToBind, UdpListeners } from "./udp_listeners.ts";
 
@@ -20,7 +21,7 @@ Deno.test("addressesToBind() binds a specific address alone, a wildcard per loca
   assertEquals(addressesToBind("0.0.0.0", []), ["127.0.0.1"]);
 });
 
-Deno.test("UdpListeners binds new local addresses and closes vanished ones on each scan", async () => {
+Deno.test("UdpListeners binds new local addresses and closes vanished ones on each scan", () => {
   // Every 127/8 address is local on Linux: they stand in for a node's changing addresses.
   const probe = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
   const port = (probe.addr as Deno.NetAddr).port;
@@ -28,6 +29,7 @@ Deno.test("UdpListeners binds new local addresses and closes vanished ones on ea
   let current = ["127.0.0.2"];
   const seen: string[][] = [];
   const sockets: Deno.DatagramConn[] = [];
+  const clock = new FakeClock();
   const listeners = new UdpListeners({
     bindAddress: "0.0.0.0",
     port,
@@ -35,15 +37,17 @@ Deno.test("UdpListeners binds new local addresses and closes vanished ones on ea
     interfaces: () => current.map(iface),
     onSocket: (conn) => sockets.push(conn),
     onAddresses: (a) => seen.push([...a]),
+    clock,
   });
   try {
     listeners.start(false);
     assertEquals(listeners.addresses, ["127.0.0.1", "127.0.0.2"]);
     current = ["127.0.0.3"];
-    for (let i = 0; i < 200 && !listeners.addresses.includes("127.0.0.3"); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    clock.tick(19);
+    assertEquals(listeners.addresses, ["127.0.0.1", "127.0.0.2"], "no scan before the interval");
+    clock.tick(1);
     assertEquals(listeners.addresses, ["127.0.0.1", "127.0.0.3"]);
+    assertEquals(clock.pendingTimers, 1, "the next scan is scheduled");
     assertEquals(seen[0], ["127.0.0.1", "127.0.0.2"]);
     assertEquals(sockets.map((s) => (s.addr as Deno.NetAddr).hostname), [
       "127.0.0.1",
@@ -55,4 +59,5 @@ Deno.test("UdpListeners binds new local addresses and closes vanished ones on ea
   } finally {
     listeners.close();
   }
+  assertEquals(clock.pendingTimers, 0, "close() stops the scans");
 });
