@@ -285,8 +285,7 @@ export async function cleanupAllBackends(opts: CleanupAllOptions = {}): Promise<
       if (backend === "legacy") {
         tables = await legacyTables(run, family);
         // Only the binary is checked: any legacy listing would create a table.
-        usable = tables.size > 0 &&
-          (await run.run(LEGACY_BINARIES[family], ["--version"])).code === 0;
+        usable = tables.size > 0 && await ipt.installed();
       } else {
         usable = await ipt.present();
       }
@@ -303,7 +302,6 @@ export async function cleanupAllBackends(opts: CleanupAllOptions = {}): Promise<
   return encounteredError;
 }
 
-const LEGACY_BINARIES = { IPv4: "iptables-legacy", IPv6: "ip6tables-legacy" } as const;
 const LEGACY_TABLE_NAMES = {
   IPv4: "/proc/net/ip_tables_names",
   IPv6: "/proc/net/ip6_tables_names",

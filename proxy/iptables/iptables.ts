@@ -504,6 +504,16 @@ export class ExecIptables implements Iptables {
     return result.code === 0;
   }
 
+  /**
+   * Whether this family's binary runs (`--version`), without touching any table: a legacy
+   * listing, even {@linkcode ExecIptables.present}'s, makes the kernel create the table.
+   *
+   * @returns False when the binary is missing or fails.
+   */
+  async installed(): Promise<boolean> {
+    return (await this.#run.run(this.#bin.iptables, ["--version"])).code === 0;
+  }
+
   #iptables(args: string[]): Promise<CommandResult> {
     return this.#run.run(this.#bin.iptables, [...WAIT_ARGS, ...args]);
   }
