@@ -267,7 +267,6 @@ async function runProxy(
       dnsPort,
       iptablesBackend: backend,
       metrics,
-      nftablesMetrics: metrics,
       watchServiceCIDRs: (onChange) =>
         cache.addServiceCIDRHandler(new ServiceCIDRTracker(onChange)),
     });

@@ -38,10 +38,11 @@ export interface BackendInputs {
   readonly dnsPort?: number;
   /** iptables mode: `legacy` or `nft`, as detected or configured. */
   readonly iptablesBackend: IptablesBackend;
-  /** Every mode's own metrics (`ProxyMetrics`). */
-  readonly metrics?: IptablesMetrics;
-  /** nftables mode's metrics (`ProxyMetrics`; its nftables counters are registered then). */
-  readonly nftablesMetrics?: NftablesMetrics & { enableNftablesMetrics?(): void };
+  /**
+   * The mode's own metrics (`ProxyMetrics`; in nftables mode its nftables counters are
+   * registered then).
+   */
+  readonly metrics?: IptablesMetrics & NftablesMetrics & { enableNftablesMetrics?(): void };
   /** nftables mode: subscribes to the cluster's service CIDRs (a `ServiceCIDRTracker`). */
   readonly watchServiceCIDRs?: (onChange: (cidrs: readonly string[] | undefined) => void) => void;
   readonly clock?: Clock;
@@ -115,7 +116,7 @@ async function nftablesBackends(inputs: BackendInputs): Promise<ProxyBackend[]> 
     masqueradeBit: inputs.config.nftables.masqueradeBit,
     masqueradeAll: inputs.config.nftables.masqueradeAll,
     dnsIntercept: dnsInterceptFor(inputs.dns, inputs.dnsPort),
-    metrics: inputs.nftablesMetrics,
+    metrics: inputs.metrics,
     watchServiceCIDRs: inputs.watchServiceCIDRs,
   });
   // Each mode removes the other's leftovers at start (upstream does the same); KUBE-FIREWALL

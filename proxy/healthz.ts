@@ -17,7 +17,7 @@
 import type { IPFamily, Node } from "../cache/objects.ts";
 import { log } from "../config/log.ts";
 import { type HttpListeners, serveHttp } from "./listen.ts";
-import { type Clock, realClock } from "./runner.ts";
+import { type Clock, realClock } from "../config/clock.ts";
 
 /** The taint cluster-autoscaler puts on a node it is about to delete. */
 export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";

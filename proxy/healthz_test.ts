@@ -2,7 +2,7 @@ import { assert, assertEquals } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
 import type { Node } from "../cache/objects.ts";
 import { formatGoTime, isNodeEligible, ProxierHealthServer } from "./healthz.ts";
-import { FakeClock } from "./runner.ts";
+import { FakeClock } from "../config/clock.ts";
 
 configureLogging({ write: () => {} });
 

@@ -14,8 +14,9 @@
  * `kubernetes_build_info` and `kubernetes_feature_enabled`. Deno's heap figures are added under
  * their own names (`deno_memory_*`); Go's runtime metrics (`go_*`) have no equivalent here.
  * A labelled histogram shows its zero series for the label values known at start (the proxy's
- * IP families, the API server, the DNS protocols) before its first observation. The DNS metrics follow CoreDNS's `coredns_dns_*` and
- * `coredns_forward_*` families with CoreDNS's buckets, under our own prefix.
+ * IP families, the API server, the DNS protocols) before its first observation. The DNS metrics
+ * follow CoreDNS's `coredns_dns_*` and `coredns_forward_*` families with CoreDNS's buckets, under
+ * our own prefix.
  *
  * The metrics server serves, as upstream's: `/metrics` (text format 0.0.4), `/healthz` (the
  * generic apiserver `ok`, not the proxy's sync health), `/proxyMode` and `/configz`.

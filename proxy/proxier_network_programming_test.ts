@@ -11,7 +11,7 @@ import { configureLogging } from "../config/log.ts";
 import { FakeIptables } from "./iptables/fake.ts";
 import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { slice, svc } from "./iptables/test_helpers.ts";
-import { FakeClock } from "./runner.ts";
+import { FakeClock } from "../config/clock.ts";
 import { NoProxierMetrics } from "./test_fixtures.ts";
 import { IptablesProxyBackend } from "./iptables/backend.ts";
 import { Proxier, type SyncRunner } from "./proxier.ts";

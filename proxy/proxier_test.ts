@@ -5,7 +5,7 @@ import { FakeIptables } from "./iptables/fake.ts";
 import { IptablesRestoreError } from "./iptables/iptables.ts";
 import { tracePacket } from "./iptables/tracer.ts";
 import { slice, svc, tcpPort } from "./iptables/test_helpers.ts";
-import { FakeClock } from "./runner.ts";
+import { FakeClock } from "../config/clock.ts";
 import { NoProxierMetrics } from "./test_fixtures.ts";
 import { createIptablesBackends, type IptablesBackendOptions } from "./iptables/backend.ts";
 import { makeEndpoint, makeEndpointSlice, makeNode, makeService } from "../tests/fixtures.ts";

@@ -13,7 +13,6 @@
 
 import { log } from "../config/log.ts";
 
-export { type Clock, FakeClock, realClock } from "../config/clock.ts";
 import { type Clock, realClock } from "../config/clock.ts";
 
 /** Bounds of a {@linkcode BoundedFrequencyRunner}. */

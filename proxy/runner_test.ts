@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../tests/assert.ts";
 import { configureLogging } from "../config/log.ts";
-import { BoundedFrequencyRunner, FakeClock, startRetrying } from "./runner.ts";
+import { FakeClock } from "../config/clock.ts";
+import { BoundedFrequencyRunner, startRetrying } from "./runner.ts";
 
 configureLogging({ write: () => {} });
 

@@ -178,17 +178,3 @@ function firewallPlan(service: ServicePortInfo, nodeIP: string): FirewallPlan {
     vipSources: fromNode ? service.loadBalancerVIPs : [],
   };
 }
-
-/**
- * The endpoints of one endpoint set of a plan.
- *
- * @param plan the service port's plan.
- * @param policy which set.
- * @returns `plan.clusterEndpoints` or `plan.localEndpoints`.
- */
-export function endpointsFor(
-  plan: ServicePlan,
-  policy: "cluster" | "local",
-): readonly EndpointInfo[] {
-  return policy === "local" ? plan.localEndpoints : plan.clusterEndpoints;
-}

@@ -47,7 +47,7 @@ import {
 } from "./chains.ts";
 import type { IPFamily } from "../../cache/objects.ts";
 import { type CommandRunner, DenoCommandRunner } from "../exec.ts";
-import { ExecIptables, type Iptables } from "./iptables.ts";
+import { ExecIptables, type Iptables, splitRuleArgs } from "./iptables.ts";
 
 /** Options of {@linkcode cleanupLeftovers}. */
 export interface CleanupOptions {
@@ -95,14 +95,6 @@ interface SavedTable {
   rules: SavedRule[];
 }
 
-/** Splits a rule into words the way iptables-restore does (double quotes group words). */
-function splitWords(line: string): string[] {
-  const words: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (const m of line.matchAll(re)) words.push(m[1] ?? m[2]);
-  return words;
-}
-
 /**
  * Reads the chains and rules of the table in `iptables-save -t <table>` output.
  *
@@ -120,7 +112,7 @@ export function parseSavedTable(text: string): SavedTable {
       const sp = rest.indexOf(" ");
       const chain = sp < 0 ? rest : rest.slice(0, sp);
       const spec = sp < 0 ? "" : rest.slice(sp + 1);
-      const words = splitWords(spec);
+      const words = splitRuleArgs(spec);
       let target = "";
       for (let i = 0; i < words.length - 1; i++) {
         if (words[i] === "-j" || words[i] === "-g" || words[i] === "--jump") target = words[i + 1];
@@ -285,8 +277,7 @@ export async function cleanupAllBackends(opts: CleanupAllOptions = {}): Promise<
       if (backend === "legacy") {
         tables = await legacyTables(run, family);
         // Only the binary is checked: any legacy listing would create a table.
-        usable = tables.size > 0 &&
-          (await run.run(LEGACY_BINARIES[family], ["--version"])).code === 0;
+        usable = tables.size > 0 && await ipt.installed();
       } else {
         usable = await ipt.present();
       }
@@ -303,7 +294,6 @@ export async function cleanupAllBackends(opts: CleanupAllOptions = {}): Promise<
   return encounteredError;
 }
 
-const LEGACY_BINARIES = { IPv4: "iptables-legacy", IPv6: "ip6tables-legacy" } as const;
 const LEGACY_TABLE_NAMES = {
   IPv4: "/proc/net/ip_tables_names",
   IPv6: "/proc/net/ip6_tables_names",

@@ -1,8 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../../tests/assert.ts";
 import { FakeIptables } from "./fake.ts";
-import { IptablesRestoreError } from "./iptables.ts";
+import { IptablesRestoreError, splitRuleArgs } from "./iptables.ts";
 import { tracePacket } from "./tracer.ts";
-import { splitRuleArgs } from "./trace_rule.ts";
 
 const BASE = `*nat
 :KUBE-SERVICES - [0:0]

@@ -268,6 +268,23 @@ export function extractChunkLines(chunks: Iterable<string>, line: number, count:
 }
 
 /**
+ * Splits a rule line into arguments as iptables-restore does (double quotes group words).
+ *
+ * @param line a rule line.
+ * @returns its arguments, quotes removed.
+ * @example
+ * ```ts
+ * splitRuleArgs(`-m comment --comment "a b" -j X`); // ["-m", "comment", "--comment", "a b", "-j", "X"]
+ * ```
+ */
+export function splitRuleArgs(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (const m of line.matchAll(re)) out.push(m[1] !== undefined ? m[1] : m[2]);
+  return out;
+}
+
+/**
  * The chain names an `iptables-save` text declares (its `:NAME POLICY [packets:bytes]` lines),
  * found without splitting the text into lines: a 10,000-service nat table is ~366,000 lines, and
  * an array of them would add ~15 MB to every stale-chain scan.
@@ -502,6 +519,16 @@ export class ExecIptables implements Iptables {
   async present(): Promise<boolean> {
     const result = await this.#iptables(["-t", "nat", "-L", "POSTROUTING", "-n"]);
     return result.code === 0;
+  }
+
+  /**
+   * Whether this family's binary runs (`--version`), without touching any table: a legacy
+   * listing, even {@linkcode ExecIptables.present}'s, makes the kernel create the table.
+   *
+   * @returns False when the binary is missing or fails.
+   */
+  async installed(): Promise<boolean> {
+    return (await this.#run.run(this.#bin.iptables, ["--version"])).code === 0;
   }
 
   #iptables(args: string[]): Promise<CommandResult> {

@@ -209,7 +209,7 @@ export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
  *
  * @param d the family's local detector.
  */
-export function detectorArgs(d: LocalDetector): [string, string] | undefined {
+function detectorArgs(d: LocalDetector): [string, string] | undefined {
   switch (d.mode) {
     case "ClusterCIDR":
     case "NodeCIDR":

@@ -86,7 +86,7 @@ export function chainsOf(sp: ServicePortInfo): ServiceChainNames {
  * @param ep the endpoint.
  * @returns e.g. `KUBE-SEP-SXIVWICOYRO3J4NJ`.
  */
-export function endpointChainOf(sp: ServicePortInfo, ep: EndpointInfo): string {
+function endpointChainOf(sp: ServicePortInfo, ep: EndpointInfo): string {
   return memo(ep, () => servicePortEndpointChainName(sp.nameString, sp.protocol, ep.endpoint));
 }
 

@@ -13,7 +13,7 @@ import {
   SERVICE_ENDPOINT_CHAIN_PREFIX,
   SERVICE_LOCAL_CHAIN_PREFIX,
 } from "./chains.ts";
-import { splitRuleArgs } from "./trace_rule.ts";
+import { splitRuleArgs } from "./iptables.ts";
 import {
   type BranchVerdict,
   keptSourceDecision,

@@ -10,6 +10,7 @@
  */
 
 import { cidrContains, isLoopback } from "../net.ts";
+import { splitRuleArgs } from "./iptables.ts";
 
 /** What a rule's conditions look at: the packet as the tracer follows it. */
 export interface RulePacket {
@@ -57,23 +58,6 @@ const KNOWN_MODULES = new Set([
   "conntrack",
   "nfacct",
 ]);
-
-/**
- * Splits a rule line into arguments, keeping double-quoted strings together.
- *
- * @param line a rule line.
- * @returns its arguments, quotes removed.
- * @example
- * ```ts
- * splitRuleArgs(`-m comment --comment "a b" -j X`); // ["-m", "comment", "--comment", "a b", "-j", "X"]
- * ```
- */
-export function splitRuleArgs(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (const m of line.matchAll(re)) out.push(m[1] !== undefined ? m[1] : m[2]);
-  return out;
-}
 
 function parseMark(text: string): { value: number; mask: number } | undefined {
   const [v, m] = text.split("/");

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { commentSubjects, parseTraceRule, type RulePacket, splitRuleArgs } from "./trace_rule.ts";
+import { splitRuleArgs } from "./iptables.ts";
+import { commentSubjects, parseTraceRule, type RulePacket } from "./trace_rule.ts";
 
 const PACKET: RulePacket = {
   sourceIP: "10.244.1.5",

@@ -12,7 +12,8 @@ import { FakeCommandRunner } from "../../proxy/exec.ts";
 import { ProxierHealthServer } from "../../proxy/healthz.ts";
 import { ExecIptables, IptablesRestoreError } from "../../proxy/iptables/iptables.ts";
 import { ProxyMetrics } from "../../proxy/metrics.ts";
-import { BoundedFrequencyRunner, FakeClock } from "../../proxy/runner.ts";
+import { FakeClock } from "../../config/clock.ts";
+import { BoundedFrequencyRunner } from "../../proxy/runner.ts";
 
 configureLogging({ write: () => {} });
 
