@@ -317,3 +317,18 @@ export function appendPortIfNeeded(address: string, port: number): string {
 export function joinHostPort(host: string, port: number | string): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * Splits a comma-separated CIDR list as the config writes it (`clusterCIDR:
+ * "10.244.0.0/16,fd00::/48"`) into its trimmed, non-empty items; they are not parsed.
+ *
+ * @param text The list.
+ * @returns The items.
+ * @example
+ * ```ts
+ * splitCIDRList(" 10.244.0.0/16, fd00::/48 "); // ["10.244.0.0/16", "fd00::/48"]
+ * ```
+ */
+export function splitCIDRList(text: string): string[] {
+  return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}

@@ -9,6 +9,7 @@ import {
   parseCIDR,
   parseIP,
   parseIPBytes,
+  splitCIDRList,
   splitHostPort,
   unmapIPv4,
 } from "./ip.ts";
@@ -105,4 +106,9 @@ Deno.test("maskIP() clears host bits and cidrContainsIP() compares the prefix", 
   assert(cidrContainsIP(parseCIDR("fd00::/8")!, parseIP("fd12::1")!));
   assertEquals(joinHostPort("fd00::1", 80), "[fd00::1]:80");
   assertEquals(joinHostPort("10.0.0.1", "53"), "10.0.0.1:53");
+});
+
+Deno.test("splitCIDRList() trims the items and drops empty ones", () => {
+  assertEquals(splitCIDRList(" 10.244.0.0/16, fd00::/48 ,"), ["10.244.0.0/16", "fd00::/48"]);
+  assertEquals(splitCIDRList(""), []);
 });

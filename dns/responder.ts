@@ -13,6 +13,7 @@ import type {
   NodeHandler,
   ServiceHandler,
 } from "../cache/handlers.ts";
+import { splitCIDRList } from "../config/ip.ts";
 import { log } from "../config/log.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "../config/types.ts";
 import { ClientFilter } from "./client_filter.ts";
@@ -63,7 +64,7 @@ export async function startDnsResponder(
   // Only this cluster's clients are answered: pod CIDRs (the Node's follow its events), node
   // addresses, loopback and `allowedClients`.
   const clients = new ClientFilter({
-    clusterCIDRs: config.clusterCIDR.split(",").filter((c) => c.trim() !== ""),
+    clusterCIDRs: splitCIDRList(config.clusterCIDR),
     allowedClients: dns.allowedClients,
   });
   cache.addNodeHandler(clients);

@@ -7,6 +7,7 @@
  */
 
 import type { IPFamily } from "../cache/objects.ts";
+import { splitCIDRList } from "../config/ip.ts";
 import type { ClusterDNSConfiguration, KubeProxyConfiguration } from "../config/types.ts";
 import type { DnsIntercept } from "./backend.ts";
 import { allowsLocalhostNodePorts } from "./net.ts";
@@ -27,7 +28,7 @@ export function proxierOptionsFromConfig(
 ): ProxierOptions {
   const localDetector: LocalDetectorConfig = {
     mode: config.detectLocalMode as LocalDetectorConfig["mode"],
-    clusterCIDRs: splitCIDRs(config.clusterCIDR),
+    clusterCIDRs: splitCIDRList(config.clusterCIDR),
     bridgeInterface: config.detectLocal.bridgeInterface,
     interfaceNamePrefix: config.detectLocal.interfaceNamePrefix,
   };
@@ -79,9 +80,4 @@ export function localhostNodePortsEffective(config: KubeProxyConfiguration): boo
  */
 export function primaryIPFamily(config: KubeProxyConfiguration): IPFamily {
   return bindAddressFamily(config.bindAddress) ?? "IPv4";
-}
-
-/** Splits `clusterCIDR` (`"10.244.0.0/16,fd00::/48"`) into its CIDRs. */
-function splitCIDRs(text: string): string[] {
-  return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
