@@ -375,7 +375,7 @@ function ipOf(cluster: ReturnType<typeof generateSyntheticCluster>, i: number, e
  * The proxy's own sync-duration metrics (sum and count per histogram), to split a latency into
  * the proxy's sync and everything before it.
  */
-async function scrapeSyncMetrics(): Promise<Record<string, number>> {
+export async function scrapeSyncMetrics(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   try {
     const text = await (await fetch("http://127.0.0.1:10249/metrics")).text();
