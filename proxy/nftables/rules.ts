@@ -82,7 +82,7 @@ interface BaseChain {
  * Upstream's base chains, hooks and priorities: the same names and hooks make upstream's
  * cleanup and ours delete each other's table.
  */
-export const BASE_CHAINS: readonly BaseChain[] = [
+const BASE_CHAINS: readonly BaseChain[] = [
   {
     name: CHAINS.filterPreroutingPreDnat,
     hook: { type: "filter", hook: "prerouting", priority: -110 },
@@ -139,12 +139,12 @@ export const BASE_CHAINS: readonly BaseChain[] = [
  * @param bit `masqueradeBit`.
  * @returns e.g. `0x00004000` for 14.
  */
-export function markOf(bit: number): string {
+function markOf(bit: number): string {
   return "0x" + (2 ** bit).toString(16).padStart(8, "0");
 }
 
 /** The static sets and maps (always declared). */
-export function staticSets(w: FamilyWords): SetSpec[] {
+function staticSets(w: FamilyWords): SetSpec[] {
   const svcKey = `${w.addr} . inet_proto . inet_service`;
   return [
     { name: SETS.clusterIPs, type: w.addr },
