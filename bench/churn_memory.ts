@@ -28,19 +28,17 @@ import {
   summarizeRss,
   withInnerRun,
 } from "./proxy_memory.ts";
+import { scrapeSyncMetrics } from "./proxy_run.ts";
 import type { RawObject } from "./synthetic.ts";
 
-/** Counts of the proxy's syncs, from its /metrics. */
+/** Counts of the proxy's full and partial syncs, from its /metrics. */
 async function scrapeSyncCounts(): Promise<Record<string, number>> {
+  const metrics = await scrapeSyncMetrics();
   const out: Record<string, number> = {};
-  try {
-    const text = await (await fetch("http://127.0.0.1:10249/metrics")).text();
-    for (const line of text.split("\n")) {
-      const m = /^kubeproxy_(sync_(?:full|partial)_proxy_rules)_duration_seconds_count\S* (\d+)/
-        .exec(line);
-      if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
-    }
-  } catch { /* metrics not served */ }
+  for (const kind of ["full", "partial"]) {
+    const count = metrics[`kubeproxy_sync_${kind}_proxy_rules_duration_seconds_count`];
+    if (count !== undefined) out[`sync_${kind}_proxy_rules`] = count;
+  }
   return out;
 }
 

@@ -33,7 +33,7 @@ import {
 import { syntheticNamespace, syntheticServiceName } from "./synthetic.ts";
 
 /** Number of kinds {@linkcode malformedPacket} cycles through. */
-export const MALFORMED_KINDS = 9;
+const MALFORMED_KINDS = 9;
 
 /**
  * One malformed DNS query of kind `i % MALFORMED_KINDS`, with `random` supplying the ID and
@@ -42,7 +42,7 @@ export const MALFORMED_KINDS = 9;
  * an OPT record of EDNS version 1; random bytes of random length (12-300). Each is one the
  * responder must drop or answer with an error, never resolve.
  */
-export function malformedPacket(i: number, random: () => number): Uint8Array {
+function malformedPacket(i: number, random: () => number): Uint8Array {
   const id = Math.floor(random() * 0x10000);
   const header = (flags: number, qd: number, ar = 0) => [
     id >> 8,

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { readCpuSeconds } from "./proxy_memory.ts";
+
 /** The probe table (`ip` family, one set `s`) that proves the monitor is listening. */
 const PROBE_TABLE = "kpbench-monitor-probe";
 
@@ -50,7 +52,7 @@ export class NftMonitor {
       let cpu = -1;
       for (;;) {
         await new Promise((r) => setTimeout(r, 500));
-        const now = await cpuTicks(child.pid);
+        const now = await readCpuSeconds(child.pid);
         if (now === cpu || m.#ended) break;
         cpu = now;
       }
@@ -128,13 +130,6 @@ export class NftMonitor {
       this.#wake?.();
     }
   }
-}
-
-/** User + system CPU time of a process, in clock ticks. */
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 async function nftCommand(args: string[]): Promise<void> {

@@ -24,8 +24,7 @@
  */
 
 import { renderNodeConfig } from "../tests/node_config.ts";
-import { ScratchNetns } from "./netns.ts";
-import { stopChild } from "./proxy_memory.ts";
+import { runInScratchNetns, stopChild } from "./proxy_memory.ts";
 import { BenchFlags, BINARY_V8_FLAGS } from "./flags.ts";
 import {
   generateSyntheticCluster,
@@ -92,31 +91,17 @@ export interface ProxyBenchOptions {
 
 /** Runs one proxy benchmark in a fresh scratch namespace (root only). */
 export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyRunResult> {
-  const ns = await ScratchNetns.create();
-  try {
-    const self = new URL(import.meta.url).pathname;
-    const r = await ns.run(Deno.execPath(), [
-      "run",
-      "-A",
-      self,
-      `--services=${opts.services}`,
-      `--endpoints=${opts.endpointsPerService}`,
-      `--backend=${opts.backend}`,
-      `--changes=${opts.changes}`,
-      `--sync-timeout=${opts.syncTimeoutMs}`,
-      `--min-sync-period=${opts.minSyncPeriod ?? "1s"}`,
-      `--what-if=${opts.whatIf ?? ""}`,
-      `--cpu-prof-dir=${opts.cpuProfDir ?? ""}`,
-      `--mode=${opts.mode ?? "iptables"}`,
-    ]);
-    const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
-    if (!line) {
-      throw new Error(`proxy bench produced no result (code ${r.code}): ${r.stderr.slice(-2000)}`);
-    }
-    return JSON.parse(line) as ProxyRunResult;
-  } finally {
-    await ns.remove();
-  }
+  return await runInScratchNetns(new URL(import.meta.url).pathname, [
+    `--services=${opts.services}`,
+    `--endpoints=${opts.endpointsPerService}`,
+    `--backend=${opts.backend}`,
+    `--changes=${opts.changes}`,
+    `--sync-timeout=${opts.syncTimeoutMs}`,
+    `--min-sync-period=${opts.minSyncPeriod ?? "1s"}`,
+    `--what-if=${opts.whatIf ?? ""}`,
+    `--cpu-prof-dir=${opts.cpuProfDir ?? ""}`,
+    `--mode=${opts.mode ?? "iptables"}`,
+  ]) as ProxyRunResult;
 }
 
 function renderConfig(
@@ -390,7 +375,7 @@ function ipOf(cluster: ReturnType<typeof generateSyntheticCluster>, i: number, e
  * The proxy's own sync-duration metrics (sum and count per histogram), to split a latency into
  * the proxy's sync and everything before it.
  */
-async function scrapeSyncMetrics(): Promise<Record<string, number>> {
+export async function scrapeSyncMetrics(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   try {
     const text = await (await fetch("http://127.0.0.1:10249/metrics")).text();

@@ -440,8 +440,11 @@ function sha256Words(input: string): Uint32Array {
   return H;
 }
 
-/** base32(sha256(input)) truncated to 16 characters: exactly the first 80 bits of the digest. */
-function hashName(input: string): string {
+/**
+ * base32(sha256(input)) truncated to 16 characters: exactly the first 80 bits of the digest.
+ * Also nftables mode's name hash (`../nftables/names.ts`).
+ */
+export function hashName(input: string): string {
   const h = sha256Words(input);
   const w0 = h[0], w1 = h[1], w2 = h[2];
   // 16 groups of 5 bits: 6 from w0 (30 bits), one straddling w0/w1, 5 from w1, one straddling

@@ -78,11 +78,9 @@ export class ElementBook {
    * caller resets the book when the transaction fails: the next sync is a full one).
    *
    * @param tx the transaction.
-   * @returns the number of elements written.
    */
-  writeChanges(tx: Transaction): number {
+  writeChanges(tx: Transaction): void {
     const adds: Array<[string, string, Applied]> = [];
-    let n = 0;
     for (const [set, keys] of this.#touched) {
       const applied = mapOf(this.#applied, set);
       const owners = this.#owners.get(set);
@@ -97,7 +95,6 @@ export class ElementBook {
         if (have !== undefined) {
           tx.deleteElement(set, key);
           applied.delete(key);
-          n++;
         }
         if (want !== undefined) {
           const a: Applied = { value: want.value, comment: want.comment };
@@ -108,12 +105,6 @@ export class ElementBook {
     }
     for (const [set, key, a] of adds) tx.addElement(set, key, a.value, a.comment);
     this.#touched.clear();
-    return n + adds.length;
-  }
-
-  /** The number of elements the kernel holds in `set`. */
-  appliedCount(set: string): number {
-    return this.#applied.get(set)?.size ?? 0;
   }
 
   #touch(set: string, key: string): void {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { hashName } from "../iptables/chains.ts";
 
 /** Our table's name, in families `ip` and `ip6` (upstream's). */
 export const TABLE = "kube-proxy";
@@ -60,21 +60,6 @@ export const PREFIX = {
   affinity: "affinity-",
 } as const;
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-/** The first `chars` (a multiple of 8) characters of base32(sha256(text)). */
-function hashBase32(text: string, chars: number): string {
-  const d = createHash("sha256").update(text).digest();
-  // 8 base32 characters = 40 bits = 5 bytes.
-  let out = "";
-  for (let group = 0; group < chars / 8; group++) {
-    let bits = 0n;
-    for (let i = 0; i < 5; i++) bits = (bits << 8n) | BigInt(d[group * 5 + i]);
-    for (let i = 7; i >= 0; i--) out += BASE32[Number((bits >> BigInt(i * 5)) & 31n)];
-  }
-  return out;
-}
-
 /** nft's identifier characters after the first: letters, digits, `/`, `-`, `_`, `.`. */
 const NOT_IDENTIFIER = /[^A-Za-z0-9/_.-]/g;
 
@@ -96,7 +81,7 @@ const MAX_NAME_BODY = 240;
  * ```
  */
 export function chainNameOf(prefix: string, base: string): string {
-  let body = hashBase32(base, 8) + "-" + base.replace(NOT_IDENTIFIER, "_");
+  let body = hashName(base).slice(0, 8) + "-" + base.replace(NOT_IDENTIFIER, "_");
   if (body.length > MAX_NAME_BODY) body = body.slice(0, MAX_NAME_BODY - 3) + "...";
   return prefix + body;
 }
@@ -113,7 +98,7 @@ export function chainNameOf(prefix: string, base: string): string {
  * @returns e.g. `affinity-GTK6MW7GXXXXXXXX`.
  */
 export function affinitySetNameOf(base: string): string {
-  return PREFIX.affinity + hashBase32(base, 16);
+  return PREFIX.affinity + hashName(base);
 }
 
 /**

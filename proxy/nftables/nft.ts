@@ -148,10 +148,10 @@ export class ExecNft implements Nft {
 }
 
 /** Oldest kernel upstream's nftables mode supports (`NFTablesKubeProxyKernelVersion`). */
-export const MIN_KERNEL = [5, 13] as const;
+const MIN_KERNEL = [5, 13] as const;
 
 /** Oldest nft release that handles this backend's rules (knftables' minimum). */
-export const MIN_NFT = [1, 0, 1] as const;
+const MIN_NFT = [1, 0, 1] as const;
 
 /**
  * Checks at start-up that nftables mode can work here: the `nft` tool exists and is at least

@@ -103,7 +103,7 @@ interface LiveAffinity {
 }
 
 /** How long a flushed chain waits before it is deleted. */
-export const STALE_CHAIN_DELAY_MS = 1000;
+const STALE_CHAIN_DELAY_MS = 1000;
 
 const EMPTY: readonly EndpointInfo[] = [];
 

@@ -92,7 +92,7 @@ Deno.test("every nftables rule check names a case of the flow tables", () => {
 
 Deno.test("nftables mode drops traffic to unallocated ClusterIPs once ServiceCIDRs are known", async (t) => {
   const { services, slices } = overallCluster();
-  let r = await syncOnce(services, slices);
+  const r = await syncOnce(services, slices);
   await runFlows(t, "CIDRs unknown", r.table, [
     {
       name: "unallocated, CIDRs unknown",
@@ -103,7 +103,6 @@ Deno.test("nftables mode drops traffic to unallocated ClusterIPs once ServiceCID
       masq: false,
     },
   ]);
-  r = await syncOnce(services, slices);
   r.backend.setServiceCIDRs(["172.30.0.0/16", "fd00:30::/112"]);
   await r.backend.sync(syncStateOf(services, slices));
   const table = r.nft.table("ip")!;

@@ -82,7 +82,7 @@ interface BaseChain {
  * Upstream's base chains, hooks and priorities: the same names and hooks make upstream's
  * cleanup and ours delete each other's table.
  */
-export const BASE_CHAINS: readonly BaseChain[] = [
+const BASE_CHAINS: readonly BaseChain[] = [
   {
     name: CHAINS.filterPreroutingPreDnat,
     hook: { type: "filter", hook: "prerouting", priority: -110 },
@@ -139,12 +139,12 @@ export const BASE_CHAINS: readonly BaseChain[] = [
  * @param bit `masqueradeBit`.
  * @returns e.g. `0x00004000` for 14.
  */
-export function markOf(bit: number): string {
+function markOf(bit: number): string {
   return "0x" + (2 ** bit).toString(16).padStart(8, "0");
 }
 
 /** The static sets and maps (always declared). */
-export function staticSets(w: FamilyWords): SetSpec[] {
+function staticSets(w: FamilyWords): SetSpec[] {
   const svcKey = `${w.addr} . inet_proto . inet_service`;
   return [
     { name: SETS.clusterIPs, type: w.addr },
@@ -386,14 +386,14 @@ export function servicePortObjects(
   const hasLocalChain = plan.localEndpoints.length > 0;
   const internalChain = plan.internal.policy === "local" ? localChain : serviceChain;
 
-  // Endpoint chains (affinity only): record the client, then DNAT.
-  const endpointChains = new Map<EndpointInfo, string>();
+  // Endpoint chains and affinity sets (affinity only): record the client, then DNAT.
+  const endpointChains = new Map<EndpointInfo, { chain: string; set: string }>();
   if (affinity) {
     for (const ep of plan.reachableEndpoints) {
       const epBase = endpointBase(base, ep.ip, ep.port);
       const chain = chainNameOf(PREFIX.endpoint, epBase);
       const set = affinitySetNameOf(epBase);
-      endpointChains.set(ep, chain);
+      endpointChains.set(ep, { chain, set });
       affinitySets.push({ name: set, timeoutSeconds: plan.affinitySeconds });
       chains.push([chain, [
         `update @${set} { ${w.ip} saddr }`,
@@ -407,9 +407,8 @@ export function servicePortObjects(
     const rules: string[] = [];
     if (affinity) {
       for (const ep of endpoints) {
-        const epChain = endpointChains.get(ep)!;
-        const set = affinitySetNameOf(endpointBase(base, ep.ip, ep.port));
-        rules.push(`${w.ip} saddr @${set} goto ${epChain}`);
+        const { chain, set } = endpointChains.get(ep)!;
+        rules.push(`${w.ip} saddr @${set} goto ${chain}`);
       }
     }
     // Load balancing as a cascade, as iptables' statistic rules: rule i of n matches with
@@ -421,7 +420,7 @@ export function servicePortObjects(
       const pick = left > 1 ? `numgen random mod ${left} 0 ` : "";
       rules.push(
         affinity
-          ? `${pick}goto ${endpointChains.get(ep)}`
+          ? `${pick}goto ${endpointChains.get(ep)!.chain}`
           : `${pick}meta l4proto ${proto} dnat to ${dnatTarget(ep, w)}`,
       );
     });

@@ -130,7 +130,7 @@ const DURATION_UNITS: readonly (readonly [string, number])[] = [
  * @param seconds whole seconds.
  * @returns the text.
  */
-export function formatNftDuration(seconds: number): string {
+function formatNftDuration(seconds: number): string {
   let rest = Math.floor(seconds), out = "";
   for (const [unit, size] of DURATION_UNITS) {
     if (rest >= size) {

@@ -26,7 +26,7 @@ import type { TableState } from "./ruleset.ts";
 import { traceNftPacket } from "./tracer.ts";
 
 /** The test node: upstream's fake proxier's node IP and pod CIDR. */
-export const TEST_NODE: NodeContext = {
+const TEST_NODE: NodeContext = {
   name: TEST_NODE_NAME,
   labels: {},
   nodeIP: TEST_NODE_IP,
@@ -42,7 +42,7 @@ export {
 } from "../packet_flows_testdata.ts";
 
 /** One family's service ports and endpoints from Services and EndpointSlices. */
-export function portsAndEndpoints(
+function portsAndEndpoints(
   services: readonly Service[],
   slices: readonly EndpointSlice[],
   family: IPFamily = "IPv4",
@@ -114,7 +114,7 @@ const KIND_ORDER = ["table", "chain", "set", "map", "rule", "element"];
  * Normalizes transaction text as upstream's `sortNFTablesTransaction`: by object kind, then by
  * object name; rules keep their order within a chain, other lines sort by text.
  */
-export function normalizeTransaction(text: string): string {
+function normalizeTransaction(text: string): string {
   const lines = text.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"));
   const keyed = lines.map((line, i) => {
     const words = line.split(" ");

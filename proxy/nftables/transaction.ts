@@ -81,12 +81,6 @@ export class Transaction {
     return this.#size;
   }
 
-  /** The command lines (one command each). */
-  get lines(): readonly string[] {
-    const text = this.render();
-    return text === "" ? [] : text.slice(0, -1).split("\n");
-  }
-
   /** `nft -f -` input: the commands, one per line, ending with a newline (or "" if none). */
   render(): string {
     return [...this.chunks()].join("");
@@ -154,11 +148,6 @@ export class Transaction {
     }
     if (spec.timeoutSeconds !== undefined) body += ` timeout ${spec.timeoutSeconds}s ;`;
     return this.#push(`add ${kind} ${this.#prefix} ${spec.name} { ${body} }`);
-  }
-
-  /** Removes every element of a set (`map` false) or map (`map` true). */
-  flushSet(name: string, map: boolean): this {
-    return this.#push(`flush ${map ? "map" : "set"} ${this.#prefix} ${name}`);
   }
 
   /** Deletes a set (`map` false) or map (`map` true) no rule refers to. */
