@@ -10,7 +10,7 @@
  * @module
  */
 
-import { hashName } from "../iptables/chains.ts";
+import { hashName } from "../name_hash.ts";
 
 /** Our table's name, in families `ip` and `ip6` (upstream's). */
 export const TABLE = "kube-proxy";
